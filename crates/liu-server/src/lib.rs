@@ -1,0 +1,1 @@
+//! liu-server
