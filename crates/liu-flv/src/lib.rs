@@ -1,1 +1,21 @@
-//! liu-flv
+//! AMF0, FLV tags and codec configuration records for Liu.
+//!
+//! Everything here is sans-IO and panic-free on arbitrary input: every parser
+//! returns a [`Result`](error::Result) and bounds-checks each read.
+//!
+//! - [`amf0`]: Action Message Format 0 values (Adobe AMF0 spec).
+//! - [`flv`]: FLV file header, tag framing and an incremental reader (FLV spec v10.1 E.2-E.4).
+//! - [`av`]: audio/video tag headers, legacy and Enhanced RTMP v1/v2 (FLV spec E.4.2/E.4.3).
+//! - [`avc`]: `AVCDecoderConfigurationRecord` (ISO/IEC 14496-15 §5.3.3.1).
+//! - [`aac`]: `AudioSpecificConfig` (ISO/IEC 14496-3 §1.6.2.1).
+
+pub mod aac;
+pub mod amf0;
+pub mod av;
+pub mod avc;
+pub mod error;
+pub mod flv;
+
+mod cursor;
+
+pub use error::FlvError;

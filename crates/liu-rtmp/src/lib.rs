@@ -3,7 +3,16 @@
 //!
 //! Nothing here touches a socket, a task or a clock: every type takes bytes
 //! (and, where needed, the time) and returns bytes and events.
+//!
+//! Spec: Adobe's "Real-Time Messaging Protocol (RTMP) specification", 2012
+//! (cited below as RTMP §x), and the veovera Enhanced RTMP specification.
 
 pub mod chunk;
+pub mod command;
 pub mod control;
+mod error;
 pub mod handshake;
+pub mod media;
+pub mod session;
+
+pub use error::RtmpError;

@@ -1,1 +1,14 @@
-//! liu-server
+//! Liu's server: the hub, the RTMP and HTTP listeners, and the adapters that
+//! connect sockets to the sans-IO protocol crates.
+
+pub mod config;
+mod error;
+mod http;
+pub mod hub;
+mod io;
+mod rtmp;
+mod server;
+
+pub use config::Config;
+pub use error::ServerError;
+pub use server::{BoundServer, bind};

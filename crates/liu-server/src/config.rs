@@ -1,0 +1,138 @@
+//! Liu's settings, as read from `liu.toml` (see docs/configuration.md).
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+use crate::hub::{HubConfig, RingLimits};
+
+/// All settings. Every field has a default, so an empty file is valid.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub rtmp: RtmpConfig,
+    pub http: HttpConfig,
+    pub stream: StreamConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtmpConfig {
+    pub listen: SocketAddr,
+    /// Chunk size Liu sends with.
+    pub chunk_size: u32,
+    /// Largest RTMP message a peer may send.
+    pub max_message_size: u32,
+    /// Time a new connection has for the handshake, `connect` and
+    /// `publish`/`play`.
+    pub handshake_timeout_ms: u64,
+    /// A publisher silent this long is disconnected.
+    pub idle_timeout_ms: u64,
+    pub max_connections: usize,
+    pub window_ack_size: u32,
+    /// Also send `NetStream.Play.UnpublishNotify` when a publisher leaves
+    /// (FFmpeg and librtmp stop playing on it).
+    pub unpublish_notify: bool,
+}
+
+impl Default for RtmpConfig {
+    fn default() -> Self {
+        RtmpConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            chunk_size: 4096,
+            max_message_size: 16 << 20,
+            handshake_timeout_ms: 10_000,
+            idle_timeout_ms: 30_000,
+            max_connections: 10_000,
+            window_ack_size: 2_500_000,
+            unpublish_notify: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// How long `GET /app/stream.flv` waits for the stream to be published
+    /// (and, once playing, for a publisher that left to come back).
+    pub flv_wait_ms: u64,
+    pub max_connections: usize,
+    /// Time a client has to send its request head.
+    pub header_timeout_ms: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            flv_wait_ms: 5_000,
+            max_connections: 10_000,
+            header_timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Keep the latest GOP so new viewers start at once on a keyframe.
+    pub gop_cache: bool,
+    pub gop_cache_max_bytes: u64,
+    /// How far (bytes) a viewer may fall behind before it is skipped forward.
+    pub queue_max_bytes: u64,
+    /// How far (ms of media) a viewer may fall behind before it is skipped.
+    pub queue_max_ms: u64,
+    /// Skips allowed within `slow_viewer_window_ms` before a viewer is dropped.
+    pub max_skips: u32,
+    pub slow_viewer_window_ms: u64,
+    /// A viewer whose socket accepts nothing for this long is dropped.
+    pub write_timeout_ms: u64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        let hub = HubConfig::default();
+        StreamConfig {
+            gop_cache: hub.ring.gop_cache,
+            gop_cache_max_bytes: hub.ring.gop_cache_max_bytes,
+            queue_max_bytes: hub.ring.queue_max_bytes,
+            queue_max_ms: hub.ring.queue_max_ms,
+            max_skips: hub.max_skips,
+            slow_viewer_window_ms: hub.slow_viewer_window_ms,
+            write_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl StreamConfig {
+    pub fn hub_config(&self) -> HubConfig {
+        HubConfig {
+            ring: RingLimits {
+                gop_cache: self.gop_cache,
+                gop_cache_max_bytes: self.gop_cache_max_bytes,
+                queue_max_bytes: self.queue_max_bytes,
+                queue_max_ms: self.queue_max_ms,
+            },
+            max_skips: self.max_skips,
+            slow_viewer_window_ms: self.slow_viewer_window_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../../liu.toml");
+        let config: Config = toml::from_str(text).unwrap();
+        assert_eq!(config.rtmp.listen.port(), 1935);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<Config>("[rtmp]\nlisten_port = 1").is_err());
+    }
+}

@@ -1,0 +1,248 @@
+//! The HTTP listener: HTTP-FLV playback (`GET /APP/STREAM.flv`), CORS, and
+//! proper answers for everything else. Later issues add HLS, the API and
+//! the console on the same port.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use liu_flv::flv::{TagType, encode_file_header, encode_tag};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::hub::{Delivery, FormSlot, Frame, FrameKind, StreamKey, Subscriber};
+use crate::server::Context;
+
+/// The shared FLV tag form of a frame.
+pub const FLV_FORM: FormSlot = FormSlot(1);
+/// Largest request head accepted.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+const BATCH: usize = 128;
+
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+pub async fn accept(listener: TcpListener, ctx: Arc<Context>, stop: watch::Receiver<bool>) {
+    let limit = Arc::new(Semaphore::new(ctx.config.http.max_connections));
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                warn!("HTTP accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            warn!(%peer, "HTTP connection refused: {} connections already", ctx.config.http.max_connections);
+            continue;
+        };
+        let _ = socket.set_nodelay(true);
+        let ctx = ctx.clone();
+        let stop = stop.clone();
+        let span = info_span!("http", %peer);
+        tokio::spawn(
+            async move {
+                let service = service_fn(|req| {
+                    let ctx = ctx.clone();
+                    let stop = stop.clone();
+                    async move { Ok::<_, Infallible>(route(req, peer, ctx, stop).await) }
+                });
+                let io = TokioIo::new(socket);
+                let result = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_millis(ctx.config.http.header_timeout_ms))
+                    .max_buf_size(MAX_HEAD_BYTES.max(8192))
+                    .serve_connection(io, service)
+                    .await;
+                if let Err(e) = result {
+                    debug!("HTTP connection ended: {e}");
+                }
+                drop(permit);
+            }
+            .instrument(span),
+        );
+    }
+}
+
+async fn route(req: Request<Incoming>, peer: SocketAddr, ctx: Arc<Context>, stop: watch::Receiver<bool>) -> Response<Body> {
+    let path = req.uri().path();
+    if req.method() == Method::OPTIONS {
+        return preflight(&req);
+    }
+    let Some(key) = flv_stream_key(path) else {
+        return if path == "/" {
+            text(StatusCode::OK, "Liu live streaming server. Play: /APP/STREAM.flv\n")
+        } else {
+            text(StatusCode::NOT_FOUND, "not found\n")
+        };
+    };
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+        return resp;
+    }
+    let subscriber = ctx.hub.subscribe(&key);
+    let wait = Duration::from_millis(ctx.config.http.flv_wait_ms);
+    if !subscriber.wait_published(wait).await {
+        return text(StatusCode::NOT_FOUND, "stream not found\n");
+    }
+    let mut resp = Response::builder()
+        .header(header::CONTENT_TYPE, "video/x-flv")
+        .header(header::CACHE_CONTROL, "no-cache, no-store")
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+    if req.method() == Method::HEAD {
+        resp = resp.header(header::CONNECTION, "keep-alive");
+        return resp.body(empty()).unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"));
+    }
+    info!(%peer, stream = %key, "HTTP-FLV playing");
+    let body = flv_body(subscriber, wait, stop);
+    resp.body(body).unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
+}
+
+/// `/APP/STREAM.flv` (APP may have several segments) to a stream key.
+fn flv_stream_key(path: &str) -> Option<StreamKey> {
+    let path = path.strip_prefix('/')?;
+    let (app, file) = path.rsplit_once('/')?;
+    let name = file.strip_suffix(".flv")?;
+    if app.is_empty() || name.is_empty() || app.split('/').any(|s| s.is_empty() || s == "..") {
+        return None;
+    }
+    Some(StreamKey::new(app, name))
+}
+
+struct FlvState {
+    subscriber: Subscriber,
+    pending: VecDeque<Bytes>,
+    batch: Vec<Delivery>,
+    header_sent: bool,
+    wait: Duration,
+    stop: watch::Receiver<bool>,
+    done: bool,
+}
+
+/// The response body: FLV header, then tags as the hub delivers them.
+fn flv_body(subscriber: Subscriber, wait: Duration, stop: watch::Receiver<bool>) -> Body {
+    let state = FlvState {
+        subscriber,
+        pending: VecDeque::new(),
+        batch: Vec::with_capacity(BATCH),
+        header_sent: false,
+        wait,
+        stop,
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(bytes) = st.pending.pop_front() {
+                return Some((bytes, st));
+            }
+            if st.done {
+                return None;
+            }
+            st.fill().await;
+        }
+    });
+    StreamBody::new(stream.map(|b| Ok(hyper::body::Frame::data(b)))).boxed_unsync()
+}
+
+impl FlvState {
+    async fn fill(&mut self) {
+        if !self.header_sent {
+            self.header_sent = true;
+            let h = self.subscriber.headers();
+            let (audio, video) = if h.has_audio || h.has_video { (h.has_audio, h.has_video) } else { (true, true) };
+            self.pending.push_back(Bytes::copy_from_slice(&encode_file_header(audio, video)));
+            return;
+        }
+        let result = tokio::select! {
+            r = self.subscriber.next_batch(&mut self.batch, BATCH) => r,
+            _ = self.stop.changed() => {
+                self.done = true;
+                return;
+            }
+        };
+        if let Err(e) = result {
+            warn!("HTTP-FLV viewer dropped: {e}");
+            self.done = true;
+            return;
+        }
+        for delivery in self.batch.drain(..) {
+            match delivery {
+                Delivery::Frame(frame) => self.pending.push_back(frame.form(FLV_FORM, flv_form)),
+                Delivery::Unpublished => {
+                    // Stay connected while the publisher may come back.
+                    if !self.subscriber.wait_published(self.wait).await {
+                        self.done = true;
+                        return;
+                    }
+                }
+                Delivery::Published | Delivery::Skipped => {}
+            }
+        }
+    }
+}
+
+/// A frame as one FLV tag with its trailing PreviousTagSize (FLV spec E.3).
+fn flv_form(frame: &Frame) -> Bytes {
+    let tag_type = match frame.kind {
+        FrameKind::Audio => TagType::Audio,
+        FrameKind::Video => TagType::Video,
+        FrameKind::Data => TagType::Script,
+    };
+    encode_tag(tag_type, frame.wire_timestamp(), &frame.payload)
+}
+
+fn preflight(req: &Request<Incoming>) -> Response<Body> {
+    let allow_headers = req
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("*"));
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS")
+        .header(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers)
+        .header(header::ACCESS_CONTROL_MAX_AGE, "86400")
+        .body(empty())
+        .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
+}
+
+fn empty() -> Body {
+    Empty::new().boxed_unsync()
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())).boxed_unsync());
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flv_paths() {
+        assert_eq!(flv_stream_key("/live/cam.flv"), Some(StreamKey::new("live", "cam")));
+        assert_eq!(flv_stream_key("/a/b/cam.flv"), Some(StreamKey::new("a/b", "cam")));
+        assert_eq!(flv_stream_key("/cam.flv"), None);
+        assert_eq!(flv_stream_key("/live/.flv"), None);
+        assert_eq!(flv_stream_key("/live/cam.m3u8"), None);
+        assert_eq!(flv_stream_key("//cam.flv"), None);
+        assert_eq!(flv_stream_key("/../x/cam.flv"), None);
+    }
+}

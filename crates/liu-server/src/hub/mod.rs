@@ -1,0 +1,337 @@
+//! The hub: maps `app/stream` to a stream with one publisher and any number
+//! of subscribers, and moves frames from the one to the many.
+//!
+//! It knows no protocol. Ingest adapters push [`Frame`]s through a
+//! [`Publisher`]; output adapters read them through a [`Subscriber`] and
+//! serialize each frame once per output form ([`Frame::form`]).
+
+mod frame;
+mod ring;
+mod subscriber;
+mod timeline;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+pub use frame::{FORM_SLOTS, FormSlot, Frame, FrameKind};
+pub use ring::{Entry, RingLimits};
+pub use subscriber::{Delivery, Subscriber, SubscriberError};
+
+use ring::Ring;
+use timeline::Timeline;
+
+/// Hub-wide settings (see docs/configuration.md, `[stream]`).
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    pub ring: RingLimits,
+    /// A viewer skipped forward more than this many times in
+    /// `slow_viewer_window_ms` is disconnected.
+    pub max_skips: u32,
+    pub slow_viewer_window_ms: u64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            ring: RingLimits {
+                gop_cache: true,
+                gop_cache_max_bytes: 32 << 20,
+                queue_max_bytes: 8 << 20,
+                queue_max_ms: 5000,
+            },
+            max_skips: 3,
+            slow_viewer_window_ms: 60_000,
+        }
+    }
+}
+
+/// The name of a stream: application and stream name, no query string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    pub app: String,
+    pub name: String,
+}
+
+impl StreamKey {
+    pub fn new(app: &str, name: &str) -> Self {
+        StreamKey { app: app.to_string(), name: name.to_string() }
+    }
+}
+
+impl fmt::Display for StreamKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.app, self.name)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HubError {
+    #[error("stream {0} is already being published")]
+    AlreadyPublishing(StreamKey),
+}
+
+/// What a frame is, as the ingest adapter classified it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FrameFlags {
+    pub keyframe: bool,
+    /// A sequence header (codec configuration).
+    pub config: bool,
+    /// `onMetaData`.
+    pub metadata: bool,
+}
+
+/// The hub. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    streams: Mutex<HashMap<StreamKey, Arc<Stream>>>,
+    config: HubConfig,
+    next_publisher: AtomicU64,
+}
+
+/// One named stream.
+pub struct Stream {
+    key: StreamKey,
+    state: Mutex<StreamState>,
+    notify: Notify,
+}
+
+struct StreamState {
+    ring: Ring,
+    publisher: Option<u64>,
+    metadata: Option<Arc<Frame>>,
+    video_config: Option<Arc<Frame>>,
+    audio_config: Option<Arc<Frame>>,
+    /// Video seen in the current publish: keyframes gate viewers' start.
+    has_video: bool,
+    has_audio: bool,
+    timeline: Timeline,
+    subscribers: usize,
+}
+
+/// The current codec configuration of a stream, sent to a viewer before
+/// its first frame.
+#[derive(Debug, Clone, Default)]
+pub struct StreamHeaders {
+    pub metadata: Option<Arc<Frame>>,
+    pub video_config: Option<Arc<Frame>>,
+    pub audio_config: Option<Arc<Frame>>,
+    pub has_audio: bool,
+    pub has_video: bool,
+}
+
+impl Stream {
+    pub fn key(&self) -> &StreamKey {
+        &self.key
+    }
+
+    fn lock(&self) -> MutexGuard<'_, StreamState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True while a publisher is live.
+    pub fn is_published(&self) -> bool {
+        self.lock().publisher.is_some()
+    }
+
+    pub fn headers(&self) -> StreamHeaders {
+        self.lock().headers()
+    }
+}
+
+impl StreamState {
+    fn headers(&self) -> StreamHeaders {
+        StreamHeaders {
+            metadata: self.metadata.clone(),
+            video_config: self.video_config.clone(),
+            audio_config: self.audio_config.clone(),
+            has_audio: self.has_audio || self.audio_config.is_some(),
+            has_video: self.has_video || self.video_config.is_some(),
+        }
+    }
+}
+
+impl Hub {
+    pub fn new(config: HubConfig) -> Self {
+        Hub {
+            inner: Arc::new(HubInner {
+                streams: Mutex::new(HashMap::new()),
+                config,
+                next_publisher: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    fn streams(&self) -> MutexGuard<'_, HashMap<StreamKey, Arc<Stream>>> {
+        self.inner.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stream(&self, key: &StreamKey) -> Arc<Stream> {
+        let mut streams = self.streams();
+        streams
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(Stream {
+                    key: key.clone(),
+                    state: Mutex::new(StreamState {
+                        ring: Ring::new(self.inner.config.ring),
+                        publisher: None,
+                        metadata: None,
+                        video_config: None,
+                        audio_config: None,
+                        has_video: false,
+                        has_audio: false,
+                        timeline: Timeline::default(),
+                        subscribers: 0,
+                    }),
+                    notify: Notify::new(),
+                })
+            })
+            .clone()
+    }
+
+    /// Drops a stream nobody publishes or watches.
+    fn release(&self, key: &StreamKey) {
+        let mut streams = self.streams();
+        if let Some(stream) = streams.get(key) {
+            let state = stream.lock();
+            if state.publisher.is_none() && state.subscribers == 0 {
+                drop(state);
+                streams.remove(key);
+            }
+        }
+    }
+
+    /// Starts publishing `key`. A second publisher on a live name is refused.
+    pub fn publish(&self, key: &StreamKey) -> Result<Publisher, HubError> {
+        let stream = self.stream(key);
+        let id = self.inner.next_publisher.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut state = stream.lock();
+            if state.publisher.is_some() {
+                drop(state);
+                self.release(key);
+                return Err(HubError::AlreadyPublishing(key.clone()));
+            }
+            state.publisher = Some(id);
+            state.timeline.restart();
+            state.metadata = None;
+            state.video_config = None;
+            state.audio_config = None;
+            state.has_video = false;
+            state.has_audio = false;
+            state.ring.clear_keyframe();
+            state.ring.push(Entry::Published);
+        }
+        stream.notify.notify_waiters();
+        Ok(Publisher { hub: self.clone(), stream, id })
+    }
+
+    /// Subscribes to `key`, published or not yet.
+    pub fn subscribe(&self, key: &StreamKey) -> Subscriber {
+        let stream = self.stream(key);
+        let start = {
+            let mut state = stream.lock();
+            state.subscribers += 1;
+            if state.publisher.is_some() {
+                let start = if self.inner.config.ring.gop_cache { state.ring.last_keyframe() } else { None };
+                Some(start.unwrap_or(state.ring.head()))
+            } else {
+                None
+            }
+        };
+        Subscriber::new(self.clone(), stream, start, &self.inner.config)
+    }
+
+    /// Names of the streams currently published.
+    pub fn published(&self) -> Vec<StreamKey> {
+        let streams: Vec<Arc<Stream>> = self.streams().values().cloned().collect();
+        streams.iter().filter(|s| s.is_published()).map(|s| s.key.clone()).collect()
+    }
+
+    fn unsubscribe(&self, stream: &Stream) {
+        {
+            let mut state = stream.lock();
+            state.subscribers = state.subscribers.saturating_sub(1);
+        }
+        self.release(&stream.key);
+    }
+}
+
+/// The right to push frames into a stream; dropping it unpublishes.
+pub struct Publisher {
+    hub: Hub,
+    stream: Arc<Stream>,
+    id: u64,
+}
+
+impl Publisher {
+    pub fn key(&self) -> &StreamKey {
+        &self.stream.key
+    }
+
+    /// Pushes a frame. `timestamp` is the publisher's own 32-bit time in ms;
+    /// the hub maps it onto the stream's monotonic timeline.
+    pub fn push(&self, kind: FrameKind, timestamp: u32, payload: Bytes, flags: FrameFlags) {
+        {
+            let mut state = self.stream.lock();
+            let timestamp = state.timeline.map(kind, timestamp);
+            let mut frame = Frame::new(kind, timestamp, payload);
+            frame.config = flags.config;
+            frame.metadata = flags.metadata;
+            match kind {
+                FrameKind::Video => state.has_video = true,
+                FrameKind::Audio => state.has_audio = true,
+                FrameKind::Data => {}
+            }
+            // Audio-only streams start anywhere; with video, at keyframes.
+            frame.keyframe = !flags.config
+                && match kind {
+                    FrameKind::Video => flags.keyframe,
+                    FrameKind::Audio => !state.has_video,
+                    FrameKind::Data => false,
+                };
+            let frame = Arc::new(frame);
+            if flags.metadata {
+                state.metadata = Some(frame.clone());
+            } else if flags.config {
+                match kind {
+                    FrameKind::Video => state.video_config = Some(frame.clone()),
+                    FrameKind::Audio => state.audio_config = Some(frame.clone()),
+                    FrameKind::Data => {}
+                }
+            }
+            state.ring.push(Entry::Frame(frame));
+        }
+        self.stream.notify.notify_waiters();
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        {
+            let mut state = self.stream.lock();
+            if state.publisher == Some(self.id) {
+                state.publisher = None;
+                state.metadata = None;
+                state.video_config = None;
+                state.audio_config = None;
+                state.ring.clear_keyframe();
+                state.ring.push(Entry::Unpublished);
+            }
+        }
+        self.stream.notify.notify_waiters();
+        self.hub.release(&self.stream.key);
+    }
+}
+
+#[cfg(test)]
+mod tests;

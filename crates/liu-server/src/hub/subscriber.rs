@@ -1,0 +1,180 @@
+//! A viewer's read position in a stream.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Entry, Frame, FrameKind, Hub, HubConfig, Stream, StreamHeaders};
+
+/// What a viewer gets, in order.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    Frame(Arc<Frame>),
+    /// The stream is published (again): codec configuration follows.
+    Published,
+    /// The publisher left; frames stop until the next [`Delivery::Published`].
+    Unpublished,
+    /// The viewer fell behind and was moved forward to a keyframe; the
+    /// stream's codec configuration follows.
+    Skipped,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SubscriberError {
+    #[error("viewer stayed behind: skipped forward {skips} times in {window_s} s")]
+    TooSlow { skips: u32, window_s: u64 },
+}
+
+/// A viewer of one stream. Dropping it unsubscribes.
+pub struct Subscriber {
+    hub: Hub,
+    stream: Arc<Stream>,
+    /// Next ring sequence number to read.
+    cursor: u64,
+    /// Send metadata and sequence headers before the next frame.
+    need_headers: bool,
+    /// Drop frames until a keyframe (after joining without a GOP cache).
+    wait_keyframe: bool,
+    waiting_publish: bool,
+    skips: u32,
+    window_start: Instant,
+    max_skips: u32,
+    window: Duration,
+}
+
+impl Subscriber {
+    pub(super) fn new(hub: Hub, stream: Arc<Stream>, start: Option<u64>, config: &HubConfig) -> Self {
+        let (cursor, waiting_publish) = match start {
+            Some(seq) => (seq, false),
+            None => (stream.lock().ring.head(), true),
+        };
+        let wait_keyframe = !waiting_publish && {
+            let state = stream.lock();
+            state.has_video && !matches!(state.ring.get(cursor), Some(Entry::Frame(f)) if f.keyframe)
+        };
+        Subscriber {
+            hub,
+            stream,
+            cursor,
+            need_headers: !waiting_publish,
+            wait_keyframe,
+            waiting_publish,
+            skips: 0,
+            window_start: Instant::now(),
+            max_skips: config.max_skips,
+            window: Duration::from_millis(config.slow_viewer_window_ms),
+        }
+    }
+
+    pub fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// True while the stream has a live publisher.
+    pub fn is_published(&self) -> bool {
+        self.stream.is_published()
+    }
+
+    /// The stream's current codec configuration.
+    pub fn headers(&self) -> StreamHeaders {
+        self.stream.headers()
+    }
+
+    /// Waits until the stream is published, up to `timeout`.
+    pub async fn wait_published(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.stream.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.stream.is_published() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.stream.is_published();
+            }
+        }
+    }
+
+    /// Appends what is ready (at most `max` entries) to `out`, waiting when
+    /// nothing is. A viewer behind the queue limits is moved forward to the
+    /// latest keyframe; one that keeps falling behind gets `TooSlow`.
+    pub async fn next_batch(&mut self, out: &mut Vec<Delivery>, max: usize) -> Result<(), SubscriberError> {
+        let stream = self.stream.clone();
+        loop {
+            let notified = stream.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            self.read_ready(out, max)?;
+            if !out.is_empty() {
+                return Ok(());
+            }
+            notified.await;
+        }
+    }
+
+    /// Non-blocking [`Subscriber::next_batch`].
+    pub fn read_ready(&mut self, out: &mut Vec<Delivery>, max: usize) -> Result<(), SubscriberError> {
+        let state = self.stream.lock();
+        let ring = &state.ring;
+        if ring.is_lagging(self.cursor) {
+            let now = Instant::now();
+            if now.duration_since(self.window_start) > self.window {
+                self.window_start = now;
+                self.skips = 0;
+            }
+            self.skips += 1;
+            if self.skips > self.max_skips {
+                return Err(SubscriberError::TooSlow { skips: self.skips, window_s: self.window.as_secs() });
+            }
+            match ring.last_keyframe().filter(|&k| k > self.cursor) {
+                Some(k) => {
+                    self.cursor = k;
+                    self.wait_keyframe = false;
+                }
+                None => {
+                    self.cursor = ring.head();
+                    self.wait_keyframe = true;
+                }
+            }
+            self.need_headers = state.publisher.is_some();
+            out.push(Delivery::Skipped);
+        }
+        if self.need_headers {
+            self.need_headers = false;
+            let headers = state.headers();
+            out.extend(
+                [headers.metadata, headers.video_config, headers.audio_config].into_iter().flatten().map(Delivery::Frame),
+            );
+        }
+        let head = ring.head();
+        while self.cursor < head && out.len() < max {
+            let Some(entry) = ring.get(self.cursor) else { break };
+            self.cursor += 1;
+            match entry {
+                Entry::Frame(frame) => {
+                    if self.wait_keyframe && frame.kind != FrameKind::Data && !frame.config {
+                        if frame.keyframe {
+                            self.wait_keyframe = false;
+                        } else {
+                            continue;
+                        }
+                    }
+                    out.push(Delivery::Frame(frame.clone()));
+                }
+                Entry::Published => {
+                    self.waiting_publish = false;
+                    self.wait_keyframe = false;
+                    out.push(Delivery::Published);
+                }
+                Entry::Unpublished => out.push(Delivery::Unpublished),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(&self.stream);
+    }
+}

@@ -1,0 +1,136 @@
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::*;
+
+fn video(p: &Publisher, ts: u32, keyframe: bool) {
+    p.push(FrameKind::Video, ts, Bytes::from_static(b"frame"), FrameFlags { keyframe, ..Default::default() });
+}
+
+fn frames(sub: &mut Subscriber) -> Vec<Delivery> {
+    let mut out = Vec::new();
+    sub.read_ready(&mut out, 1000).unwrap();
+    out
+}
+
+fn timestamps(d: &[Delivery]) -> Vec<u64> {
+    d.iter().filter_map(|d| if let Delivery::Frame(f) = d { Some(f.timestamp) } else { None }).collect()
+}
+
+#[test]
+fn second_publisher_is_refused() {
+    let hub = Hub::new(HubConfig::default());
+    let key = StreamKey::new("live", "a");
+    let first = hub.publish(&key).unwrap();
+    assert_eq!(hub.publish(&key).err(), Some(HubError::AlreadyPublishing(key.clone())));
+    assert!(first.stream.is_published());
+    drop(first);
+    assert!(hub.publish(&key).is_ok());
+}
+
+#[test]
+fn late_viewer_starts_with_headers_at_the_latest_keyframe() {
+    let hub = Hub::new(HubConfig::default());
+    let key = StreamKey::new("live", "a");
+    let p = hub.publish(&key).unwrap();
+    p.push(FrameKind::Video, 0, Bytes::from_static(b"avcC"), FrameFlags { config: true, ..Default::default() });
+    for i in 0..10 {
+        video(&p, i * 40, i % 5 == 0);
+    }
+    let mut sub = hub.subscribe(&key);
+    let got = frames(&mut sub);
+    let Delivery::Frame(first) = &got[0] else { panic!("{got:?}") };
+    assert!(first.config);
+    let Delivery::Frame(second) = &got[1] else { panic!() };
+    assert!(second.keyframe);
+    assert_eq!(timestamps(&got[1..]), vec![200, 240, 280, 320, 360]);
+}
+
+#[test]
+fn viewer_before_publish_gets_everything_and_survives_a_republish() {
+    let hub = Hub::new(HubConfig::default());
+    let key = StreamKey::new("live", "a");
+    let mut sub = hub.subscribe(&key);
+    assert!(frames(&mut sub).is_empty());
+    let p = hub.publish(&key).unwrap();
+    video(&p, 1000, true);
+    video(&p, 1040, false);
+    drop(p);
+    let p = hub.publish(&key).unwrap();
+    video(&p, 0, true);
+    let got = frames(&mut sub);
+    let kinds: Vec<&str> = got
+        .iter()
+        .map(|d| match d {
+            Delivery::Published => "pub",
+            Delivery::Unpublished => "unpub",
+            Delivery::Skipped => "skip",
+            Delivery::Frame(_) => "frame",
+        })
+        .collect();
+    assert_eq!(kinds, ["pub", "frame", "frame", "unpub", "pub", "frame"]);
+    assert_eq!(timestamps(&got), vec![0, 40, 80]);
+}
+
+#[test]
+fn slow_viewer_is_skipped_then_dropped() {
+    let mut config = HubConfig::default();
+    config.ring.queue_max_bytes = 10_000;
+    config.ring.gop_cache_max_bytes = 10_000;
+    config.max_skips = 2;
+    let hub = Hub::new(config);
+    let key = StreamKey::new("live", "a");
+    let p = hub.publish(&key).unwrap();
+    let mut sub = hub.subscribe(&key);
+    let big = Bytes::from(vec![0u8; 1000]);
+    let mut ts = 0;
+    for round in 0..3 {
+        for i in 0..50 {
+            p.push(FrameKind::Video, ts, big.clone(), FrameFlags { keyframe: i % 5 == 0, ..Default::default() });
+            ts += 40;
+        }
+        let mut out = Vec::new();
+        let result = sub.read_ready(&mut out, 1000);
+        if round < 2 {
+            result.unwrap();
+            assert!(matches!(out[0], Delivery::Skipped));
+            let Delivery::Frame(f) = &out[1] else { panic!() };
+            assert!(f.keyframe);
+        } else {
+            assert!(matches!(result, Err(SubscriberError::TooSlow { .. })));
+        }
+    }
+}
+
+#[test]
+fn streams_are_released_when_unused() {
+    let hub = Hub::new(HubConfig::default());
+    let key = StreamKey::new("live", "a");
+    let sub = hub.subscribe(&key);
+    let p = hub.publish(&key).unwrap();
+    assert_eq!(hub.streams().len(), 1);
+    drop(p);
+    drop(sub);
+    assert_eq!(hub.streams().len(), 0);
+}
+
+#[tokio::test]
+async fn waiting_viewer_wakes_on_publish() {
+    let hub = Hub::new(HubConfig::default());
+    let key = StreamKey::new("live", "a");
+    let mut sub = hub.subscribe(&key);
+    let hub2 = hub.clone();
+    let key2 = key.clone();
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let p = hub2.publish(&key2).unwrap();
+        p.push(FrameKind::Video, 0, Bytes::from_static(b"x"), FrameFlags { keyframe: true, ..Default::default() });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    });
+    assert!(sub.wait_published(Duration::from_secs(2)).await);
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), sub.next_batch(&mut out, 10)).await.unwrap().unwrap();
+    assert!(!out.is_empty());
+    task.await.unwrap();
+}

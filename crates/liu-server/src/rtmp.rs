@@ -1,0 +1,351 @@
+//! RTMP over TCP: drives a sans-IO [`ServerSession`] from a socket and
+//! connects it to the hub as a publisher or a viewer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use liu_flv::av::{parse_audio_tag_header, parse_video_tag_header};
+use liu_rtmp::chunk::ChunkLimits;
+use liu_rtmp::media::{MediaKind, serialize_media};
+use liu_rtmp::session::{ServerConfig, ServerEvent, ServerSession};
+use liu_rtmp::RtmpError;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::watch;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::hub::{Delivery, FormSlot, Frame, FrameFlags, FrameKind, Publisher, StreamKey, Subscriber};
+use crate::io::{random_seed, write_all_vectored};
+use crate::server::Context;
+
+/// The shared RTMP chunk form of a frame (message stream 1, the configured chunk size).
+pub const RTMP_FORM: FormSlot = FormSlot(0);
+/// Message stream id whose chunked form is shared among viewers.
+const SHARED_STREAM_ID: u32 = 1;
+/// Most deliveries written in one batch.
+const BATCH: usize = 128;
+
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error(transparent)]
+    Rtmp(#[from] RtmpError),
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Closed(String),
+}
+
+enum Role {
+    Idle,
+    Publishing { publisher: Publisher, stream_id: u32 },
+    Playing(Box<Playback>),
+}
+
+struct Playback {
+    subscriber: Subscriber,
+    stream_id: u32,
+    name: String,
+    audio: bool,
+    video: bool,
+    paused: bool,
+}
+
+pub async fn serve_connection(socket: TcpStream, peer: SocketAddr, ctx: Arc<Context>, shutdown: watch::Receiver<bool>) {
+    let span = info_span!("rtmp", %peer, app = tracing::field::Empty, stream = tracing::field::Empty);
+    async move {
+        let _ = socket.set_nodelay(true);
+        let mut conn = Connection::new(ctx);
+        match conn.run(socket, shutdown).await {
+            Ok(()) => debug!("closed"),
+            Err(e) => warn!("connection closed: {e}"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+struct Connection {
+    ctx: Arc<Context>,
+    session: ServerSession,
+    role: Role,
+    app: String,
+    out: Vec<Bytes>,
+    started: Instant,
+}
+
+impl Connection {
+    fn new(ctx: Arc<Context>) -> Self {
+        let cfg = &ctx.config.rtmp;
+        let session_config = ServerConfig {
+            chunk_size: cfg.chunk_size,
+            window_ack_size: cfg.window_ack_size,
+            peer_bandwidth: cfg.window_ack_size,
+            chunk_limits: ChunkLimits { max_message_len: cfg.max_message_size, ..ChunkLimits::default() },
+            ..ServerConfig::default()
+        };
+        let epoch = ctx.started.elapsed().as_millis() as u32;
+        Connection {
+            session: ServerSession::new(session_config, random_seed(), epoch),
+            ctx,
+            role: Role::Idle,
+            app: String::new(),
+            out: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+
+    async fn run(&mut self, socket: TcpStream, mut shutdown: watch::Receiver<bool>) -> Result<(), ConnError> {
+        let (mut rd, mut wr) = socket.into_split();
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut batch = Vec::with_capacity(BATCH);
+        let cfg = &self.ctx.config;
+        let handshake_deadline = self.started + Duration::from_millis(cfg.rtmp.handshake_timeout_ms);
+        let idle = Duration::from_millis(cfg.rtmp.idle_timeout_ms);
+        loop {
+            let read_deadline = match &self.role {
+                Role::Idle => Some(tokio::time::Instant::from_std(handshake_deadline)),
+                Role::Publishing { .. } => Some(tokio::time::Instant::now() + idle),
+                Role::Playing(_) => None,
+            };
+            tokio::select! {
+                n = rd.read(&mut buf) => {
+                    let n = n?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    self.session.receive(&buf[..n])?;
+                    self.handle_events()?;
+                    self.take_session_output();
+                    self.flush(&mut wr).await?;
+                }
+                result = async {
+                    match &mut self.role {
+                        Role::Playing(p) if !p.paused => p.subscriber.next_batch(&mut batch, BATCH).await,
+                        _ => std::future::pending().await,
+                    }
+                } => {
+                    if let Err(e) = result {
+                        return Err(ConnError::Closed(e.to_string()));
+                    }
+                    self.deliver(&mut batch);
+                    self.flush(&mut wr).await?;
+                }
+                _ = async {
+                    match read_deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    return Err(ConnError::Closed(match self.role {
+                        Role::Idle => "no publish or play within the handshake timeout".into(),
+                        _ => "publisher sent nothing within the idle timeout".into(),
+                    }));
+                }
+                _ = shutdown.changed() => {
+                    if let Role::Playing(p) = &self.role {
+                        let (id, name) = (p.stream_id, p.name.clone());
+                        self.session.notify_unpublished(id, &name, true);
+                        self.take_session_output();
+                        let _ = self.flush(&mut wr).await;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn take_session_output(&mut self) {
+        if let Some(bytes) = self.session.take_output() {
+            self.out.push(bytes);
+        }
+    }
+
+    async fn flush(&mut self, wr: &mut OwnedWriteHalf) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let timeout = Duration::from_millis(self.ctx.config.stream.write_timeout_ms);
+        write_all_vectored(wr, &mut self.out, timeout).await
+    }
+
+    fn handle_events(&mut self) -> Result<(), ConnError> {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                ServerEvent::Connect(req) => {
+                    if req.app.is_empty() {
+                        self.session.reject_connect("no application name in connect");
+                        self.take_session_output();
+                        return Err(ConnError::Closed("connect without an application name".into()));
+                    }
+                    tracing::Span::current().record("app", req.app.as_str());
+                    self.app = req.app.clone();
+                    self.session.accept_connect(&req.app);
+                }
+                ServerEvent::Publish(req) => {
+                    if !matches!(self.role, Role::Idle) {
+                        self.session.reject_publish(req.stream_id, "NetStream.Publish.BadConnection", "connection is busy");
+                        continue;
+                    }
+                    if req.name.is_empty() {
+                        self.session.reject_publish(req.stream_id, "NetStream.Publish.BadName", "empty stream name");
+                        continue;
+                    }
+                    let key = StreamKey::new(&self.app, &req.name);
+                    match self.ctx.hub.publish(&key) {
+                        Ok(publisher) => {
+                            tracing::Span::current().record("stream", req.name.as_str());
+                            info!(stream = %key, "publishing");
+                            self.session.accept_publish(req.stream_id, &req.name);
+                            self.role = Role::Publishing { publisher, stream_id: req.stream_id };
+                        }
+                        Err(e) => {
+                            info!(stream = %key, "publish refused: {e}");
+                            self.session.reject_publish(req.stream_id, "NetStream.Publish.BadName", &e.to_string());
+                        }
+                    }
+                }
+                ServerEvent::Play(req) => {
+                    if !matches!(self.role, Role::Idle) || req.name.is_empty() {
+                        self.session.reject_play(req.stream_id, "NetStream.Play.Failed", "connection is busy or name empty");
+                        continue;
+                    }
+                    let key = StreamKey::new(&self.app, &req.name);
+                    tracing::Span::current().record("stream", req.name.as_str());
+                    info!(stream = %key, "playing");
+                    let subscriber = self.ctx.hub.subscribe(&key);
+                    self.session.accept_play(req.stream_id, &req.name, req.reset);
+                    self.role = Role::Playing(Box::new(Playback {
+                        subscriber,
+                        stream_id: req.stream_id,
+                        name: req.name,
+                        audio: true,
+                        video: true,
+                        paused: false,
+                    }));
+                }
+                ServerEvent::Media { stream_id, kind, timestamp, payload } => {
+                    self.ingest(stream_id, kind, timestamp, payload, false);
+                }
+                ServerEvent::Metadata { stream_id, timestamp, payload } => {
+                    self.ingest(stream_id, MediaKind::Data, timestamp, payload, true);
+                }
+                ServerEvent::PublishStopped { stream_id } => {
+                    if matches!(&self.role, Role::Publishing { stream_id: id, .. } if *id == stream_id) {
+                        info!("unpublished");
+                        self.role = Role::Idle;
+                    }
+                }
+                ServerEvent::PlayStopped { stream_id } => {
+                    if matches!(&self.role, Role::Playing(p) if p.stream_id == stream_id) {
+                        self.role = Role::Idle;
+                    }
+                }
+                ServerEvent::Pause { stream_id, paused, .. } => {
+                    if let Role::Playing(p) = &mut self.role
+                        && p.stream_id == stream_id
+                    {
+                        if p.paused && !paused {
+                            // Resume at the latest keyframe, as a new viewer would.
+                            p.subscriber = self.ctx.hub.subscribe(&StreamKey::new(&self.app, &p.name));
+                        }
+                        p.paused = paused;
+                    }
+                }
+                ServerEvent::ReceiveAudio { enabled, .. } => {
+                    if let Role::Playing(p) = &mut self.role {
+                        p.audio = enabled;
+                    }
+                }
+                ServerEvent::ReceiveVideo { enabled, .. } => {
+                    if let Role::Playing(p) = &mut self.role {
+                        p.video = enabled;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn ingest(&mut self, stream_id: u32, kind: MediaKind, timestamp: u32, payload: Bytes, metadata: bool) {
+        let Role::Publishing { publisher, stream_id: id } = &self.role else { return };
+        if *id != stream_id {
+            return;
+        }
+        let mut flags = FrameFlags { metadata, ..FrameFlags::default() };
+        let frame_kind = match kind {
+            MediaKind::Video => match parse_video_tag_header(&payload) {
+                Ok(h) => {
+                    flags.keyframe = h.is_keyframe();
+                    flags.config = h.is_sequence_header();
+                    FrameKind::Video
+                }
+                Err(e) => {
+                    debug!("video message dropped: {e}");
+                    return;
+                }
+            },
+            MediaKind::Audio => match parse_audio_tag_header(&payload) {
+                Ok(h) => {
+                    flags.config = h.is_sequence_header;
+                    FrameKind::Audio
+                }
+                Err(e) => {
+                    debug!("audio message dropped: {e}");
+                    return;
+                }
+            },
+            MediaKind::Data => FrameKind::Data,
+        };
+        publisher.push(frame_kind, timestamp, payload, flags);
+    }
+
+    /// Turns hub deliveries into bytes for this viewer, in order.
+    fn deliver(&mut self, batch: &mut Vec<Delivery>) {
+        let chunk_size = self.ctx.config.rtmp.chunk_size;
+        let shared = self.session.out_chunk_size() == chunk_size;
+        for delivery in batch.drain(..) {
+            let Role::Playing(p) = &self.role else { return };
+            match delivery {
+                Delivery::Frame(frame) => {
+                    let wanted = match frame.kind {
+                        FrameKind::Audio => p.audio,
+                        FrameKind::Video => p.video,
+                        FrameKind::Data => true,
+                    };
+                    if !wanted {
+                        continue;
+                    }
+                    let bytes = if shared && p.stream_id == SHARED_STREAM_ID {
+                        frame.form(RTMP_FORM, |f| rtmp_form(f, SHARED_STREAM_ID, chunk_size))
+                    } else {
+                        rtmp_form(&frame, p.stream_id, self.session.out_chunk_size())
+                    };
+                    self.out.push(bytes);
+                }
+                Delivery::Unpublished => {
+                    let (id, name) = (p.stream_id, p.name.clone());
+                    self.session.notify_unpublished(id, &name, self.ctx.config.rtmp.unpublish_notify);
+                    self.take_session_output();
+                }
+                Delivery::Published => {
+                    let (id, name) = (p.stream_id, p.name.clone());
+                    self.session.notify_published(id, &name, self.ctx.config.rtmp.unpublish_notify);
+                    self.take_session_output();
+                }
+                Delivery::Skipped => debug!("viewer fell behind: skipped to a keyframe"),
+            }
+        }
+    }
+}
+
+fn rtmp_form(frame: &Frame, stream_id: u32, chunk_size: u32) -> Bytes {
+    let kind = match frame.kind {
+        FrameKind::Audio => MediaKind::Audio,
+        FrameKind::Video => MediaKind::Video,
+        FrameKind::Data => MediaKind::Data,
+    };
+    serialize_media(kind, frame.wire_timestamp(), stream_id, &frame.payload, chunk_size)
+}

@@ -1,0 +1,97 @@
+//! Binding the listeners and running them until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::{ServerError, http, rtmp};
+
+/// What every connection task shares.
+pub struct Context {
+    pub config: Config,
+    pub hub: Hub,
+    pub started: Instant,
+}
+
+/// Listeners bound and ready; [`BoundServer::run`] serves them.
+pub struct BoundServer {
+    ctx: Arc<Context>,
+    rtmp: TcpListener,
+    http: TcpListener,
+}
+
+/// Binds every listener, so a port in use is reported before anything runs.
+pub async fn bind(config: Config) -> Result<BoundServer, ServerError> {
+    let rtmp = TcpListener::bind(config.rtmp.listen)
+        .await
+        .map_err(|source| ServerError::Bind { what: "RTMP", addr: config.rtmp.listen, source })?;
+    let http = TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| ServerError::Bind { what: "HTTP", addr: config.http.listen, source })?;
+    let hub = Hub::new(config.stream.hub_config());
+    Ok(BoundServer { ctx: Arc::new(Context { config, hub, started: Instant::now() }), rtmp, http })
+}
+
+impl BoundServer {
+    pub fn rtmp_addr(&self) -> SocketAddr {
+        self.rtmp.local_addr().unwrap_or(self.ctx.config.rtmp.listen)
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr().unwrap_or(self.ctx.config.http.listen)
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.ctx.hub
+    }
+
+    /// Serves until `shutdown` completes, then closes the listeners, ends
+    /// every viewer's stream and waits briefly for connections to finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let rtmp_task = tokio::spawn(accept_rtmp(self.rtmp, self.ctx.clone(), stop_rx.clone()));
+        let http_task = tokio::spawn(http::accept(self.http, self.ctx.clone(), stop_rx.clone()));
+        shutdown.await;
+        info!("shutting down");
+        let _ = stop_tx.send(true);
+        rtmp_task.abort();
+        http_task.abort();
+        // Connections hold a receiver each; wait for them to say goodbye.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while stop_tx.receiver_count() > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn accept_rtmp(listener: TcpListener, ctx: Arc<Context>, stop: watch::Receiver<bool>) {
+    let limit = Arc::new(Semaphore::new(ctx.config.rtmp.max_connections));
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                warn!("RTMP accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            warn!(%peer, "RTMP connection refused: {} connections already", ctx.config.rtmp.max_connections);
+            continue;
+        };
+        let ctx = ctx.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            rtmp::serve_connection(socket, peer, ctx, stop).await;
+            drop(permit);
+        });
+    }
+}
