@@ -7,3 +7,6 @@ mod transport;
 
 pub use client::{ClientConfig, ClientEvent, ClientRole, ClientSession};
 pub use server::{ConnectRequest, PlayRequest, PublishRequest, ServerConfig, ServerEvent, ServerSession};
+
+#[cfg(test)]
+mod tests;

@@ -215,8 +215,8 @@ impl ServerSession {
 
     fn handle_message(&mut self, msg: RawMessage) -> Result<(), RtmpError> {
         match msg.type_id {
-            type_id::AUDIO | type_id::VIDEO => {
-                if self.state(msg.stream_id) == Some(NetStreamState::Publishing) {
+            type_id::AUDIO | type_id::VIDEO
+                if self.state(msg.stream_id) == Some(NetStreamState::Publishing) => {
                     let kind = if msg.type_id == type_id::AUDIO { MediaKind::Audio } else { MediaKind::Video };
                     self.events.push_back(ServerEvent::Media {
                         stream_id: msg.stream_id,
@@ -225,9 +225,8 @@ impl ServerSession {
                         payload: msg.payload,
                     });
                 }
-            }
-            type_id::AGGREGATE => {
-                if self.state(msg.stream_id) == Some(NetStreamState::Publishing) {
+            type_id::AGGREGATE
+                if self.state(msg.stream_id) == Some(NetStreamState::Publishing) => {
                     for SubMessage { type_id, timestamp, payload } in split_aggregate(msg.timestamp, &msg.payload) {
                         let sub = RawMessage { csid: msg.csid, timestamp, type_id, stream_id: msg.stream_id, payload };
                         if matches!(type_id, type_id::AUDIO | type_id::VIDEO | type_id::DATA_AMF0) {
@@ -235,7 +234,6 @@ impl ServerSession {
                         }
                     }
                 }
-            }
             type_id::DATA_AMF0 | type_id::DATA_AMF3 => self.handle_data(msg)?,
             type_id::COMMAND_AMF0 | type_id::COMMAND_AMF3 => {
                 let cmd = Command::parse(command_body(&msg), &self.config.amf_limits)?;

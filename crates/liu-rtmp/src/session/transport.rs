@@ -8,7 +8,7 @@ use liu_flv::amf0::Amf0Value;
 use crate::chunk::{ChunkDecoder, ChunkEncoder, ChunkLimits, RawMessage};
 use crate::command::{Command, status_info};
 use crate::control::{CONTROL_CSID, ControlMessage, LimitType, UserControlEvent, type_id};
-use crate::media::{COMMAND_CSID, DATA_CSID};
+use crate::media::COMMAND_CSID;
 use crate::RtmpError;
 
 /// The message layer of a session, below commands.
@@ -101,7 +101,7 @@ impl Transport {
 
     pub fn send_data(&mut self, stream_id: u32, values: &[Amf0Value]) {
         let payload = liu_flv::amf0::encode_all(values);
-        self.encoder.write(DATA_CSID, 0, type_id::DATA_AMF0, stream_id, &payload, &mut self.output);
+        self.encoder.write(COMMAND_CSID, 0, type_id::DATA_AMF0, stream_id, &payload, &mut self.output);
     }
 
     /// `onStatus` on a NetStream (RTMP §7.2.2).

@@ -64,6 +64,7 @@ impl Ring {
         self.first_seq + self.slots.len() as u64
     }
 
+    #[cfg(test)]
     pub fn first_seq(&self) -> u64 {
         self.first_seq
     }
@@ -114,6 +115,7 @@ impl Ring {
     }
 
     /// Bytes held.
+    #[cfg(test)]
     pub fn held_bytes(&self) -> u64 {
         self.slots.front().map_or(0, |s| self.total_bytes - s.bytes_before)
     }
