@@ -43,6 +43,8 @@ pub enum ChunkError {
     ChunkSizeOverLimit { size: u32, limit: u32 },
     #[error("too many chunk streams (limit {limit})")]
     TooManyChunkStreams { limit: usize },
+    #[error("partial messages hold more than {limit} bytes")]
+    TooMuchBuffered { limit: usize },
 }
 
 /// Resource limits applied to a peer's chunk stream.
@@ -56,6 +58,9 @@ pub struct ChunkLimits {
     /// Largest chunk size the peer may set. The default accepts any valid
     /// size: buffered memory is bounded by `max_message_len` anyway.
     pub max_chunk_size: u32,
+    /// Most bytes held in partial messages across all chunk streams, so
+    /// interleaved large messages cannot multiply `max_message_len`.
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for ChunkLimits {
@@ -64,6 +69,7 @@ impl Default for ChunkLimits {
             max_message_len: 16 * 1024 * 1024,
             max_chunk_streams: 64,
             max_chunk_size: MAX_CHUNK_SIZE,
+            max_buffered_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -305,6 +311,11 @@ impl ChunkDecoder {
                 st.partial.reserve(message_len.min(MAX_PREALLOC) as usize);
                 st.in_progress = true;
             }
+            let buffered: usize = self.streams.iter().map(|s| s.partial.len()).sum();
+            if buffered + data_len > self.limits.max_buffered_bytes {
+                return Err(ChunkError::TooMuchBuffered { limit: self.limits.max_buffered_bytes });
+            }
+            let st = &mut self.streams[i];
             st.partial.extend_from_slice(&buf[..data_len]);
             buf.advance(data_len);
             st.received += data_len as u32;
@@ -1090,6 +1101,31 @@ mod tests {
             "single-chunk payload is not copied"
         );
         assert!(partial.is_empty());
+    }
+
+    #[test]
+    fn partial_messages_are_bounded_in_total() {
+        let limits = ChunkLimits { max_buffered_bytes: 1000, ..ChunkLimits::default() };
+        let mut dec = ChunkDecoder::new(limits);
+        let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+        write_type0_message(3, 0, 9, 1, &[1u8; 800], 128, &mut a);
+        write_type0_message(4, 0, 9, 1, &[2u8; 800], 128, &mut b);
+        // Interleave: first chunks of both (128 + 128), then continuations.
+        let mut wire = BytesMut::new();
+        wire.extend_from_slice(&a.split_to(12 + 128));
+        wire.extend_from_slice(&b.split_to(12 + 128));
+        for _ in 0..3 {
+            wire.extend_from_slice(&a.split_to(1 + 128));
+            wire.extend_from_slice(&b.split_to(1 + 128));
+        }
+        let err = loop {
+            match dec.decode(&mut wire) {
+                Ok(Some(m)) => panic!("no message should complete: {m:?}"),
+                Ok(None) => panic!("the limit should have been hit"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err, ChunkError::TooMuchBuffered { limit: 1000 });
     }
 
     #[test]
