@@ -118,6 +118,9 @@ impl Connection {
                     }
                     self.session.receive(&buf[..n])?;
                     self.handle_events()?;
+                    if let Role::Publishing { publisher, .. } = &self.role {
+                        publisher.flush();
+                    }
                     self.take_session_output();
                     self.flush(&mut wr).await?;
                 }

@@ -279,7 +279,9 @@ impl Publisher {
     }
 
     /// Pushes a frame. `timestamp` is the publisher's own 32-bit time in ms;
-    /// the hub maps it onto the stream's monotonic timeline.
+    /// the hub maps it onto the stream's monotonic timeline. Viewers are
+    /// woken by [`Publisher::flush`], once per batch of frames, so frames
+    /// that arrived together leave together.
     pub fn push(&self, kind: FrameKind, timestamp: u32, payload: Bytes, flags: FrameFlags) {
         {
             let mut state = self.stream.lock();
@@ -311,6 +313,10 @@ impl Publisher {
             }
             state.ring.push(Entry::Frame(frame));
         }
+    }
+
+    /// Wakes the viewers waiting for frames pushed since the last flush.
+    pub fn flush(&self) {
         self.stream.notify.notify_waiters();
     }
 }

@@ -126,6 +126,7 @@ async fn waiting_viewer_wakes_on_publish() {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let p = hub2.publish(&key2).unwrap();
         p.push(FrameKind::Video, 0, Bytes::from_static(b"x"), FrameFlags { keyframe: true, ..Default::default() });
+        p.flush();
         tokio::time::sleep(Duration::from_millis(100)).await;
     });
     assert!(sub.wait_published(Duration::from_secs(2)).await);
