@@ -22,6 +22,7 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::hub::{Delivery, FormSlot, Frame, FrameKind, StreamKey, Subscriber};
+use crate::io::WriteTimeout;
 use crate::server::Context;
 
 /// The shared FLV tag form of a frame.
@@ -58,7 +59,8 @@ pub async fn accept(listener: TcpListener, ctx: Arc<Context>, stop: watch::Recei
                     let stop = stop.clone();
                     async move { Ok::<_, Infallible>(route(req, peer, ctx, stop).await) }
                 });
-                let io = TokioIo::new(socket);
+                let write_timeout = Duration::from_millis(ctx.config.stream.write_timeout_ms);
+                let io = TokioIo::new(WriteTimeout::new(socket, write_timeout));
                 let result = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(Duration::from_millis(ctx.config.http.header_timeout_ms))

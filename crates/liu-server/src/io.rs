@@ -1,10 +1,13 @@
 //! Socket helpers shared by the listeners.
 
+use std::future::Future;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// Most buffers handed to one `writev`.
 const MAX_IOV: usize = 64;
@@ -54,4 +57,100 @@ pub fn random_seed() -> [u8; 32] {
     // A failing OS RNG leaves zeros: the handshake's randomness is not a secret.
     let _ = getrandom::fill(&mut seed);
     seed
+}
+
+/// A socket whose writes fail when they make no progress for `timeout`,
+/// for protocol stacks (hyper) that offer no write timeout of their own.
+pub struct WriteTimeout<S> {
+    inner: S,
+    timeout: Duration,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteTimeout<S> {
+    pub fn new(inner: S, timeout: Duration) -> Self {
+        WriteTimeout { inner, timeout, deadline: None }
+    }
+
+    /// Maps a pending write to an error once the deadline passes.
+    fn check<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match poll {
+            Poll::Ready(r) => {
+                self.deadline = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let timeout = self.timeout;
+                let deadline = self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "viewer accepted no data in time")))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteTimeout<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.check(cx, poll)
+    }
+
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.check(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.check(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn a_stuck_writer_times_out() {
+        let (client, _server) = tokio::io::duplex(1024);
+        let mut w = WriteTimeout::new(client, Duration::from_millis(50));
+        let started = std::time::Instant::now();
+        let err = w.write_all(&[0u8; 4096]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn vectored_writes_cross_partial_writes() {
+        let (client, mut server) = tokio::io::duplex(7);
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut server, &mut all).await.unwrap();
+            all
+        });
+        let mut w = client;
+        let mut bufs = vec![Bytes::from_static(b"hello "), Bytes::new(), Bytes::from_static(b"chunked world")];
+        write_all_vectored(&mut w, &mut bufs, Duration::from_secs(1)).await.unwrap();
+        drop(w);
+        assert_eq!(reader.await.unwrap(), b"hello chunked world");
+    }
 }

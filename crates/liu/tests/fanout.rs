@@ -1,0 +1,63 @@
+//! One publish, three kinds of viewers at once, all started before the publish:
+//! FFmpeg 9 over RTMP, rtmpdump (librtmp) over RTMP, FFmpeg 9 over HTTP-FLV.
+mod common;
+use common::*;
+use std::time::Duration;
+
+#[test]
+fn fanout_to_ffmpeg_rtmpdump_and_http_flv() {
+    let _wd = watchdog("fanout", Duration::from_secs(150));
+    let clip = clip(&ClipSpec::standard());
+    let server = LiuServer::start("");
+    let name = stream_name("fanout");
+    let url = server.rtmp_url(&name);
+
+    let viewers = vec![
+        Viewer::ffmpeg(&ffmpeg9(), &url),
+        Viewer::rtmpdump(&url),
+        Viewer::ffmpeg(
+            &ffmpeg9(),
+            &format!("{}?token=fanout", server.flv_url(&name)),
+        ),
+    ];
+    std::thread::sleep(Duration::from_millis(700)); // let them connect and wait for the stream
+
+    // Query strings are not part of the stream name (publisher and HTTP viewer carry one).
+    let mut publisher = Publisher::spawn(&format!("{url}?token=pub"), &clip, &[]);
+    let st = publisher.wait_with_timeout(Duration::from_secs(40));
+    assert!(
+        st.success(),
+        "publisher exited with {st}; stderr:\n{}",
+        publisher.stderr()
+    );
+
+    let min_video = clip.video_frames * 95 / 100;
+    let min_audio = clip.audio_frames * 95 / 100;
+    for v in viewers {
+        let d = v.finish(Duration::from_secs(3), Duration::from_secs(60));
+        eprintln!("{}", d.summary());
+        d.assert_h264_640x360_aac();
+        d.assert_no_damage();
+        assert!(
+            d.matched_video(&clip) >= min_video,
+            "expected >= {min_video} of the clip's {} pictures bit-exact, got {} ({} decoded): {}",
+            clip.video_frames,
+            d.matched_video(&clip),
+            d.video_frames(),
+            d.summary()
+        );
+        assert!(
+            d.audio_frames() >= min_audio,
+            "expected >= {min_audio} of the clip's {} audio frames, got {}: {}",
+            clip.audio_frames,
+            d.audio_frames(),
+            d.summary()
+        );
+        assert!(
+            d.pts_regression().is_none(),
+            "{:?}: {}",
+            d.pts_regression(),
+            d.summary()
+        );
+    }
+}
