@@ -1,11 +1,12 @@
-//! One publish, three kinds of viewers at once, all started before the publish:
-//! FFmpeg 9 over RTMP, rtmpdump (librtmp) over RTMP, FFmpeg 9 over HTTP-FLV.
+//! One publish, five viewers at once, all started before the publish:
+//! FFmpeg 9 over RTMP, rtmpdump (librtmp) over RTMP, FFmpeg 9 over HTTP-FLV,
+//! and Debian's FFmpeg 5.1 over RTMP and over HTTP-FLV.
 mod common;
 use common::*;
 use std::time::Duration;
 
 #[test]
-fn fanout_to_ffmpeg_rtmpdump_and_http_flv() {
+fn fanout_to_ffmpeg9_ffmpeg5_rtmpdump_over_rtmp_and_http_flv() {
     let _wd = watchdog("fanout", Duration::from_secs(150));
     let clip = clip(&ClipSpec::standard());
     let server = LiuServer::start("");
@@ -19,6 +20,8 @@ fn fanout_to_ffmpeg_rtmpdump_and_http_flv() {
             &ffmpeg9(),
             &format!("{}?token=fanout", server.flv_url(&name)),
         ),
+        Viewer::ffmpeg(&ffmpeg5(), &url),
+        Viewer::ffmpeg(&ffmpeg5(), &server.flv_url(&name)),
     ];
     std::thread::sleep(Duration::from_millis(700)); // let them connect and wait for the stream
 

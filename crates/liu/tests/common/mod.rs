@@ -1304,6 +1304,8 @@ pub struct FlvParser {
     header_done: bool,
     pub tags: Vec<FlvTag>,
     pub bytes: usize,
+    /// The FLV header's flags byte (0x04 audio, 0x01 video), once read.
+    pub header_flags: Option<u8>,
 }
 
 impl FlvParser {
@@ -1324,6 +1326,7 @@ impl FlvParser {
             if self.buf.len() < hlen + 4 {
                 return Ok(());
             }
+            self.header_flags = Some(self.buf[4]);
             self.buf.drain(..hlen + 4);
             self.header_done = true;
         }
