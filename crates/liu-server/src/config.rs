@@ -1,6 +1,8 @@
 //! Liu's settings, as read from `liu.toml` (see docs/configuration.md).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -13,6 +15,25 @@ pub struct Config {
     pub rtmp: RtmpConfig,
     pub http: HttpConfig,
     pub stream: StreamConfig,
+    /// Per-application overrides, `[app.NAME]`.
+    pub app: BTreeMap<String, AppConfig>,
+}
+
+/// Settings of one application (the first path segment of a stream URL);
+/// unset keys take the `[stream]` value.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppConfig {
+    pub merge_window_ms: Option<u64>,
+}
+
+impl Config {
+    /// How long a viewer of `app` holds its writes to send several messages
+    /// in one (0: write at once).
+    pub fn merge_window(&self, app: &str) -> Duration {
+        let ms = self.app.get(app).and_then(|a| a.merge_window_ms).unwrap_or(self.stream.merge_window_ms);
+        Duration::from_millis(ms)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +109,9 @@ pub struct StreamConfig {
     pub slow_viewer_window_ms: u64,
     /// A viewer whose socket accepts nothing for this long is dropped.
     pub write_timeout_ms: u64,
+    /// Hold a viewer's writes up to this long so one write carries several
+    /// messages (fewer system calls, more latency). 0 writes at once.
+    pub merge_window_ms: u64,
 }
 
 impl Default for StreamConfig {
@@ -101,6 +125,7 @@ impl Default for StreamConfig {
             max_skips: hub.max_skips,
             slow_viewer_window_ms: hub.slow_viewer_window_ms,
             write_timeout_ms: 10_000,
+            merge_window_ms: 0,
         }
     }
 }
@@ -129,6 +154,13 @@ mod tests {
         let text = include_str!("../../../liu.toml");
         let config: Config = toml::from_str(text).unwrap();
         assert_eq!(config.rtmp.listen.port(), 1935);
+    }
+
+    #[test]
+    fn app_overrides_merge_window() {
+        let config: Config = toml::from_str("[stream]\nmerge_window_ms = 10\n[app.low]\nmerge_window_ms = 0\n").unwrap();
+        assert_eq!(config.merge_window("low"), Duration::ZERO);
+        assert_eq!(config.merge_window("live"), Duration::from_millis(10));
     }
 
     #[test]

@@ -108,7 +108,7 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, ctx: Arc<Context>, stop
         return resp.body(empty()).unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"));
     }
     info!(%peer, stream = %key, "HTTP-FLV playing");
-    let body = flv_body(subscriber, wait, stop);
+    let body = flv_body(subscriber, wait, ctx.config.merge_window(&key.app), stop);
     resp.body(body).unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
 }
 
@@ -129,18 +129,20 @@ struct FlvState {
     batch: Vec<Delivery>,
     header_sent: bool,
     wait: Duration,
+    merge_window: Duration,
     stop: watch::Receiver<bool>,
     done: bool,
 }
 
 /// The response body: FLV header, then tags as the hub delivers them.
-fn flv_body(subscriber: Subscriber, wait: Duration, stop: watch::Receiver<bool>) -> Body {
+fn flv_body(subscriber: Subscriber, wait: Duration, merge_window: Duration, stop: watch::Receiver<bool>) -> Body {
     let state = FlvState {
         subscriber,
         pending: VecDeque::new(),
         batch: Vec::with_capacity(BATCH),
         header_sent: false,
         wait,
+        merge_window,
         stop,
         done: false,
     };
@@ -173,6 +175,14 @@ impl FlvState {
                 self.done = true;
                 return;
             }
+        };
+        let result = match result {
+            Ok(()) if !self.merge_window.is_zero() => {
+                // Let more messages arrive so one write carries them all.
+                tokio::time::sleep(self.merge_window).await;
+                self.subscriber.read_ready(&mut self.batch, BATCH)
+            }
+            other => other,
         };
         if let Err(e) = result {
             warn!("HTTP-FLV viewer dropped: {e}");

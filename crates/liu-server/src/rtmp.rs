@@ -11,9 +11,8 @@ use liu_rtmp::chunk::ChunkLimits;
 use liu_rtmp::media::{MediaKind, serialize_media};
 use liu_rtmp::session::{ServerConfig, ServerEvent, ServerSession};
 use liu_rtmp::RtmpError;
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -27,6 +26,28 @@ pub const RTMP_FORM: FormSlot = FormSlot(0);
 const SHARED_STREAM_ID: u32 = 1;
 /// Most deliveries written in one batch.
 const BATCH: usize = 128;
+/// Batch buffers larger than this are released after use.
+const SMALL_BATCH: usize = 16;
+/// Bytes read from a socket at once.
+const READ_CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// One read buffer per worker thread instead of one per connection:
+    /// reads happen between awaits, so connections never share it at once.
+    static READ_BUF: std::cell::RefCell<Box<[u8]>> = std::cell::RefCell::new(vec![0u8; READ_CHUNK].into_boxed_slice());
+}
+
+/// Reads what the socket has into the session. `Ok(0)` is end of stream.
+fn read_into_session(rd: &OwnedReadHalf, session: &mut ServerSession) -> Result<usize, ConnError> {
+    READ_BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        let n = rd.try_read(&mut buf)?;
+        if n > 0 {
+            session.receive(&buf[..n])?;
+        }
+        Ok(n)
+    })
+}
 
 #[derive(Debug, thiserror::Error)]
 enum ConnError {
@@ -98,25 +119,32 @@ impl Connection {
     }
 
     async fn run(&mut self, socket: TcpStream, mut shutdown: watch::Receiver<bool>) -> Result<(), ConnError> {
-        let (mut rd, mut wr) = socket.into_split();
-        let mut buf = vec![0u8; 16 * 1024];
-        let mut batch = Vec::with_capacity(BATCH);
+        let (rd, mut wr) = socket.into_split();
+        // Grows with bursts and is shrunk back after them: an idle viewer
+        // keeps no large buffers.
+        let mut batch = Vec::new();
         let cfg = &self.ctx.config;
         let handshake_deadline = self.started + Duration::from_millis(cfg.rtmp.handshake_timeout_ms);
         let idle = Duration::from_millis(cfg.rtmp.idle_timeout_ms);
+        let mut merge_window = Duration::ZERO;
         loop {
+            if let Role::Playing(_) = self.role {
+                merge_window = self.ctx.config.merge_window(&self.app);
+            }
             let read_deadline = match &self.role {
                 Role::Idle => Some(tokio::time::Instant::from_std(handshake_deadline)),
                 Role::Publishing { .. } => Some(tokio::time::Instant::now() + idle),
                 Role::Playing(_) => None,
             };
             tokio::select! {
-                n = rd.read(&mut buf) => {
-                    let n = n?;
-                    if n == 0 {
-                        return Ok(());
+                ready = rd.readable() => {
+                    ready?;
+                    match read_into_session(&rd, &mut self.session) {
+                        Ok(0) => return Ok(()),
+                        Ok(_) => {}
+                        Err(ConnError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(e) => return Err(e),
                     }
-                    self.session.receive(&buf[..n])?;
                     self.handle_events()?;
                     if let Role::Publishing { publisher, .. } = &self.role {
                         publisher.flush();
@@ -133,7 +161,19 @@ impl Connection {
                     if let Err(e) = result {
                         return Err(ConnError::Closed(e.to_string()));
                     }
+                    if !merge_window.is_zero() {
+                        // Let more messages arrive so one write carries them all.
+                        tokio::time::sleep(merge_window).await;
+                        if let Role::Playing(p) = &mut self.role
+                            && let Err(e) = p.subscriber.read_ready(&mut batch, BATCH)
+                        {
+                            return Err(ConnError::Closed(e.to_string()));
+                        }
+                    }
                     self.deliver(&mut batch);
+                    if batch.capacity() > SMALL_BATCH {
+                        batch = Vec::new();
+                    }
                     self.flush(&mut wr).await?;
                 }
                 _ = async {
@@ -171,7 +211,11 @@ impl Connection {
             return Ok(());
         }
         let timeout = Duration::from_millis(self.ctx.config.stream.write_timeout_ms);
-        write_all_vectored(wr, &mut self.out, timeout).await
+        let result = write_all_vectored(wr, &mut self.out, timeout).await;
+        if self.out.capacity() > SMALL_BATCH {
+            self.out = Vec::new();
+        }
+        result
     }
 
     fn handle_events(&mut self) -> Result<(), ConnError> {
