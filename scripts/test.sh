@@ -62,4 +62,13 @@ bash scripts/browser-deps.sh || die "scripts/browser-deps.sh failed"
 
 export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
 # --no-fail-fast: one failing test binary must not hide the results of the others.
-exec cargo test --workspace --release --no-fail-fast "$@"
+tests=0
+cargo test --workspace --release --no-fail-fast "$@" || tests=$?
+
+# --- instruction-count regression guard (callgrind), see bench/instructions.txt ---
+guard=0
+bash scripts/instructions.sh || guard=$?
+
+[ "$tests" -eq 0 ] || die "cargo test failed"
+[ "$guard" -eq 0 ] || die "instruction-count regression (scripts/instructions.sh)"
+echo "scripts/test.sh: all tests passed"

@@ -206,7 +206,7 @@ impl FlvState {
 }
 
 /// A frame as one FLV tag with its trailing PreviousTagSize (FLV spec E.3).
-fn flv_form(frame: &Frame) -> Bytes {
+pub(crate) fn flv_form(frame: &Frame) -> Bytes {
     let tag_type = match frame.kind {
         FrameKind::Audio => TagType::Audio,
         FrameKind::Video => TagType::Video,

@@ -19,15 +19,16 @@ pub async fn write_all_vectored<W: AsyncWrite + Unpin>(w: &mut W, bufs: &mut Vec
     let mut first = 0;
     while first < bufs.len() {
         let n = {
-            let slices: Vec<IoSlice<'_>> =
-                bufs[first..].iter().take(MAX_IOV).filter(|b| !b.is_empty()).map(|b| IoSlice::new(b)).collect();
-            if slices.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let mut count = 0;
+            for b in bufs[first..].iter().filter(|b| !b.is_empty()).take(MAX_IOV) {
+                slices[count] = IoSlice::new(b);
+                count += 1;
+            }
+            if count == 0 {
                 break;
             }
-            match tokio::time::timeout(timeout, w.write_vectored(&slices)).await {
-                Ok(result) => result?,
-                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "viewer accepted no data in time")),
-            }
+            write_vectored_within(w, &slices[..count], timeout).await?
         };
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
@@ -49,6 +50,23 @@ pub async fn write_all_vectored<W: AsyncWrite + Unpin>(w: &mut W, bufs: &mut Vec
     }
     bufs.clear();
     w.flush().await
+}
+
+/// One vectored write; the timer is only armed when the socket is full, so
+/// the common case costs no clock read and no timer.
+async fn write_vectored_within<W: AsyncWrite + Unpin>(w: &mut W, slices: &[IoSlice<'_>], timeout: Duration) -> io::Result<usize> {
+    let mut deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| match Pin::new(&mut *w).poll_write_vectored(cx, slices) {
+        Poll::Ready(result) => Poll::Ready(result),
+        Poll::Pending => {
+            let sleep = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+            match sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "viewer accepted no data in time"))),
+                Poll::Pending => Poll::Pending,
+            }
+        }
+    })
+    .await
 }
 
 /// 32 random bytes for a handshake.

@@ -8,6 +8,8 @@ pub mod hub;
 mod io;
 mod rtmp;
 mod server;
+#[doc(hidden)]
+pub mod workload;
 
 pub use config::Config;
 pub use error::ServerError;

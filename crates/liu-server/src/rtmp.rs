@@ -388,7 +388,7 @@ impl Connection {
     }
 }
 
-fn rtmp_form(frame: &Frame, stream_id: u32, chunk_size: u32) -> Bytes {
+pub(crate) fn rtmp_form(frame: &Frame, stream_id: u32, chunk_size: u32) -> Bytes {
     let kind = match frame.kind {
         FrameKind::Audio => MediaKind::Audio,
         FrameKind::Video => MediaKind::Video,
