@@ -44,6 +44,9 @@ pub struct RtmpConfig {
     pub chunk_size: u32,
     /// Largest RTMP message a peer may send.
     pub max_message_size: u32,
+    /// Largest chunk size a peer may announce (any valid size by default:
+    /// buffered memory is bounded by `max_message_size`).
+    pub max_chunk_size: u32,
     /// Time a new connection has for the handshake, `connect` and
     /// `publish`/`play`.
     pub handshake_timeout_ms: u64,
@@ -62,6 +65,7 @@ impl Default for RtmpConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
             chunk_size: 4096,
             max_message_size: 16 << 20,
+            max_chunk_size: 0x7FFF_FFFF,
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 30_000,
             max_connections: 10_000,

@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::hub::{Delivery, FormSlot, Frame, FrameKind, StreamKey, Subscriber};
+use crate::hub::{Delivery, FormSlot, Frame, FrameKind, StreamHeaders, StreamKey, Subscriber};
 use crate::io::WriteTimeout;
 use crate::server::Context;
 
@@ -96,7 +96,12 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, ctx: Arc<Context>, stop
     }
     let subscriber = ctx.hub.subscribe(&key);
     let wait = Duration::from_millis(ctx.config.http.flv_wait_ms);
-    if !subscriber.wait_published(wait).await {
+    let mut stopping = stop.clone();
+    let published = tokio::select! {
+        published = subscriber.wait_published(wait) => published,
+        _ = stopping.changed() => false,
+    };
+    if !published {
         return text(StatusCode::NOT_FOUND, "stream not found\n");
     }
     let mut resp = Response::builder()
@@ -164,9 +169,7 @@ impl FlvState {
     async fn fill(&mut self) {
         if !self.header_sent {
             self.header_sent = true;
-            let h = self.subscriber.headers();
-            let (audio, video) = if h.has_audio || h.has_video { (h.has_audio, h.has_video) } else { (true, true) };
-            self.pending.push_back(Bytes::copy_from_slice(&encode_file_header(audio, video)));
+            self.send_header().await;
             return;
         }
         let result = tokio::select! {
@@ -189,20 +192,98 @@ impl FlvState {
             self.done = true;
             return;
         }
-        for delivery in self.batch.drain(..) {
+        self.take_batch().await;
+    }
+
+    /// Moves delivered frames to `pending` as FLV tags; returns the kinds seen.
+    async fn take_batch(&mut self) -> (bool, bool) {
+        let (mut audio, mut video) = (false, false);
+        let mut batch = std::mem::take(&mut self.batch);
+        for delivery in batch.drain(..) {
             match delivery {
-                Delivery::Frame(frame) => self.pending.push_back(frame.form(FLV_FORM, flv_form)),
+                Delivery::Frame(frame) => {
+                    audio |= frame.kind == FrameKind::Audio;
+                    video |= frame.kind == FrameKind::Video;
+                    self.pending.push_back(frame.form(FLV_FORM, flv_form));
+                }
                 Delivery::Unpublished => {
                     // Stay connected while the publisher may come back.
-                    if !self.subscriber.wait_published(self.wait).await {
+                    let back = tokio::select! {
+                        back = self.subscriber.wait_published(self.wait) => back,
+                        _ = self.stop.changed() => false,
+                    };
+                    if !back {
                         self.done = true;
-                        return;
+                        break;
                     }
                 }
                 Delivery::Published | Delivery::Skipped => {}
             }
         }
+        self.batch = batch;
+        (audio, video)
     }
+
+    /// The FLV header's audio and video flags must be right from the first
+    /// byte (flv.js and mpegts.js wait for every announced track), so hold
+    /// the first tags until the stream's tracks are known: from
+    /// `onMetaData`, from both tracks' frames, or after `HEADER_WAIT`.
+    async fn send_header(&mut self) {
+        let deadline = tokio::time::Instant::now() + HEADER_WAIT;
+        let (mut saw_audio, mut saw_video) = (false, false);
+        let (audio, video) = loop {
+            if let Some(tracks) = announced_tracks(&self.subscriber.headers()) {
+                break tracks;
+            }
+            if saw_audio && saw_video {
+                break (true, true);
+            }
+            let more = tokio::select! {
+                r = tokio::time::timeout_at(deadline, self.subscriber.next_batch(&mut self.batch, BATCH)) => r,
+                _ = self.stop.changed() => {
+                    self.done = true;
+                    return;
+                }
+            };
+            match more {
+                Ok(Ok(())) => {
+                    let (a, v) = self.take_batch().await;
+                    saw_audio |= a;
+                    saw_video |= v;
+                    if self.done {
+                        return;
+                    }
+                }
+                Ok(Err(e)) => {
+                    warn!("HTTP-FLV viewer dropped: {e}");
+                    self.done = true;
+                    return;
+                }
+                Err(_) if saw_audio || saw_video => break (saw_audio, saw_video),
+                Err(_) => break (true, true),
+            }
+        };
+        self.pending.push_front(Bytes::copy_from_slice(&encode_file_header(audio, video)));
+    }
+}
+
+/// Longest a new HTTP-FLV response holds its first tags to learn the tracks.
+const HEADER_WAIT: Duration = Duration::from_secs(1);
+
+/// The tracks a stream announces: `onMetaData`'s `audiocodecid` and
+/// `videocodecid` (FLV spec E.5), else both sequence headers.
+fn announced_tracks(h: &StreamHeaders) -> Option<(bool, bool)> {
+    if let Some(meta) = &h.metadata
+        && let Ok(values) = liu_flv::amf0::decode_all(&meta.payload)
+        && let Some(object) = values.get(1)
+    {
+        let audio = object.get("audiocodecid").is_some();
+        let video = object.get("videocodecid").is_some();
+        if audio || video {
+            return Some((audio, video));
+        }
+    }
+    (h.audio_config.is_some() && h.video_config.is_some()).then_some((true, true))
 }
 
 /// A frame as one FLV tag with its trailing PreviousTagSize (FLV spec E.3).

@@ -22,8 +22,13 @@ use crate::server::Context;
 
 /// The shared RTMP chunk form of a frame (message stream 1, the configured chunk size).
 pub const RTMP_FORM: FormSlot = FormSlot(0);
-/// Message stream id whose chunked form is shared among viewers.
+/// Message stream id of the shared chunked form; viewers on another id
+/// get a patched copy of its first header (RTMP §5.3.1.2.1).
 const SHARED_STREAM_ID: u32 = 1;
+/// A one-byte basic header (csid < 64) and an 11-byte type-0 message header.
+const TYPE0_HEADER_LEN: usize = 12;
+/// Where the little-endian message stream id sits in that header.
+const MSID_OFFSET: usize = 8;
 /// Most deliveries written in one batch.
 const BATCH: usize = 128;
 /// Batch buffers larger than this are released after use.
@@ -104,7 +109,11 @@ impl Connection {
             chunk_size: cfg.chunk_size,
             window_ack_size: cfg.window_ack_size,
             peer_bandwidth: cfg.window_ack_size,
-            chunk_limits: ChunkLimits { max_message_len: cfg.max_message_size, ..ChunkLimits::default() },
+            chunk_limits: ChunkLimits {
+                max_message_len: cfg.max_message_size,
+                max_chunk_size: cfg.max_chunk_size,
+                ..ChunkLimits::default()
+            },
             ..ServerConfig::default()
         };
         let epoch = ctx.started.elapsed().as_millis() as u32;
@@ -132,8 +141,9 @@ impl Connection {
                 merge_window = self.ctx.config.merge_window(&self.app);
             }
             let read_deadline = match &self.role {
-                Role::Idle => Some(tokio::time::Instant::from_std(handshake_deadline)),
-                Role::Publishing { .. } => Some(tokio::time::Instant::now() + idle),
+                Role::Idle if !self.session.is_connected() => Some(tokio::time::Instant::from_std(handshake_deadline)),
+                // Connected, between streams, or publishing: silence is bounded.
+                Role::Idle | Role::Publishing { .. } => Some(tokio::time::Instant::now() + idle),
                 Role::Playing(_) => None,
             };
             tokio::select! {
@@ -183,8 +193,8 @@ impl Connection {
                     }
                 } => {
                     return Err(ConnError::Closed(match self.role {
-                        Role::Idle => "no publish or play within the handshake timeout".into(),
-                        _ => "publisher sent nothing within the idle timeout".into(),
+                        Role::Idle if !self.session.is_connected() => "no handshake and connect within the handshake timeout".into(),
+                        _ => "client sent nothing within the idle timeout".into(),
                     }));
                 }
                 _ = shutdown.changed() => {
@@ -301,6 +311,7 @@ impl Connection {
                         p.paused = paused;
                     }
                 }
+                ServerEvent::Dropped { reason } => debug!("ignored: {reason}"),
                 ServerEvent::ReceiveAudio { enabled, .. } => {
                     if let Role::Playing(p) = &mut self.role {
                         p.audio = enabled;
@@ -365,12 +376,21 @@ impl Connection {
                     if !wanted {
                         continue;
                     }
-                    let bytes = if shared && p.stream_id == SHARED_STREAM_ID {
-                        frame.form(RTMP_FORM, |f| rtmp_form(f, SHARED_STREAM_ID, chunk_size))
+                    if !shared {
+                        self.out.push(rtmp_form(&frame, p.stream_id, self.session.out_chunk_size()));
+                        continue;
+                    }
+                    let bytes = frame.form(RTMP_FORM, |f| rtmp_form(f, SHARED_STREAM_ID, chunk_size));
+                    if p.stream_id == SHARED_STREAM_ID {
+                        self.out.push(bytes);
                     } else {
-                        rtmp_form(&frame, p.stream_id, self.session.out_chunk_size())
-                    };
-                    self.out.push(bytes);
+                        // Only the first chunk's header names the message
+                        // stream: patch a copy of it, share the rest.
+                        let mut head = bytes::BytesMut::from(&bytes[..TYPE0_HEADER_LEN]);
+                        head[MSID_OFFSET..TYPE0_HEADER_LEN].copy_from_slice(&p.stream_id.to_le_bytes());
+                        self.out.push(head.freeze());
+                        self.out.push(bytes.slice(TYPE0_HEADER_LEN..));
+                    }
                 }
                 Delivery::Unpublished => {
                     let (id, name) = (p.stream_id, p.name.clone());

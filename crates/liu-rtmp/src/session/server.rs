@@ -101,6 +101,8 @@ pub enum ServerEvent {
     Pause { stream_id: u32, paused: bool, position_ms: f64 },
     ReceiveAudio { stream_id: u32, enabled: bool },
     ReceiveVideo { stream_id: u32, enabled: bool },
+    /// A message was ignored (for the log); the session goes on.
+    Dropped { reason: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,7 +251,15 @@ impl ServerSession {
         if self.state(msg.stream_id) != Some(NetStreamState::Publishing) {
             return Ok(());
         }
-        let values = data_values(&msg, &self.config.amf_limits)?;
+        let values = match data_values(&msg, &self.config.amf_limits) {
+            Ok(values) => values,
+            Err(e) => {
+                // One bad data message is not worth the publisher's connection.
+                self.events.push_back(ServerEvent::Dropped { reason: format!("data message: {e}") });
+                return Ok(());
+            }
+        };
+        let stripped = values.first().and_then(Amf0Value::as_str) == Some("@setDataFrame");
         let mut rest = &values[..];
         if rest.first().and_then(Amf0Value::as_str) == Some("@setDataFrame") {
             rest = &rest[1..];
@@ -263,7 +273,7 @@ impl ServerSession {
                 payload: Bytes::from(payload),
             });
         } else if !rest.is_empty() {
-            let payload = if msg.type_id == type_id::DATA_AMF3 {
+            let payload = if msg.type_id == type_id::DATA_AMF3 || stripped {
                 Bytes::from(liu_flv::amf0::encode_all(rest))
             } else {
                 msg.payload
@@ -294,9 +304,11 @@ impl ServerSession {
                 self.streams.push((id, NetStreamState::Created));
                 self.result(tx, Amf0Value::Null, vec![Amf0Value::Number(f64::from(id))]);
             }
-            "releaseStream" | "getStreamLength" | "_checkbw" => {
+            "releaseStream" | "_checkbw" => {
                 self.result(tx, Amf0Value::Null, vec![Amf0Value::Undefined]);
             }
+            // A live stream has no length; players expect a number.
+            "getStreamLength" => self.result(tx, Amf0Value::Null, vec![Amf0Value::Number(0.0)]),
             "FCPublish" => {
                 let name = cmd.arg_str(0).unwrap_or_default().to_string();
                 self.result(tx, Amf0Value::Null, vec![Amf0Value::Undefined]);
@@ -327,6 +339,11 @@ impl ServerSession {
                 }
             }
             "publish" => {
+                if matches!(self.state(stream_id), Some(s) if s != NetStreamState::Created) {
+                    let info = "the stream is already publishing or playing";
+                    self.transport.send_status(stream_id, "error", "NetStream.Publish.BadConnection", info);
+                    return Ok(());
+                }
                 let id = self.require_stream(stream_id, &cmd.name)?;
                 let (name, query) = split_query(cmd.arg_str(0).unwrap_or_default());
                 let publish_type = cmd.arg_str(1).unwrap_or("live").to_string();
@@ -341,6 +358,11 @@ impl ServerSession {
                 self.events.push_back(ServerEvent::Publish(request));
             }
             "play" => {
+                // Playing again on a NetStream replaces what it played.
+                if matches!(self.state(stream_id), Some(NetStreamState::Playing | NetStreamState::PlayRequested)) {
+                    self.take_pending(stream_id);
+                    self.stop_stream(stream_id, true);
+                }
                 let id = self.require_stream(stream_id, &cmd.name)?;
                 let (name, query) = split_query(cmd.arg_str(0).unwrap_or_default());
                 let request = PlayRequest {

@@ -155,3 +155,31 @@ fn commands_before_connect_are_refused() {
     assert!(server.receive(&out).is_err());
     let _ = Bytes::new();
 }
+
+#[test]
+fn playing_again_on_one_stream_replaces_the_play() {
+    let mut server = ServerSession::new(ServerConfig::default(), [1; 32], 0);
+    let mut client = client(ClientRole::Play { name: "cam".into() });
+    let mut seen = Vec::new();
+    pump(&mut client, &mut server, &mut |s, e| accept_all(s, e, &mut seen));
+    let mut payload = Vec::new();
+    crate::command::Command::new("play", 0.0, Amf0Value::Null, vec![Amf0Value::string("other")]).encode(&mut payload);
+    let mut out = bytes::BytesMut::new();
+    crate::chunk::write_type0_message(8, 0, 20, 1, &payload, 4096, &mut out);
+    server.receive(&out).unwrap();
+    assert_eq!(server.poll_event(), Some(ServerEvent::PlayStopped { stream_id: 1 }));
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Play(p)) if p.name == "other"));
+}
+
+#[test]
+fn a_bad_data_message_is_dropped_not_fatal() {
+    let mut server = ServerSession::new(ServerConfig::default(), [1; 32], 0);
+    let mut client = client(ClientRole::Publish { name: "cam".into() });
+    let mut seen = Vec::new();
+    pump(&mut client, &mut server, &mut |s, e| accept_all(s, e, &mut seen));
+    let mut out = bytes::BytesMut::new();
+    // An AMF3 switch marker where AMF0 was due.
+    crate::chunk::write_type0_message(8, 0, 18, 1, &[0x11, 0x02, 0x00], 4096, &mut out);
+    server.receive(&out).unwrap();
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Dropped { .. })));
+}

@@ -46,6 +46,19 @@ impl Frame {
         Frame { kind, timestamp, keyframe: false, config: false, metadata: false, payload, forms: Default::default() }
     }
 
+    /// A copy at another time (forms are rebuilt for it).
+    pub fn restamped(&self, timestamp: u64) -> Frame {
+        Frame {
+            kind: self.kind,
+            timestamp,
+            keyframe: self.keyframe,
+            config: self.config,
+            metadata: self.metadata,
+            payload: self.payload.clone(),
+            forms: Default::default(),
+        }
+    }
+
     /// The frame's 32-bit wire timestamp (RTMP and FLV wrap at 2^32 ms).
     pub fn wire_timestamp(&self) -> u32 {
         self.timestamp as u32

@@ -58,8 +58,17 @@ pub struct StreamKey {
 }
 
 impl StreamKey {
+    /// The key of `app/name`, split at the last `/`: `("live", "a/b")` and
+    /// `("live/a", "b")` name the same stream, however a client divided
+    /// its URL between the application and the stream name.
     pub fn new(app: &str, name: &str) -> Self {
-        StreamKey { app: app.to_string(), name: name.to_string() }
+        let app = app.trim_matches('/');
+        let name = name.trim_matches('/');
+        match name.rsplit_once('/') {
+            Some((prefix, last)) if app.is_empty() => StreamKey { app: prefix.to_string(), name: last.to_string() },
+            Some((prefix, last)) => StreamKey { app: format!("{app}/{prefix}"), name: last.to_string() },
+            None => StreamKey { app: app.to_string(), name: name.to_string() },
+        }
     }
 }
 

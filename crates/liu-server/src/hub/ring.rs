@@ -69,6 +69,11 @@ impl Ring {
         self.first_seq
     }
 
+    /// Timeline position of the newest entry.
+    pub fn last_timestamp(&self) -> u64 {
+        self.last_timestamp
+    }
+
     /// Sequence number of the latest keyframe still held, if any.
     pub fn last_keyframe(&self) -> Option<u64> {
         self.last_keyframe.filter(|&k| k >= self.first_seq)

@@ -116,7 +116,10 @@ impl Subscriber {
     pub fn read_ready(&mut self, out: &mut Vec<Delivery>, max: usize) -> Result<(), SubscriberError> {
         let state = self.stream.lock();
         let ring = &state.ring;
-        if ring.is_lagging(self.cursor) {
+        // A cursor inside the current GOP is never behind: the GOP cache
+        // keeps it, and there is no later keyframe to move to.
+        let in_current_gop = ring.last_keyframe().is_some_and(|k| self.cursor >= k);
+        if !in_current_gop && ring.is_lagging(self.cursor) {
             let now = Instant::now();
             if now.duration_since(self.window_start) > self.window {
                 self.window_start = now;
@@ -142,8 +145,17 @@ impl Subscriber {
         if self.need_headers {
             self.need_headers = false;
             let headers = state.headers();
+            // Headers go out stamped at the viewer's starting point, so its
+            // timeline never steps back to when they were first sent.
+            let start = match ring.get(self.cursor) {
+                Some(Entry::Frame(f)) => f.timestamp,
+                _ => ring.last_timestamp(),
+            };
             out.extend(
-                [headers.metadata, headers.video_config, headers.audio_config].into_iter().flatten().map(Delivery::Frame),
+                [headers.metadata, headers.video_config, headers.audio_config]
+                    .into_iter()
+                    .flatten()
+                    .map(|f| Delivery::Frame(if f.timestamp < start { Arc::new(f.restamped(start)) } else { f })),
             );
         }
         let head = ring.head();

@@ -135,3 +135,53 @@ async fn waiting_viewer_wakes_on_publish() {
     assert!(!out.is_empty());
     task.await.unwrap();
 }
+
+#[test]
+fn stream_keys_split_at_the_last_slash() {
+    assert_eq!(StreamKey::new("live", "a/b"), StreamKey::new("live/a", "b"));
+    assert_eq!(StreamKey::new("live", "a/b").to_string(), "live/a/b");
+    assert_eq!(StreamKey::new("live/", "cam"), StreamKey::new("live", "cam"));
+}
+
+#[test]
+fn long_gop_viewer_starts_at_its_keyframe_without_skipping() {
+    let mut config = HubConfig::default();
+    config.ring.queue_max_ms = 5000;
+    let hub = Hub::new(config);
+    let key = StreamKey::new("live", "a");
+    let p = hub.publish(&key).unwrap();
+    p.push(FrameKind::Video, 0, Bytes::from_static(b"avcC"), FrameFlags { config: true, ..Default::default() });
+    // A 10 s GOP, 8 s in.
+    for i in 0..200 {
+        video(&p, i * 40, i == 0);
+    }
+    let mut sub = hub.subscribe(&key);
+    let got = frames(&mut sub);
+    assert!(!got.iter().any(|d| matches!(d, Delivery::Skipped)), "new viewer was skipped");
+    let pictures: Vec<&Arc<Frame>> = got.iter().filter_map(|d| if let Delivery::Frame(f) = d { Some(f) } else { None }).collect();
+    assert!(pictures[0].config);
+    assert!(pictures[1].keyframe && pictures[1].timestamp == 0);
+    assert_eq!(pictures.len(), 201);
+}
+
+#[test]
+fn headers_resent_after_a_skip_do_not_go_back_in_time() {
+    let mut config = HubConfig::default();
+    config.ring.queue_max_bytes = 10_000;
+    config.ring.gop_cache_max_bytes = 10_000;
+    let hub = Hub::new(config);
+    let key = StreamKey::new("live", "a");
+    let p = hub.publish(&key).unwrap();
+    p.push(FrameKind::Video, 0, Bytes::from_static(b"avcC"), FrameFlags { config: true, ..Default::default() });
+    let mut sub = hub.subscribe(&key);
+    let _ = frames(&mut sub);
+    let big = Bytes::from(vec![0u8; 1000]);
+    for i in 0..50u32 {
+        p.push(FrameKind::Video, i * 40, big.clone(), FrameFlags { keyframe: i % 5 == 0, ..Default::default() });
+    }
+    let got = frames(&mut sub);
+    assert!(matches!(got[0], Delivery::Skipped));
+    let ts = timestamps(&got);
+    assert!(ts.windows(2).all(|w| w[0] <= w[1]), "timestamps go back: {ts:?}");
+    assert!(matches!(&got[1], Delivery::Frame(f) if f.config && f.timestamp == ts[1]));
+}
