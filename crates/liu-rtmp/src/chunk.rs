@@ -1118,12 +1118,10 @@ mod tests {
             wire.extend_from_slice(&a.split_to(1 + 128));
             wire.extend_from_slice(&b.split_to(1 + 128));
         }
-        let err = loop {
-            match dec.decode(&mut wire) {
-                Ok(Some(m)) => panic!("no message should complete: {m:?}"),
-                Ok(None) => panic!("the limit should have been hit"),
-                Err(e) => break e,
-            }
+        let err = match dec.decode(&mut wire) {
+            Ok(Some(m)) => panic!("no message should complete: {m:?}"),
+            Ok(None) => panic!("the limit should have been hit"),
+            Err(e) => e,
         };
         assert_eq!(err, ChunkError::TooMuchBuffered { limit: 1000 });
     }
