@@ -1,5 +1,6 @@
 //! `liu`: the command line of the Liu live streaming server.
 
+use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Run the server (the default when no command is given).
     Serve(ServeArgs),
+    /// Load tool: publish a clip in real time, play it with many light viewers.
+    Bench(liu_bench::BenchArgs),
 }
 
 #[derive(clap::Args, Default)]
@@ -43,12 +46,25 @@ fn main() {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::Bench(args)) => bench(args),
         None => ServeArgs::default(),
     };
     if let Err(e) = serve(args) {
         eprintln!("liu: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// Runs `liu bench` and exits.
+fn bench(args: liu_bench::BenchArgs) -> ! {
+    let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr());
+    if let Err(e) = liu_bench::run(args, &mut stdout, &mut stderr) {
+        let _ = stdout.flush();
+        eprintln!("liu bench: {e}");
+        std::process::exit(1);
+    }
+    let _ = stdout.flush();
+    std::process::exit(0);
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

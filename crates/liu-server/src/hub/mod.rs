@@ -294,7 +294,9 @@ impl Publisher {
     pub fn push(&self, kind: FrameKind, timestamp: u32, payload: Bytes, flags: FrameFlags) {
         {
             let mut state = self.stream.lock();
-            let timestamp = state.timeline.map(kind, timestamp);
+            // onMetaData goes out at time 0, where players expect it (FFmpeg
+            // turns a later one into a data stream); it moves no timeline.
+            let timestamp = if flags.metadata { 0 } else { state.timeline.map(kind, timestamp) };
             let mut frame = Frame::new(kind, timestamp, payload);
             frame.config = flags.config;
             frame.metadata = flags.metadata;

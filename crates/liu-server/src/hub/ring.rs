@@ -91,8 +91,10 @@ impl Ring {
     }
 
     pub fn push(&mut self, entry: Entry) {
+        // Slots are placed on the timeline no earlier than their predecessor
+        // (metadata is stamped 0, audio may trail video a little).
         let (size, timestamp, keyframe) = match &entry {
-            Entry::Frame(f) => (f.size() as u64, f.timestamp, f.keyframe),
+            Entry::Frame(f) => (f.size() as u64, f.timestamp.max(self.last_timestamp), f.keyframe),
             _ => (0, self.last_timestamp, false),
         };
         if keyframe {

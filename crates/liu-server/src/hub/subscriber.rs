@@ -145,8 +145,9 @@ impl Subscriber {
         if self.need_headers {
             self.need_headers = false;
             let headers = state.headers();
-            // Headers go out stamped at the viewer's starting point, so its
-            // timeline never steps back to when they were first sent.
+            // Sequence headers go out stamped at the viewer's starting point,
+            // so its timeline never steps back to when they were first sent
+            // (onMetaData is always at 0).
             let start = match ring.get(self.cursor) {
                 Some(Entry::Frame(f)) => f.timestamp,
                 _ => ring.last_timestamp(),
@@ -155,7 +156,7 @@ impl Subscriber {
                 [headers.metadata, headers.video_config, headers.audio_config]
                     .into_iter()
                     .flatten()
-                    .map(|f| Delivery::Frame(if f.timestamp < start { Arc::new(f.restamped(start)) } else { f })),
+                    .map(|f| Delivery::Frame(if f.config && f.timestamp < start { Arc::new(f.restamped(start)) } else { f })),
             );
         }
         let head = ring.head();

@@ -1,0 +1,301 @@
+//! Minimal HTTP/1.1 client pieces for HTTP-FLV viewers: the request, the
+//! response head, and a streaming `Transfer-Encoding: chunked` decoder.
+//! Everything is bounded.
+
+use crate::error::BenchError;
+
+/// Largest response head accepted.
+pub const MAX_HEAD: usize = 16 * 1024;
+/// Longest chunk-size line or trailer line accepted.
+const MAX_LINE: usize = 4096;
+
+/// A GET request for `path` (with its query) on `host` (`host:port`).
+pub fn request(host: &str, path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: liu-bench/{}\r\nAccept: */*\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// How the response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    Chunked,
+    Length(u64),
+    /// Until the server closes the connection.
+    Close,
+}
+
+/// The parts of a response head a viewer needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub body: BodyKind,
+    /// Bytes of the head, blank line included.
+    pub len: usize,
+}
+
+/// Parses the response head at the start of `buf`; `None` until complete.
+pub fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, BenchError> {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        if buf.len() > MAX_HEAD {
+            return Err(BenchError::Http("response head too long"));
+        }
+        return Ok(None);
+    };
+    if end > MAX_HEAD {
+        return Err(BenchError::Http("response head too long"));
+    }
+    let text = std::str::from_utf8(&buf[..end])
+        .map_err(|_| BenchError::Http("response head is not text"))?;
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    let version = parts.next().unwrap_or_default();
+    if !version.starts_with("HTTP/1.") {
+        return Err(BenchError::Http("not an HTTP/1.x response"));
+    }
+    let status = parts
+        .next()
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or(BenchError::Http("bad status line"))?;
+    let mut body = BodyKind::Close;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (name, value) = (name.trim(), value.trim());
+        if name.eq_ignore_ascii_case("transfer-encoding")
+            && value.to_ascii_lowercase().contains("chunked")
+        {
+            body = BodyKind::Chunked;
+        } else if name.eq_ignore_ascii_case("content-length") && body != BodyKind::Chunked {
+            let n = value
+                .parse()
+                .map_err(|_| BenchError::Http("bad Content-Length"))?;
+            body = BodyKind::Length(n);
+        }
+    }
+    Ok(Some(ResponseHead {
+        status,
+        body,
+        len: end + 4,
+    }))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunked {
+    /// Reading the hex size; `digits` so far.
+    Size {
+        digits: u8,
+    },
+    /// After the size: extensions up to the end of the line.
+    Ext,
+    SizeLf,
+    Data,
+    DataCr,
+    DataLf,
+    /// After the last chunk: trailer lines, `line` bytes into the current one.
+    Trailer {
+        line: usize,
+    },
+    TrailerLf {
+        empty: bool,
+    },
+    Done,
+}
+
+/// Streaming decoder of a chunked body (RFC 9112 §7.1).
+#[derive(Debug)]
+pub struct Dechunker {
+    state: Chunked,
+    size: u64,
+    line: usize,
+}
+
+impl Default for Dechunker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Dechunker {
+    pub fn new() -> Self {
+        Dechunker {
+            state: Chunked::Size { digits: 0 },
+            size: 0,
+            line: 0,
+        }
+    }
+
+    /// Whether the last chunk and the trailer have been read.
+    pub fn is_done(&self) -> bool {
+        self.state == Chunked::Done
+    }
+
+    /// Consumes `input`, passing body data to `on_data` as slices of it.
+    pub fn feed(
+        &mut self,
+        input: &[u8],
+        on_data: &mut impl FnMut(&[u8]) -> Result<(), BenchError>,
+    ) -> Result<(), BenchError> {
+        let mut pos = 0;
+        while pos < input.len() {
+            if self.state == Chunked::Data {
+                let n = usize::try_from(self.size)
+                    .unwrap_or(usize::MAX)
+                    .min(input.len() - pos);
+                on_data(&input[pos..pos + n])?;
+                pos += n;
+                self.size -= n as u64;
+                if self.size == 0 {
+                    self.state = Chunked::DataCr;
+                }
+                continue;
+            }
+            let b = input[pos];
+            pos += 1;
+            self.line += 1;
+            if self.line > MAX_LINE {
+                return Err(BenchError::Http("chunk size line too long"));
+            }
+            self.state = match self.state {
+                Chunked::Size { digits } => match (b as char).to_digit(16) {
+                    Some(d) if digits < 15 => {
+                        self.size = (self.size << 4) | u64::from(d);
+                        Chunked::Size { digits: digits + 1 }
+                    }
+                    Some(_) => return Err(BenchError::Http("chunk size too large")),
+                    None if digits == 0 => return Err(BenchError::Http("bad chunk size")),
+                    None => match b {
+                        b'\r' => Chunked::SizeLf,
+                        b'\n' => self.size_line_done(),
+                        b';' | b' ' | b'\t' => Chunked::Ext,
+                        _ => return Err(BenchError::Http("bad chunk size")),
+                    },
+                },
+                Chunked::Ext => match b {
+                    b'\r' => Chunked::SizeLf,
+                    b'\n' => self.size_line_done(),
+                    _ => Chunked::Ext,
+                },
+                Chunked::SizeLf if b == b'\n' => self.size_line_done(),
+                Chunked::DataCr if b == b'\r' => Chunked::DataLf,
+                Chunked::DataCr | Chunked::DataLf if b == b'\n' => self.next_size(),
+                Chunked::Trailer { line } => match b {
+                    b'\r' => Chunked::TrailerLf { empty: line == 0 },
+                    b'\n' if line == 0 => Chunked::Done,
+                    b'\n' => Chunked::Trailer { line: 0 },
+                    _ => Chunked::Trailer { line: line + 1 },
+                },
+                Chunked::TrailerLf { empty } if b == b'\n' => {
+                    self.line = 0;
+                    if empty {
+                        Chunked::Done
+                    } else {
+                        Chunked::Trailer { line: 0 }
+                    }
+                }
+                Chunked::Done => return Ok(()),
+                _ => return Err(BenchError::Http("bad chunked framing")),
+            };
+        }
+        Ok(())
+    }
+
+    fn size_line_done(&mut self) -> Chunked {
+        self.line = 0;
+        if self.size == 0 {
+            Chunked::Trailer { line: 0 }
+        } else {
+            Chunked::Data
+        }
+    }
+
+    fn next_size(&mut self) -> Chunked {
+        self.line = 0;
+        self.size = 0;
+        Chunked::Size { digits: 0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn dechunk(bytes: &[u8], cut: usize) -> (Vec<u8>, bool) {
+        let mut d = Dechunker::new();
+        let mut out = Vec::new();
+        for piece in bytes.chunks(cut.max(1)) {
+            d.feed(piece, &mut |data| {
+                out.extend_from_slice(data);
+                Ok(())
+            })
+            .unwrap();
+        }
+        (out, d.is_done())
+    }
+
+    proptest! {
+        #[test]
+        fn dechunks_any_split(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..600), 0..20), cut in 1usize..700, upper in any::<bool>(), ext in any::<bool>()) {
+            let mut wire = Vec::new();
+            for c in &chunks {
+                let size = if upper { format!("{:X}", c.len()) } else { format!("{:x}", c.len()) };
+                wire.extend_from_slice(size.as_bytes());
+                if ext {
+                    wire.extend_from_slice(b";name=value");
+                }
+                wire.extend_from_slice(b"\r\n");
+                wire.extend_from_slice(c);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\nX-Trailer: 1\r\n\r\n");
+            let (out, done) = dechunk(&wire, cut);
+            prop_assert_eq!(out, chunks.concat());
+            prop_assert!(done);
+        }
+    }
+
+    #[test]
+    fn bad_framing_is_an_error() {
+        let mut d = Dechunker::new();
+        assert!(d.feed(b"zz\r\n", &mut |_| Ok(())).is_err());
+        let mut d = Dechunker::new();
+        assert!(d.feed(b"3\r\nabcX", &mut |_| Ok(())).is_err());
+        let mut d = Dechunker::new();
+        assert!(d.feed(b"1234567890abcdef0\r\n", &mut |_| Ok(())).is_err());
+        let mut d = Dechunker::new();
+        assert!(d.feed(&[b'1'; 20], &mut |_| Ok(())).is_err());
+    }
+
+    #[test]
+    fn response_heads() {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\ntransfer-encoding: chunked\r\n\r\nFLV";
+        let h = parse_head(head).unwrap().unwrap();
+        assert_eq!(
+            (h.status, h.body, h.len),
+            (200, BodyKind::Chunked, head.len() - 3)
+        );
+        assert_eq!(
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\n").unwrap(),
+            None
+        );
+        let h = parse_head(b"HTTP/1.0 404 Not Found\r\nContent-Length: 10\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!((h.status, h.body), (404, BodyKind::Length(10)));
+        let h = parse_head(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.body, BodyKind::Close);
+        assert!(parse_head(b"RTSP/1.0 200 OK\r\n\r\n").is_err());
+        assert!(parse_head(&vec![b'a'; MAX_HEAD + 1]).is_err());
+        assert!(
+            request("127.0.0.1:8080", "/live/a.flv?x=1")
+                .starts_with("GET /live/a.flv?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n")
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! `liu bench play`: N viewers of one stream from one thread, ramped at a
+//! fixed rate, each for the same duration; then one report.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::error::BenchError;
+use crate::report::{Report, RunInfo};
+use crate::sys::{CpuTime, raise_nofile};
+use crate::target::Target;
+use crate::viewer::{self, Shared, ViewerConfig, ViewerResult};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct PlayOptions {
+    pub url: String,
+    pub viewers: u32,
+    /// New connections per second.
+    pub rate: f64,
+    pub duration: Duration,
+    pub setup_timeout: Duration,
+    /// Interval of progress lines on stderr; `None` for none.
+    pub progress: Option<Duration>,
+}
+
+/// Extra time after the last viewer's end before everything is cut.
+const HARD_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs the viewers and returns the report.
+pub fn run(opts: &PlayOptions) -> Result<Report, BenchError> {
+    if opts.viewers == 0 || !opts.rate.is_finite() || opts.rate <= 0.0 || opts.duration.is_zero() {
+        return Err(BenchError::Usage(
+            "need -n >= 1, --rate > 0 and --duration > 0".into(),
+        ));
+    }
+    let target = Target::parse(&opts.url)?;
+    let addr = target.resolve()?;
+    let want = u64::from(opts.viewers) + 64;
+    let limit = raise_nofile(want);
+    if limit < want {
+        warn!(
+            limit,
+            want, "the open-file limit is too low for this many viewers: raise `ulimit -n`"
+        );
+    }
+    let protocol = target.protocol.name();
+    let config = Rc::new(ViewerConfig {
+        target,
+        addr,
+        setup_timeout: opts.setup_timeout,
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::io("starting the runtime", e))?;
+    let local = tokio::task::LocalSet::new();
+    let shared = Rc::new(Shared::default());
+    let cpu0 = CpuTime::now();
+    let t0 = Instant::now();
+    let results = local.block_on(&runtime, ramp(opts, config, shared.clone()));
+    let wall = t0.elapsed();
+    let cpu = CpuTime::now().since(cpu0);
+    let info = RunInfo {
+        url: opts.url.clone(),
+        protocol,
+        viewers: opts.viewers,
+        rate_per_s: opts.rate,
+        duration: opts.duration,
+        wall,
+        cpu,
+    };
+    let latency = shared.latency.borrow();
+    Ok(Report::build(&info, &results, &latency))
+}
+
+async fn ramp(
+    opts: &PlayOptions,
+    config: Rc<ViewerConfig>,
+    shared: Rc<Shared>,
+) -> Vec<ViewerResult> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let t0 = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / opts.rate);
+    let progress = opts
+        .progress
+        .map(|every| tokio::task::spawn_local(progress(every, shared.clone(), opts.viewers)));
+    let mut handles: Vec<JoinHandle<ViewerResult>> = Vec::with_capacity(opts.viewers as usize);
+    let mut interrupted = false;
+    let mut interrupt = std::pin::pin!(crate::sys::interrupted());
+    for i in 0..opts.viewers {
+        let start = t0 + interval.mul_f64(f64::from(i));
+        tokio::select! {
+            _ = tokio::time::sleep_until(start.into()) => {}
+            _ = &mut interrupt => { interrupted = true; }
+        }
+        if interrupted {
+            warn!(started = i, "interrupted: stopping every viewer");
+            break;
+        }
+        let start = Instant::now();
+        let end = start + opts.duration;
+        handles.push(tokio::task::spawn_local(viewer::run(
+            config.clone(),
+            shared.clone(),
+            start,
+            end,
+            stop_rx.clone(),
+        )));
+    }
+    let last_end = Instant::now() + opts.duration;
+    if !interrupted {
+        tokio::select! {
+            _ = tokio::time::sleep_until(last_end.into()) => {}
+            _ = &mut interrupt => {
+                warn!("interrupted: stopping every viewer");
+                let _ = stop_tx.send(true);
+            }
+        }
+    } else {
+        let _ = stop_tx.send(true);
+    }
+    let hard_stop = tokio::time::Instant::from_std(last_end + HARD_STOP_GRACE);
+    let mut results = Vec::with_capacity(handles.len());
+    for h in handles {
+        let abort = h.abort_handle();
+        match tokio::time::timeout_at(hard_stop, h).await {
+            Ok(Ok(r)) => results.push(r),
+            Ok(Err(e)) => warn!("a viewer task failed: {e}"),
+            Err(_) => {
+                abort.abort();
+                let _ = stop_tx.send(true);
+            }
+        }
+    }
+    if let Some(p) = progress {
+        p.abort();
+    }
+    results
+}
+
+/// Logs a progress line every `every`.
+async fn progress(every: Duration, shared: Rc<Shared>, viewers: u32) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    let (mut last_bytes, mut last_cpu, mut last_at) = (0u64, CpuTime::now(), Instant::now());
+    loop {
+        tick.tick().await;
+        let (bytes, cpu, now) = (shared.bytes.get(), CpuTime::now(), Instant::now());
+        let secs = (now - last_at).as_secs_f64();
+        let mbps = (bytes - last_bytes) as f64 * 8.0 / secs / 1e6;
+        let cpu_pct = cpu.since(last_cpu).percent_of(now - last_at);
+        info!(
+            "started {}/{}, playing {}, failed {}, {:.1} Mbit/s, tool CPU {:.1} %",
+            shared.started.get(),
+            viewers,
+            shared.playing.get(),
+            shared.failed.get(),
+            mbps,
+            cpu_pct
+        );
+        (last_bytes, last_cpu, last_at) = (bytes, cpu, now);
+    }
+}

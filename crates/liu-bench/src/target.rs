@@ -1,0 +1,177 @@
+//! What `liu bench` points at: a URL parsed into a protocol and its parts.
+
+use std::net::SocketAddr;
+
+use crate::error::BenchError;
+
+/// How viewers play. New protocols (WebSocket-FLV, HLS) add a variant here
+/// and a viewer module in [`crate::viewer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Rtmp,
+    HttpFlv,
+}
+
+impl Protocol {
+    /// Name used in reports: `rtmp` or `http-flv`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Rtmp => "rtmp",
+            Protocol::HttpFlv => "http-flv",
+        }
+    }
+}
+
+/// A parsed stream URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub protocol: Protocol,
+    pub host: String,
+    pub port: u16,
+    /// RTMP application (may contain `/`); empty for HTTP.
+    pub app: String,
+    /// RTMP stream name with its query string, or the HTTP path with its query.
+    pub stream: String,
+    /// RTMP `tcUrl`: `rtmp://host:port/app`.
+    pub tc_url: String,
+}
+
+impl Target {
+    /// Parses `rtmp://HOST[:PORT]/APP/STREAM[?Q]` or `http://HOST[:PORT]/PATH[?Q]`.
+    pub fn parse(url: &str) -> Result<Target, BenchError> {
+        let bad = |why| BenchError::Url {
+            url: url.to_string(),
+            why,
+        };
+        let (protocol, rest, default_port) = if let Some(r) = url.strip_prefix("rtmp://") {
+            (Protocol::Rtmp, r, 1935)
+        } else if let Some(r) = url.strip_prefix("http://") {
+            (Protocol::HttpFlv, r, 80)
+        } else {
+            return Err(bad("expected rtmp:// or http://"));
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let (host, port) =
+            split_host_port(authority, default_port).ok_or_else(|| bad("bad host or port"))?;
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        match protocol {
+            Protocol::HttpFlv => Ok(Target {
+                protocol,
+                host,
+                port,
+                app: String::new(),
+                stream: path.to_string(),
+                tc_url: String::new(),
+            }),
+            Protocol::Rtmp => {
+                // The stream name is the last path segment; a query in it stays with it.
+                let (path_part, query) = match path.find('?') {
+                    Some(i) => (&path[..i], &path[i..]),
+                    None => (path, ""),
+                };
+                let trimmed = path_part.trim_start_matches('/');
+                let (app, name) = trimmed
+                    .rsplit_once('/')
+                    .ok_or_else(|| bad("expected /APP/STREAM"))?;
+                if app.is_empty() || name.is_empty() {
+                    return Err(bad("expected /APP/STREAM"));
+                }
+                let authority = if port == 1935 {
+                    host.clone()
+                } else {
+                    format!("{host}:{port}")
+                };
+                Ok(Target {
+                    protocol,
+                    tc_url: format!("rtmp://{authority}/{app}"),
+                    host,
+                    port,
+                    app: app.to_string(),
+                    stream: format!("{name}{query}"),
+                })
+            }
+        }
+    }
+
+    /// `host:port` as written in an HTTP Host header.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// Resolves the host once (viewers all use the same address).
+    pub fn resolve(&self) -> Result<SocketAddr, BenchError> {
+        use std::net::ToSocketAddrs;
+        (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| BenchError::Resolve {
+                host: self.host.clone(),
+                why: e.to_string(),
+            })?
+            .next()
+            .ok_or_else(|| BenchError::Resolve {
+                host: self.host.clone(),
+                why: "no address".into(),
+            })
+    }
+}
+
+fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if after.is_empty() => default_port,
+            None => return None,
+        };
+        return Some((host.to_string(), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
+        None => Some((authority.to_string(), default_port)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtmp_urls() {
+        let t = Target::parse("rtmp://127.0.0.1:19350/live/cam?token=1").unwrap();
+        assert_eq!(t.protocol, Protocol::Rtmp);
+        assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 19350));
+        assert_eq!((t.app.as_str(), t.stream.as_str()), ("live", "cam?token=1"));
+        assert_eq!(t.tc_url, "rtmp://127.0.0.1:19350/live");
+        let t = Target::parse("rtmp://example/app/inst/s").unwrap();
+        assert_eq!(
+            (t.port, t.app.as_str(), t.stream.as_str()),
+            (1935, "app/inst", "s")
+        );
+        assert_eq!(t.tc_url, "rtmp://example/app/inst");
+        assert!(Target::parse("rtmp://host/onlyapp").is_err());
+        assert!(Target::parse("rtmp://host:x/a/b").is_err());
+        assert!(Target::parse("ftp://host/a/b").is_err());
+    }
+
+    #[test]
+    fn http_urls() {
+        let t = Target::parse("http://[::1]:8080/live/cam.flv?x=2").unwrap();
+        assert_eq!(t.protocol, Protocol::HttpFlv);
+        assert_eq!(
+            (t.host.as_str(), t.port, t.stream.as_str()),
+            ("::1", 8080, "/live/cam.flv?x=2")
+        );
+        assert_eq!(t.authority(), "[::1]:8080");
+        let t = Target::parse("http://h/a.flv").unwrap();
+        assert_eq!((t.port, t.authority()), (80, "h:80".to_string()));
+    }
+}
