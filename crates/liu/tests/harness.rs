@@ -99,3 +99,15 @@ fn ffmpeg_viewer_against_ffmpeg_rtmp_server() {
     assert!(d.matched_video(&c) >= 70, "{}", d.summary());
     assert!(d.pts_regression().is_none());
 }
+
+#[test]
+fn protocol_complaints_count_as_damage() {
+    // What FFmpeg prints when getStreamLength is not answered with a Number.
+    let d = Decoded {
+        stderr: vec![
+            "[rtmp @ 0x55bfa5f17980] [warning] Unexpected reply on getStreamLength()".into(),
+        ],
+        ..Default::default()
+    };
+    assert_eq!(d.damage().len(), 1, "{:?}", d.stderr);
+}

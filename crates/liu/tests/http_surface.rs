@@ -96,3 +96,91 @@ fn http_flv_response_and_http_answers() {
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "content-type"), Some("video/x-flv"));
 }
+
+/// The FLV header's flags byte names the tracks the publisher really sends: 0x01 for a
+/// video-only publish (FFmpeg `-an`), 0x04 for an audio-only one (`-vn`), for a viewer that was
+/// waiting before the publish started as well as for one that comes later. (Players such as
+/// mpegts.js/flv.js wait for a track the header announces.)
+#[test]
+fn flv_header_flags_follow_the_published_tracks() {
+    let _w = watchdog("http_surface flags", Duration::from_secs(60));
+    let _s = serial();
+    let server = LiuServer::start("");
+    let addr = server.http_addr().to_string();
+    let clip = clip(&ClipSpec::standard());
+
+    struct Case {
+        what: &'static str,
+        args: [&'static str; 1],
+        flags: u8,
+        /// FLV tag type of the one track: 9 video, 8 audio.
+        kind: u8,
+        name: String,
+        early: Option<RawHttp>,
+        late: Option<RawHttp>,
+        publisher: Option<Publisher>,
+    }
+    let mut cases = vec![
+        Case { what: "video-only (-an)", args: ["-an"], flags: 0x01, kind: 9, name: stream_name("vonly"), early: None, late: None, publisher: None },
+        Case { what: "audio-only (-vn)", args: ["-vn"], flags: 0x04, kind: 8, name: stream_name("aonly"), early: None, late: None, publisher: None },
+    ];
+    // Viewers waiting before anything is published.
+    for c in &mut cases {
+        c.early = Some(RawHttp::send_get(&addr, &format!("/live/{}.flv", c.name)));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for c in &mut cases {
+        c.publisher = Some(Publisher::spawn(&server.rtmp_url(&c.name), &clip, &c.args));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    // And viewers coming 1.5 s into the publish. (All four are read one after another below;
+    // the socket buffers hold what comes meanwhile.)
+    for c in &mut cases {
+        c.late = Some(RawHttp::send_get(&addr, &format!("/live/{}.flv", c.name)));
+    }
+
+    let mut failures = Vec::new();
+    for c in &mut cases {
+        for (when, mut viewer) in [("before", c.early.take().unwrap()), ("after", c.late.take().unwrap())] {
+            let label = format!("{} publish, viewer connected {when} the publish", c.what);
+            if let Err(e) = viewer.read_head(Duration::from_secs(10)) {
+                failures.push(format!("{label}: {e}"));
+                continue;
+            }
+            if viewer.status != 200 {
+                failures.push(format!("{label}: status {}", viewer.status));
+                continue;
+            }
+            let mut flv = FlvParser::default();
+            let ended = viewer.read_body(&mut flv, Duration::from_secs(2), Duration::from_secs(2));
+            let kinds: Vec<u8> = flv.tags.iter().map(|t| t.kind).filter(|k| *k != 18).collect();
+            let ours = kinds.iter().filter(|k| **k == c.kind).count();
+            let others = kinds.len() - ours;
+            eprintln!(
+                "{label}: FLV header flags {:?}, {ours} tags of its track, {others} of another, {} bytes, ended: {ended}",
+                flv.header_flags.map(|f| format!("{f:#04x}")),
+                flv.bytes
+            );
+            if flv.header_flags != Some(c.flags) {
+                failures.push(format!(
+                    "{label}: FLV header flags {:?}, want {:#04x}",
+                    flv.header_flags.map(|f| format!("{f:#04x}")),
+                    c.flags
+                ));
+            }
+            if ours < 10 || others > 0 {
+                failures.push(format!(
+                    "{label}: {ours} tags of type {} and {others} of the absent track in ~2 s",
+                    c.kind
+                ));
+            }
+        }
+    }
+    for c in &mut cases {
+        let p = c.publisher.as_mut().unwrap();
+        if !p.is_running() {
+            failures.push(format!("the {} publisher ended early: {}", c.what, p.stderr()));
+        }
+    }
+    assert!(failures.is_empty(), "HTTP-FLV of single-track publishes:\n  {}", failures.join("\n  "));
+}

@@ -112,3 +112,135 @@ fn never_reading_http_viewer_is_bounded() {
         );
     }
 }
+
+/// An RTMP viewer that stops reading: FFmpeg 9, SIGSTOPped once it decodes, so its socket takes
+/// nothing more (its receive buffer pinned to 128 KiB with `-recv_buffer_size`, so the kernel
+/// cannot soak up the stream either). The server must drop it after `write_timeout_ms`, keep
+/// its memory bounded, and not delay a normal RTMP viewer of the same stream.
+///
+/// The drop is observed in the kernel's socket table, which does not depend on log wording or
+/// on what a stopped client does: the server-side socket of the stuck connection (local port =
+/// the RTMP port, remote port = the stuck FFmpeg's) stops being held by a process (inode 0, or
+/// gone). After SIGCONT the stuck FFmpeg must then reach the end of its input and exit by itself,
+/// which a viewer still connected to a live stream never does.
+#[test]
+fn stopped_rtmp_viewer_is_dropped_and_bounded() {
+    let _wd = watchdog("slow_viewer rtmp", Duration::from_secs(180));
+    let _serial = serial();
+    const WRITE_TIMEOUT_MS: u64 = 3000;
+    let clip = clip(&ClipSpec::standard().seconds(15).cbr("8M"));
+    let server = LiuServer::start(&format!(
+        "[stream]\nqueue_max_bytes = {QUEUE_MAX_BYTES}\nwrite_timeout_ms = {WRITE_TIMEOUT_MS}\n"
+    ));
+    let name = stream_name("slowrtmp");
+    let url = server.rtmp_url(&name);
+    let rtmp_port = port_of(server.rtmp_addr());
+    let rss0 = server.rss_kib();
+
+    let mut stuck = Viewer::ffmpeg_with(&ffmpeg9(), &url, &["-recv_buffer_size", "65536"]);
+    let normal = Viewer::ffmpeg(&ffmpeg9(), &url);
+    std::thread::sleep(Duration::from_millis(700));
+    let mut publisher = Publisher::spawn(&url, &clip, &[]);
+
+    assert!(
+        stuck.wait_video_frames(10, Duration::from_secs(15)),
+        "the viewer to be stopped decoded nothing within 15 s"
+    );
+    // Its connection to the server, found before it stops (it does not matter: a stopped
+    // process keeps its sockets).
+    let inodes = socket_inodes(stuck.pid());
+    let client_ports: Vec<u16> = tcp_sockets()
+        .iter()
+        .filter(|s| s.remote_port == rtmp_port && inodes.contains(&s.inode))
+        .map(|s| s.local_port)
+        .collect();
+    assert_eq!(
+        client_ports.len(),
+        1,
+        "the stuck FFmpeg should hold exactly one connection to the RTMP port {rtmp_port}: {client_ports:?}"
+    );
+    let client_port = client_ports[0];
+    stuck.signal("STOP");
+    let stopped = Instant::now();
+    let decoded_before_stop = stuck.video_frames();
+
+    // The server's side of that connection, while a process (the server) holds it.
+    let server_side = || {
+        tcp_sockets()
+            .into_iter()
+            .find(|s| s.local_port == rtmp_port && s.remote_port == client_port && s.inode != 0)
+    };
+    let mut rss_peak = rss0;
+    let mut dropped_after = None;
+    let mut last_seen = None;
+    // Watch until the publish is over and the drop was seen, or 30 s after the stop.
+    while stopped.elapsed() < Duration::from_secs(30)
+        && (publisher.is_running() || dropped_after.is_none())
+    {
+        rss_peak = rss_peak.max(server.rss_kib());
+        match server_side() {
+            Some(s) => last_seen = Some(s),
+            None if dropped_after.is_none() => dropped_after = Some(stopped.elapsed()),
+            None => {}
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let st = publisher.wait_with_timeout(Duration::from_secs(30));
+    assert!(
+        st.success(),
+        "publisher exited with {st}; stderr:\n{}",
+        publisher.stderr()
+    );
+    rss_peak = rss_peak.max(server.rss_kib());
+    eprintln!(
+        "stuck RTMP viewer: stopped after {decoded_before_stop} pictures; server side of its \
+         connection (port {client_port}) last seen held: {last_seen:?}; no longer held {dropped_after:?} after the stop"
+    );
+
+    let min = clip.video_frames * 95 / 100;
+    let d = normal.finish(Duration::from_secs(3), Duration::from_secs(60));
+    eprintln!("{}", d.summary());
+    d.assert_no_damage();
+    assert!(
+        d.matched_video(&clip) >= min,
+        "a normal RTMP viewer next to a stopped one decoded {} of {} pictures (want >= {min}): {}",
+        d.matched_video(&clip),
+        clip.video_frames,
+        d.summary()
+    );
+
+    // Same bound as for the stuck HTTP-FLV viewer above.
+    let grown = rss_peak.saturating_sub(rss0);
+    eprintln!("server RSS: {rss0} KiB at start, peak {rss_peak} KiB (+{grown} KiB)");
+    assert!(
+        grown < 48 * 1024,
+        "server RSS grew by {grown} KiB (from {rss0} to {rss_peak}) with a stopped RTMP viewer; bound 48 MiB"
+    );
+
+    let Some(dropped_after) = dropped_after else {
+        stuck.signal("CONT");
+        panic!(
+            "the server still holds the connection of an RTMP viewer that has read nothing for \
+             {:?} (write_timeout_ms = {WRITE_TIMEOUT_MS}); its socket: {last_seen:?}; server log:\n{}",
+            stopped.elapsed(),
+            server.log_tail(20)
+        );
+    };
+    // Its socket accepts nothing once the kernel buffers are full (~4 MiB of send buffer at
+    // 1 MB/s), then write_timeout_ms: well under 15 s.
+    assert!(
+        dropped_after < Duration::from_secs(15),
+        "the stopped RTMP viewer was dropped only {dropped_after:?} after it stopped reading \
+         (write_timeout_ms = {WRITE_TIMEOUT_MS})"
+    );
+    stuck.signal("CONT");
+    let exited = stuck.wait_exit(Duration::from_secs(15));
+    let d = stuck.finish(Duration::from_secs(1), Duration::from_secs(1));
+    eprintln!("{}", d.summary());
+    assert!(
+        exited,
+        "after SIGCONT the stuck FFmpeg read on for 15 s without reaching the end of its \
+         connection, although the server no longer held it: {}",
+        d.summary()
+    );
+}

@@ -1,6 +1,8 @@
 //! Shared harness of the interop tests: the Liu server as a child process, real clients
-//! (FFmpeg 9, FFmpeg 5.1, rtmpdump) with wall-clock bounds, generated test clips, and small raw
-//! RTMP / HTTP-FLV clients for the bad-input and slow-viewer tests.
+//! (FFmpeg 9, FFmpeg 5.1, rtmpdump) with wall-clock bounds, generated test clips, small raw
+//! RTMP / HTTP-FLV clients for the bad-input, slow-viewer and session tests (the RTMP one reads
+//! whole messages: connect, createStream, play, closeStream, onStatus), and the kernel's TCP
+//! socket table (to see which connections the server still holds).
 //!
 //! Tool paths come from LIU_FFMPEG, LIU_FFMPEG5 and LIU_RTMPDUMP, which `scripts/test.sh` exports.
 //! Every child process is killed when its owner is dropped, and a test's [`watchdog`] kills all of
@@ -298,15 +300,15 @@ impl LiuServer {
                 );
             }
             if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
-                if server.rtmp_addr.is_empty() {
-                    if let Some(a) = url_authority(&line, "rtmp://") {
-                        server.rtmp_addr = a;
-                    }
+                if server.rtmp_addr.is_empty()
+                    && let Some(a) = url_authority(&line, "rtmp://")
+                {
+                    server.rtmp_addr = a;
                 }
-                if server.http_addr.is_empty() {
-                    if let Some(a) = url_authority(&line, "http://") {
-                        server.http_addr = a;
-                    }
+                if server.http_addr.is_empty()
+                    && let Some(a) = url_authority(&line, "http://")
+                {
+                    server.http_addr = a;
                 }
             }
         }
@@ -408,7 +410,8 @@ fn url_authority(line: &str, scheme: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 
 /// What to generate: `seconds` of a lavfi video `pattern` (640x360, 25 fps, H.264 High with two
-/// B-frames, 2 s closed GOP) plus a sine tone (44.1 kHz stereo AAC), in FLV.
+/// B-frames, closed GOPs of `gop` pictures: 2 s by default) plus a sine tone (44.1 kHz stereo AAC),
+/// in FLV.
 #[derive(Clone, Debug)]
 pub struct ClipSpec {
     pub seconds: u32,
@@ -419,6 +422,9 @@ pub struct ClipSpec {
     /// Constant video bitrate with temporal noise (e.g. "8M") for the slow-viewer test; None for
     /// x264's default quality (~0.7 Mbit/s).
     pub cbr: Option<&'static str>,
+    /// Keyframe interval in pictures (`-g`): 50 (2 s) by default; 250 (10 s) is FFmpeg's and
+    /// OBS's default.
+    pub gop: u32,
 }
 
 impl ClipSpec {
@@ -429,6 +435,7 @@ impl ClipSpec {
             pattern: "testsrc2",
             tone_hz: 1000,
             cbr: None,
+            gop: 50,
         }
     }
     pub fn seconds(mut self, s: u32) -> Self {
@@ -445,13 +452,23 @@ impl ClipSpec {
         self.cbr = Some(rate);
         self
     }
+    /// A keyframe every `pictures` pictures (no scene-cut keyframes in between).
+    pub fn gop(mut self, pictures: u32) -> Self {
+        self.gop = pictures;
+        self
+    }
     fn key(&self) -> String {
         format!(
-            "v1-{}-{}s-{}hz-{}",
+            "v1-{}-{}s-{}hz-{}{}",
             self.pattern,
             self.seconds,
             self.tone_hz,
-            self.cbr.unwrap_or("crf")
+            self.cbr.unwrap_or("crf"),
+            if self.gop == 50 {
+                String::new()
+            } else {
+                format!("-g{}", self.gop)
+            }
         )
     }
 }
@@ -551,15 +568,13 @@ fn generate_clip(spec: &ClipSpec, path: &Path, md5_path: &Path) {
             "yuv420p",
             "-bf",
             "2",
-            "-g",
-            "50",
-            "-keyint_min",
-            "50",
             "-sc_threshold",
             "0",
         ]
         .map(String::from),
     );
+    let gop = spec.gop.to_string();
+    args.extend(["-g", &gop, "-keyint_min", &gop].map(String::from));
     if let Some(rate) = spec.cbr {
         args.extend(
             [
@@ -780,6 +795,11 @@ const DAMAGE_WARNINGS: &[&str] = &[
     "truncat",
 ];
 
+/// Warning-level lines in which a client complains about the server's protocol answers (not
+/// damaged media, but just as wrong): FFmpeg's rtmpproto prints "Unexpected reply on
+/// getStreamLength()" when `getStreamLength` is not answered with a Number.
+const PROTOCOL_WARNINGS: &[&str] = &["unexpected reply"];
+
 impl Decoded {
     pub fn video_frames(&self) -> usize {
         self.video.len()
@@ -791,7 +811,8 @@ impl Decoded {
         self.video.first().map(|f| f.at)
     }
 
-    /// Decoder/demuxer errors and warnings about damaged media.
+    /// Decoder/demuxer errors, warnings about damaged media, and complaints about the server's
+    /// protocol answers ([`PROTOCOL_WARNINGS`]).
     pub fn damage(&self) -> Vec<String> {
         self.stderr
             .iter()
@@ -804,25 +825,17 @@ impl Decoded {
     pub fn video_codec(&self) -> Option<String> {
         let v = self.input_video.as_deref()?;
         let rest = v.split("Video: ").nth(1)?;
-        Some(
-            rest.split(|c: char| c == ' ' || c == ',')
-                .next()?
-                .to_string(),
-        )
+        Some(rest.split([' ', ',']).next()?.to_string())
     }
     pub fn audio_codec(&self) -> Option<String> {
         let a = self.input_audio.as_deref()?;
         let rest = a.split("Audio: ").nth(1)?;
-        Some(
-            rest.split(|c: char| c == ' ' || c == ',')
-                .next()?
-                .to_string(),
-        )
+        Some(rest.split([' ', ',']).next()?.to_string())
     }
     /// Width x height of the input's video stream.
     pub fn video_size(&self) -> Option<(u32, u32)> {
         let v = self.input_video.as_deref()?;
-        v.split(|c: char| c == ' ' || c == ',').find_map(|w| {
+        v.split([' ', ',']).find_map(|w| {
             let (a, b) = w.split_once('x')?;
             Some((a.parse().ok()?, b.parse().ok()?))
         })
@@ -941,7 +954,7 @@ impl Decoded {
         let d = self.damage();
         assert!(
             d.is_empty(),
-            "decoder reported damaged media ({} lines, first ones: {:#?})\n{}",
+            "decoder reported damaged media or a bad protocol answer ({} lines, first ones: {:#?})\n{}",
             d.len(),
             &d[..d.len().min(6)],
             self.summary()
@@ -981,7 +994,9 @@ fn is_damage(line: &str) -> bool {
     if l.contains("[error]") || l.contains("[fatal]") || l.contains("[panic]") {
         return true;
     }
-    l.contains("[warning]") && DAMAGE_WARNINGS.iter().any(|p| l.contains(p))
+    l.contains("[warning]")
+        && (DAMAGE_WARNINGS.iter().any(|p| l.contains(p))
+            || PROTOCOL_WARNINGS.iter().any(|p| l.contains(p)))
 }
 
 /// framemd5 lines: `#tb 0: 1/25`, `#media_type 0: video`, then
@@ -1059,7 +1074,9 @@ pub struct Viewer {
     readers: Vec<JoinHandle<()>>,
 }
 
-fn decoder_command(ffmpeg: &Path, input: &str) -> Command {
+/// FFmpeg decoding `input` to framemd5 on stdout. `input_args` go before `-i` (input and protocol
+/// options); an rtmp:// input gets `-rtmp_live live` unless `input_args` set `-rtmp_live` itself.
+fn decoder_command(ffmpeg: &Path, input: &str, input_args: &[&str]) -> Command {
     let mut cmd = Command::new(ffmpeg);
     cmd.args([
         "-nostdin",
@@ -1068,9 +1085,10 @@ fn decoder_command(ffmpeg: &Path, input: &str) -> Command {
         "-loglevel",
         "level+info",
     ]);
-    if input.starts_with("rtmp://") {
+    if input.starts_with("rtmp://") && !input_args.contains(&"-rtmp_live") {
         cmd.args(["-rtmp_live", "live"]);
     }
+    cmd.args(input_args);
     // One decoding thread: no frame-threading delay, so fewer pictures are held back when a
     // live viewer is stopped (640x360 decodes far faster than real time on one core).
     cmd.args(["-threads", "1", "-i", input])
@@ -1091,13 +1109,24 @@ fn decoder_command(ffmpeg: &Path, input: &str) -> Command {
 impl Viewer {
     /// FFmpeg (`ffmpeg` is a path: FFmpeg 9 or 5.1) playing `url` (rtmp:// gets `-rtmp_live live`).
     pub fn ffmpeg(ffmpeg: &Path, url: &str) -> Viewer {
+        Viewer::ffmpeg_with(ffmpeg, url, &[])
+    }
+
+    /// FFmpeg playing `url` with extra input options before `-i`, e.g. `["-rtmp_live", "any"]`
+    /// (FFmpeg's default: it then asks `getStreamLength`) or `["-recv_buffer_size", "65536"]`.
+    pub fn ffmpeg_with(ffmpeg: &Path, url: &str, input_args: &[&str]) -> Viewer {
         let name = match std::env::var_os("LIU_FFMPEG5") {
             Some(p) if Path::new(&p) == ffmpeg => "ffmpeg5",
             _ => "ffmpeg9",
         };
-        let mut cmd = decoder_command(ffmpeg, url);
+        let mut cmd = decoder_command(ffmpeg, url, input_args);
         cmd.stdin(Stdio::null());
-        Viewer::start(format!("{name} {url}"), cmd, None)
+        let label = if input_args.is_empty() {
+            format!("{name} {url}")
+        } else {
+            format!("{name} {} {url}", input_args.join(" "))
+        };
+        Viewer::start(label, cmd, None)
     }
 
     /// rtmpdump (librtmp) playing `url` live, its FLV output piped into FFmpeg 9 for decoding.
@@ -1111,7 +1140,7 @@ impl Viewer {
             .expect("spawn rtmpdump");
         register_child(feeder.id());
         let out: ChildStdout = feeder.stdout.take().unwrap();
-        let mut cmd = decoder_command(&ffmpeg9(), "pipe:0");
+        let mut cmd = decoder_command(&ffmpeg9(), "pipe:0", &[]);
         cmd.stdin(Stdio::from(out));
         let mut v = Viewer::start(format!("rtmpdump {url}"), cmd, None);
         let st = v.state.clone();
@@ -1174,6 +1203,26 @@ impl Viewer {
 
     pub fn video_frames(&self) -> usize {
         self.state.lock().unwrap().decoded.video.len()
+    }
+
+    /// Process id of the decoder (for rtmpdump viewers: of the FFmpeg behind it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name ("STOP", "CONT", ...) to the decoder process.
+    pub fn signal(&self, sig: &str) {
+        signal(self.child.id(), sig);
+    }
+
+    /// Whether the decoder process has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits up to `limit` for the decoder to exit by itself; true if it did.
+    pub fn wait_exit(&mut self, limit: Duration) -> bool {
+        wait_child(&mut self.child, limit).is_some()
     }
 
     /// Waits until at least `n` video frames were decoded; false after `limit`.
@@ -1267,7 +1316,7 @@ pub fn play_rtmpdump(url: &str, max_secs: u64) -> Decoded {
 
 /// Decodes a local file with `ffmpeg` (framemd5), bounded to 120 s.
 pub fn decode_file(ffmpeg: &Path, file: &Path) -> Decoded {
-    let mut cmd = decoder_command(ffmpeg, file.to_str().unwrap());
+    let mut cmd = decoder_command(ffmpeg, file.to_str().unwrap(), &[]);
     cmd.stdin(Stdio::null());
     let d = Viewer::start(format!("decode {}", file.display()), cmd, None)
         .finish(Duration::from_secs(120), Duration::from_secs(120));
@@ -1277,6 +1326,80 @@ pub fn decode_file(ffmpeg: &Path, file: &Path) -> Decoded {
         file.display()
     );
     d
+}
+
+// ---------------------------------------------------------------------------------------------
+// TCP sockets as the kernel sees them
+// ---------------------------------------------------------------------------------------------
+
+/// One line of /proc/net/tcp or /proc/net/tcp6.
+#[derive(Clone, Debug)]
+pub struct TcpSocket {
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// Kernel TCP state: 1 ESTABLISHED, 4 FIN_WAIT1, 8 CLOSE_WAIT, ... (include/net/tcp_states.h).
+    pub state: u8,
+    /// Bytes queued for sending / received and not yet read.
+    pub tx_queue: u64,
+    pub rx_queue: u64,
+    /// 0 once no process holds the socket (closed, kernel finishing it as an orphan).
+    pub inode: u64,
+}
+
+/// Every TCP socket of this network namespace.
+pub fn tcp_sockets() -> Vec<TcpSocket> {
+    let mut out = Vec::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = fs::read_to_string(file).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 {
+                continue;
+            }
+            let port = |a: &str| {
+                a.rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+                    .unwrap_or(0)
+            };
+            let (tx, rx) = f[4].split_once(':').unwrap_or(("0", "0"));
+            out.push(TcpSocket {
+                local_port: port(f[1]),
+                remote_port: port(f[2]),
+                state: u8::from_str_radix(f[3], 16).unwrap_or(0),
+                tx_queue: u64::from_str_radix(tx, 16).unwrap_or(0),
+                rx_queue: u64::from_str_radix(rx, 16).unwrap_or(0),
+                inode: f[9].parse().unwrap_or(0),
+            });
+        }
+    }
+    out
+}
+
+/// Inodes of the sockets process `pid` holds open (/proc/PID/fd links `socket:[N]`).
+pub fn socket_inodes(pid: u32) -> HashSet<u64> {
+    let mut out = HashSet::new();
+    if let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) {
+        for e in dir.flatten() {
+            if let Ok(target) = fs::read_link(e.path()) {
+                let t = target.to_string_lossy();
+                if let Some(n) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']'))
+                    && let Ok(n) = n.parse()
+                {
+                    out.insert(n);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Port of `addr` ("host:port").
+pub fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {addr}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1589,10 +1712,14 @@ fn is_timeout(e: &std::io::Error) -> bool {
 // Raw RTMP client
 // ---------------------------------------------------------------------------------------------
 
-/// A deliberately dumb RTMP client: plain handshake and hand-built chunks.
+/// A deliberately dumb RTMP client: plain handshake and hand-built chunks, plus just enough of a
+/// chunk stream reader and AMF0 decoder to follow a session (connect, createStream, play,
+/// closeStream) message by message.
 pub struct RawRtmp {
     pub stream: TcpStream,
     rng: u64,
+    rx: ChunkReader,
+    next_tx: f64,
 }
 
 impl RawRtmp {
@@ -1620,7 +1747,14 @@ impl RawRtmp {
         Ok(RawRtmp {
             stream,
             rng: 0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d),
+            rx: ChunkReader::default(),
+            next_tx: 2.0,
         })
+    }
+
+    /// Makes [`RawRtmp::random_bytes`] deterministic from here on.
+    pub fn seed_rng(&mut self, seed: u64) {
+        self.rng = 0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1;
     }
 
     /// Pseudo-random bytes (xorshift; no crate needed).
@@ -1681,15 +1815,189 @@ impl RawRtmp {
         ))
     }
 
-    /// Sends `connect` (app "live") and waits for an answer containing "_result".
+    /// Sends `connect(1, {app, ...})` and waits (5 s) for its `_result`.
     pub fn connect_app(&mut self, app: &str) -> Result<(), String> {
         let tc_url = format!("rtmp://{}/{}", self.stream.peer_addr().unwrap(), app);
         self.send_message(3, 20, 0, &connect_command(app, &tc_url), 128)
             .map_err(|e| format!("send connect: {e}"))?;
-        if self.read_until_contains(b"_result", Duration::from_secs(5))? {
-            Ok(())
-        } else {
-            Err("no _result for connect within 5 s".into())
+        let answer = self.wait_answer(1.0, Duration::from_secs(5))?;
+        match answer.command_name().as_deref() {
+            Some("_result") => Ok(()),
+            _ => Err(format!("connect answered with {:?}", answer.amf())),
+        }
+    }
+
+    /// Sends a command message (AMF0, type 20) on chunk stream 3: `name`, `tx`, null, `args`.
+    pub fn send_command(
+        &mut self,
+        msid: u32,
+        name: &str,
+        tx: f64,
+        args: &[AmfValue],
+    ) -> std::io::Result<()> {
+        let mut p = Vec::new();
+        amf0::string(&mut p, name);
+        amf0::number(&mut p, tx);
+        amf0::null(&mut p);
+        for a in args {
+            a.encode(&mut p);
+        }
+        self.send_message(3, 20, msid, &p, 128)
+    }
+
+    fn take_tx(&mut self) -> f64 {
+        let tx = self.next_tx;
+        self.next_tx += 1.0;
+        tx
+    }
+
+    /// `createStream`; returns the message stream id of its `_result`.
+    pub fn create_stream(&mut self) -> Result<u32, String> {
+        let tx = self.take_tx();
+        self.send_command(0, "createStream", tx, &[])
+            .map_err(|e| format!("send createStream: {e}"))?;
+        let answer = self.wait_answer(tx, Duration::from_secs(5))?;
+        let values = answer.amf();
+        match (answer.command_name().as_deref(), values.get(3)) {
+            (Some("_result"), Some(AmfValue::Number(id))) => Ok(*id as u32),
+            _ => Err(format!("createStream answered with {values:?}")),
+        }
+    }
+
+    /// `play(name, -2)` on message stream `stream_id` (no wait).
+    pub fn play(&mut self, stream_id: u32, name: &str) -> Result<(), String> {
+        let tx = self.take_tx();
+        self.send_command(
+            stream_id,
+            "play",
+            tx,
+            &[AmfValue::Str(name.into()), AmfValue::Number(-2.0)],
+        )
+        .map_err(|e| format!("send play: {e}"))
+    }
+
+    /// `closeStream` on message stream `stream_id` (no answer expected).
+    pub fn close_stream(&mut self, stream_id: u32) -> Result<(), String> {
+        self.send_command(stream_id, "closeStream", 0.0, &[])
+            .map_err(|e| format!("send closeStream: {e}"))
+    }
+
+    /// Reads whole messages until one satisfies `pred` (returned), the connection ends or
+    /// `limit` passes (Err naming `what` and the commands seen meanwhile).
+    pub fn wait_message(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        mut pred: impl FnMut(&RtmpMessage) -> bool,
+    ) -> Result<RtmpMessage, String> {
+        let deadline = Instant::now() + limit;
+        let mut seen = Vec::new();
+        let mut media = 0usize;
+        loop {
+            while let Some(m) = self
+                .rx
+                .next()
+                .map_err(|e| format!("waiting for {what}: {e}"))?
+            {
+                if pred(&m) {
+                    return Ok(m);
+                }
+                match m.type_id {
+                    8 | 9 => media += 1,
+                    _ => seen.push(m.describe()),
+                }
+            }
+            let now = Instant::now();
+            let ended = if now >= deadline {
+                format!("not within {limit:?}")
+            } else {
+                match self.read_into_rx(deadline - now) {
+                    Ok(_) => continue,
+                    Err(e) => e,
+                }
+            };
+            return Err(format!(
+                "waiting for {what}: {ended}; meanwhile {media} audio/video messages and {seen:?}"
+            ));
+        }
+    }
+
+    /// The `_result`/`_error` with transaction id `tx`.
+    pub fn wait_answer(&mut self, tx: f64, limit: Duration) -> Result<RtmpMessage, String> {
+        self.wait_message(&format!("the answer to transaction {tx}"), limit, |m| {
+            matches!(m.command_name().as_deref(), Some("_result" | "_error"))
+                && m.amf().get(1) == Some(&AmfValue::Number(tx))
+        })
+    }
+
+    /// An `onStatus` on message stream `stream_id` whose info object has `code`.
+    pub fn wait_status(
+        &mut self,
+        stream_id: u32,
+        code: &str,
+        limit: Duration,
+    ) -> Result<RtmpMessage, String> {
+        self.wait_message(
+            &format!("onStatus {code} on stream {stream_id}"),
+            limit,
+            |m| m.stream_id == stream_id && m.status_code().as_deref() == Some(code),
+        )
+    }
+
+    /// An audio (8) or video (9) message on message stream `stream_id`.
+    pub fn wait_media(
+        &mut self,
+        stream_id: u32,
+        type_id: u8,
+        limit: Duration,
+    ) -> Result<RtmpMessage, String> {
+        let what = if type_id == 9 { "video" } else { "audio" };
+        self.wait_message(
+            &format!("a {what} message on stream {stream_id}"),
+            limit,
+            |m| m.stream_id == stream_id && m.type_id == type_id,
+        )
+    }
+
+    /// Keeps reading (and parsing) whatever arrives for `duration`; Err if the server closes
+    /// the connection meanwhile (with when).
+    pub fn stays_open(&mut self, duration: Duration) -> Result<(), String> {
+        let start = Instant::now();
+        let deadline = start + duration;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(());
+            }
+            if let Err(e) = self.read_into_rx(deadline - now) {
+                if e.starts_with("no data") {
+                    return Ok(());
+                }
+                return Err(format!(
+                    "{e} {:?} into a wait of {duration:?}",
+                    start.elapsed()
+                ));
+            }
+            // Drop what was read (the caller is not interested), keeping the chunk state.
+            while let Some(_m) = self.rx.next()? {}
+        }
+    }
+
+    /// One read into the chunk reader: Ok(bytes), or Err("closed by the server" / "reset: ..."
+    /// / "no data within ...").
+    fn read_into_rx(&mut self, limit: Duration) -> Result<usize, String> {
+        let mut buf = [0u8; 65536];
+        self.stream
+            .set_read_timeout(Some(limit.max(Duration::from_millis(1))))
+            .unwrap();
+        match self.stream.read(&mut buf) {
+            Ok(0) => Err("connection closed by the server".into()),
+            Ok(n) => {
+                self.rx.buf.extend_from_slice(&buf[..n]);
+                Ok(n)
+            }
+            Err(e) if is_timeout(&e) => Err(format!("no data within {limit:?}")),
+            Err(e) => Err(format!("connection reset ({e})")),
         }
     }
 
@@ -1743,6 +2051,299 @@ impl RawRtmp {
 
     pub fn close(self) {
         let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// A whole RTMP message as [`RawRtmp`] received it.
+#[derive(Clone, Debug)]
+pub struct RtmpMessage {
+    pub csid: u32,
+    pub type_id: u8,
+    pub stream_id: u32,
+    pub timestamp: u32,
+    pub payload: Vec<u8>,
+}
+
+impl RtmpMessage {
+    /// The AMF0 values of a command (20) or data (18) message; empty for other types. Values
+    /// that do not decode end the list.
+    pub fn amf(&self) -> Vec<AmfValue> {
+        if !matches!(self.type_id, 18 | 20) {
+            return vec![];
+        }
+        let mut r = &self.payload[..];
+        let mut out = Vec::new();
+        while !r.is_empty() {
+            match AmfValue::decode(&mut r, 0) {
+                Some(v) => out.push(v),
+                None => break,
+            }
+        }
+        out
+    }
+    /// Name of a command message.
+    pub fn command_name(&self) -> Option<String> {
+        if self.type_id != 20 {
+            return None;
+        }
+        match self.amf().into_iter().next() {
+            Some(AmfValue::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+    /// `code` of an `onStatus` command's info object.
+    pub fn status_code(&self) -> Option<String> {
+        if self.command_name().as_deref() != Some("onStatus") {
+            return None;
+        }
+        self.amf().iter().find_map(|v| match v.get("code") {
+            Some(AmfValue::Str(c)) => Some(c.clone()),
+            _ => None,
+        })
+    }
+    /// Short text for error messages: "onStatus NetStream.Play.Start (stream 1)", "type 4".
+    pub fn describe(&self) -> String {
+        match (self.command_name(), self.status_code()) {
+            (Some(n), Some(c)) => format!("{n} {c} (stream {})", self.stream_id),
+            (Some(n), None) => format!("{n} (stream {})", self.stream_id),
+            _ => format!("type {} (stream {})", self.type_id, self.stream_id),
+        }
+    }
+}
+
+/// The AMF0 values the raw client writes and reads.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AmfValue {
+    Number(f64),
+    Bool(bool),
+    Str(String),
+    Object(Vec<(String, AmfValue)>),
+    Null,
+    Undefined,
+    Array(Vec<AmfValue>),
+}
+
+impl AmfValue {
+    pub fn get(&self, key: &str) -> Option<&AmfValue> {
+        match self {
+            AmfValue::Object(props) => props.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            AmfValue::Number(n) => amf0::number(out, *n),
+            AmfValue::Bool(b) => out.extend_from_slice(&[0x01, *b as u8]),
+            AmfValue::Str(s) => amf0::string(out, s),
+            AmfValue::Object(props) => {
+                amf0::object_start(out);
+                for (k, v) in props {
+                    amf0::key(out, k);
+                    v.encode(out);
+                }
+                amf0::object_end(out);
+            }
+            AmfValue::Null => amf0::null(out),
+            AmfValue::Undefined => out.push(0x06),
+            AmfValue::Array(items) => {
+                out.push(0x0a);
+                out.extend_from_slice(&(items.len() as u32).to_be_bytes());
+                for v in items {
+                    v.encode(out);
+                }
+            }
+        }
+    }
+
+    /// Decodes one value (objects and ECMA arrays as `Object`, strict arrays as `Array`, dates as
+    /// `Number`); None on anything else or truncated input.
+    pub fn decode(r: &mut &[u8], depth: usize) -> Option<AmfValue> {
+        fn take<'a>(r: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            if r.len() < n {
+                return None;
+            }
+            let (a, b) = r.split_at(n);
+            *r = b;
+            Some(a)
+        }
+        fn short_str(r: &mut &[u8]) -> Option<String> {
+            let n = u16::from_be_bytes(take(r, 2)?.try_into().ok()?) as usize;
+            Some(String::from_utf8_lossy(take(r, n)?).into_owned())
+        }
+        fn props(r: &mut &[u8], depth: usize) -> Option<Vec<(String, AmfValue)>> {
+            let mut out = Vec::new();
+            loop {
+                let k = short_str(r)?;
+                if k.is_empty() && r.first() == Some(&0x09) {
+                    *r = &r[1..];
+                    return Some(out);
+                }
+                out.push((k, AmfValue::decode(r, depth + 1)?));
+            }
+        }
+        if depth > 64 {
+            return None;
+        }
+        let marker = take(r, 1)?[0];
+        Some(match marker {
+            0x00 => AmfValue::Number(f64::from_be_bytes(take(r, 8)?.try_into().ok()?)),
+            0x01 => AmfValue::Bool(take(r, 1)?[0] != 0),
+            0x02 => AmfValue::Str(short_str(r)?),
+            0x03 => AmfValue::Object(props(r, depth)?),
+            0x05 => AmfValue::Null,
+            0x06 => AmfValue::Undefined,
+            0x08 => {
+                take(r, 4)?;
+                AmfValue::Object(props(r, depth)?)
+            }
+            0x0a => {
+                let n = u32::from_be_bytes(take(r, 4)?.try_into().ok()?) as usize;
+                let mut items = Vec::new();
+                for _ in 0..n.min(4096) {
+                    items.push(AmfValue::decode(r, depth + 1)?);
+                }
+                AmfValue::Array(items)
+            }
+            0x0b => {
+                let v = f64::from_be_bytes(take(r, 8)?.try_into().ok()?);
+                take(r, 2)?;
+                AmfValue::Number(v)
+            }
+            0x0c => {
+                let n = u32::from_be_bytes(take(r, 4)?.try_into().ok()?) as usize;
+                AmfValue::Str(String::from_utf8_lossy(take(r, n)?).into_owned())
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The receiving half of a chunk stream (RTMP §5.3): all four header formats, extended
+/// timestamps, Set Chunk Size and Abort from the peer.
+struct ChunkReader {
+    buf: Vec<u8>,
+    chunk_size: usize,
+    streams: HashMap<u32, ChunkStreamState>,
+}
+
+impl Default for ChunkReader {
+    fn default() -> Self {
+        ChunkReader {
+            buf: Vec::new(),
+            chunk_size: 128,
+            streams: HashMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+struct ChunkStreamState {
+    timestamp: u32,
+    delta: u32,
+    length: usize,
+    type_id: u8,
+    stream_id: u32,
+    extended: bool,
+    partial: Vec<u8>,
+}
+
+impl ChunkReader {
+    /// The next complete message, Ok(None) when more bytes are needed.
+    fn next(&mut self) -> Result<Option<RtmpMessage>, String> {
+        loop {
+            let b = &self.buf;
+            if b.is_empty() {
+                return Ok(None);
+            }
+            let fmt = b[0] >> 6;
+            let (csid, mut p) = match b[0] & 0x3f {
+                0 if b.len() >= 2 => (64 + b[1] as u32, 2),
+                1 if b.len() >= 3 => (64 + b[1] as u32 + 256 * b[2] as u32, 3),
+                0 | 1 => return Ok(None),
+                c => (c as u32, 1),
+            };
+            let hlen = [11, 7, 3, 0][fmt as usize];
+            if b.len() < p + hlen {
+                return Ok(None);
+            }
+            let mut st = match self.streams.get(&csid) {
+                Some(st) => st.clone(),
+                None if fmt == 0 => ChunkStreamState::default(),
+                None => {
+                    return Err(format!(
+                        "the server sent a type-{fmt} chunk on chunk stream {csid} with no header before"
+                    ));
+                }
+            };
+            let h = &b[p..p + hlen];
+            let u24 = |x: &[u8]| u32::from_be_bytes([0, x[0], x[1], x[2]]);
+            let ts_field = (fmt <= 2).then(|| u24(&h[0..3]));
+            if fmt <= 1 {
+                st.length = u24(&h[3..6]) as usize;
+                st.type_id = h[6];
+            }
+            if fmt == 0 {
+                st.stream_id = u32::from_le_bytes(h[7..11].try_into().unwrap());
+            }
+            p += hlen;
+            let extended = match ts_field {
+                Some(t) => t == 0xff_ffff,
+                None => st.extended,
+            };
+            let mut ts = ts_field.unwrap_or(0);
+            if extended {
+                if b.len() < p + 4 {
+                    return Ok(None);
+                }
+                ts = u32::from_be_bytes(b[p..p + 4].try_into().unwrap());
+                p += 4;
+            }
+            st.extended = extended;
+            let starting = st.partial.is_empty();
+            match fmt {
+                0 => st.timestamp = ts,
+                1 | 2 => {
+                    st.delta = ts;
+                    st.timestamp = st.timestamp.wrapping_add(ts);
+                }
+                _ if starting => st.timestamp = st.timestamp.wrapping_add(st.delta),
+                _ => {}
+            }
+            let want = self.chunk_size.min(st.length - st.partial.len());
+            if b.len() < p + want {
+                return Ok(None);
+            }
+            st.partial.extend_from_slice(&b[p..p + want]);
+            self.buf.drain(..p + want);
+            if st.partial.len() < st.length {
+                self.streams.insert(csid, st);
+                continue;
+            }
+            let payload = std::mem::take(&mut st.partial);
+            let msg = RtmpMessage {
+                csid,
+                type_id: st.type_id,
+                stream_id: st.stream_id,
+                timestamp: st.timestamp,
+                payload,
+            };
+            self.streams.insert(csid, st);
+            match (msg.type_id, msg.payload.get(..4)) {
+                (1, Some(x)) => {
+                    self.chunk_size =
+                        (u32::from_be_bytes(x.try_into().unwrap()) & 0x7fff_ffff) as usize;
+                }
+                (2, Some(x)) => {
+                    let aborted = u32::from_be_bytes(x.try_into().unwrap());
+                    if let Some(s) = self.streams.get_mut(&aborted) {
+                        s.partial.clear();
+                    }
+                }
+                _ => {}
+            }
+            return Ok(Some(msg));
+        }
     }
 }
 
