@@ -752,6 +752,8 @@ pub struct Decoded {
     /// The input's stream lines, e.g. "Video: h264 (High), yuv420p(progressive), 640x360 ...".
     pub input_video: Option<String>,
     pub input_audio: Option<String>,
+    /// Input streams other than the video and audio (a server bug when present).
+    pub extra_input_streams: Vec<String>,
     pub stderr: Vec<String>,
     /// stderr of a feeding client (rtmpdump), not judged.
     pub feeder_log: Vec<String>,
@@ -951,6 +953,12 @@ impl Decoded {
     }
 
     pub fn assert_no_damage(&self) {
+        assert!(
+            self.extra_input_streams.is_empty(),
+            "the input has streams besides video and audio: {:?}\n{}",
+            self.extra_input_streams,
+            self.summary()
+        );
         let d = self.damage();
         assert!(
             d.is_empty(),
@@ -1187,6 +1195,10 @@ impl Viewer {
                     s.decoded.input_video = Some(l[l.find("Video: ").unwrap()..].to_string());
                 } else if l.contains("Audio: ") && s.decoded.input_audio.is_none() {
                     s.decoded.input_audio = Some(l[l.find("Audio: ").unwrap()..].to_string());
+                } else if l.contains("Subtitle: ") || l.contains("Data: ") {
+                    // E.g. onMetaData sent at a non-zero time, which FFmpeg's
+                    // FLV demuxer turns into a text stream.
+                    s.decoded.extra_input_streams.push(l.clone());
                 }
             }
             s.decoded.stderr.push(l);
