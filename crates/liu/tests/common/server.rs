@@ -1,0 +1,194 @@
+//! The server: `liu serve` as a child process on ephemeral ports.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use super::process::{register_child, spawn_line_reader, stop_child, tail_lines, temp_dir};
+use super::rtmp::RawRtmp;
+
+/// `liu serve` on ephemeral ports. Its stdout and stderr go to `dir/server.log`; on a failing
+/// test (drop while panicking) the tail of that log is printed.
+pub struct LiuServer {
+    child: Child,
+    dir: PathBuf,
+    log_path: PathBuf,
+    rtmp_addr: String,
+    http_addr: String,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl LiuServer {
+    pub fn start(config_toml: &str) -> LiuServer {
+        let dir = temp_dir("server");
+        let config = dir.join("liu.toml");
+        fs::write(&config, config_toml).expect("write config");
+        let log_path = dir.join("server.log");
+        let log = Arc::new(Mutex::new(
+            File::create(&log_path).expect("create server log"),
+        ));
+
+        let mut child = Command::new(env!("CARGO_BIN_EXE_liu"))
+            .args([
+                "serve",
+                "--rtmp",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--config",
+            ])
+            .arg(&config)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info,liu=debug".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn liu (CARGO_BIN_EXE_liu)");
+        register_child(child.id());
+
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let log1 = log.clone();
+        let out = spawn_line_reader(child.stdout.take().unwrap(), move |l| {
+            let _ = writeln!(log1.lock().unwrap(), "{l}");
+            let _ = tx.send(l);
+        });
+        let log2 = log.clone();
+        let err = spawn_line_reader(child.stderr.take().unwrap(), move |l| {
+            let _ = writeln!(log2.lock().unwrap(), "{l}");
+        });
+
+        let mut server = LiuServer {
+            child,
+            dir,
+            log_path,
+            rtmp_addr: String::new(),
+            http_addr: String::new(),
+            readers: vec![out, err],
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while server.rtmp_addr.is_empty() || server.http_addr.is_empty() {
+            if let Ok(Some(st)) = server.child.try_wait() {
+                panic!(
+                    "liu exited during startup ({st}); log:\n{}",
+                    server.log_tail(40)
+                );
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "liu printed no rtmp:// and http:// listen URLs within 15 s; log:\n{}",
+                    server.log_tail(40)
+                );
+            }
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+                if server.rtmp_addr.is_empty()
+                    && let Some(a) = url_authority(&line, "rtmp://")
+                {
+                    server.rtmp_addr = a;
+                }
+                if server.http_addr.is_empty()
+                    && let Some(a) = url_authority(&line, "http://")
+                {
+                    server.http_addr = a;
+                }
+            }
+        }
+        server
+    }
+
+    /// `host:port` of the RTMP listener.
+    pub fn rtmp_addr(&self) -> &str {
+        &self.rtmp_addr
+    }
+    /// `host:port` of the HTTP listener.
+    pub fn http_addr(&self) -> &str {
+        &self.http_addr
+    }
+    pub fn rtmp_url(&self, stream: &str) -> String {
+        format!("rtmp://{}/live/{}", self.rtmp_addr, stream)
+    }
+    pub fn flv_url(&self, stream: &str) -> String {
+        format!("http://{}/live/{}.flv", self.http_addr, stream)
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident set size from /proc/PID/status (VmRSS), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .unwrap_or_else(|e| panic!("read /proc/{}/status: {e}", self.pid()));
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in /proc/{}/status", self.pid()))
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail_lines(
+            &fs::read_to_string(&self.log_path).unwrap_or_default(),
+            lines,
+        )
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The server process is running and both ports still accept: a fresh RTMP connection
+    /// completes the plain handshake and the HTTP port answers (with anything) or accepts.
+    pub fn assert_alive(&mut self, after: &str) {
+        if let Ok(Some(st)) = self.child.try_wait() {
+            panic!("liu died ({st}) after {after}; log:\n{}", self.log_tail(40));
+        }
+        if let Err(e) = RawRtmp::try_connect(&self.rtmp_addr).and_then(|mut p| p.handshake()) {
+            panic!(
+                "after {after}: a fresh RTMP handshake with liu failed: {e}; log:\n{}",
+                self.log_tail(40)
+            );
+        }
+        if let Err(e) = TcpStream::connect_timeout(
+            &self.http_addr.to_socket_addrs().unwrap().next().unwrap(),
+            Duration::from_secs(3),
+        ) {
+            panic!("after {after}: the HTTP port refuses connections: {e}");
+        }
+    }
+}
+
+impl Drop for LiuServer {
+    fn drop(&mut self) {
+        stop_child(&mut self.child, Some("TERM"), Duration::from_secs(2));
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        if thread::panicking() {
+            eprintln!(
+                "---- liu server log (tail, full log in {}) ----\n{}\n----",
+                self.log_path.display(),
+                self.log_tail(60)
+            );
+        }
+    }
+}
+
+/// "host:port" of the first `scheme` URL in `line`.
+fn url_authority(line: &str, scheme: &str) -> Option<String> {
+    let rest = &line[line.find(scheme)? + scheme.len()..];
+    let end = rest
+        .find(|c: char| c == '/' || c.is_whitespace())
+        .unwrap_or(rest.len());
+    let auth = &rest[..end];
+    auth.contains(':').then(|| auth.to_string())
+}

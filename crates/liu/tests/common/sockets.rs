@@ -1,0 +1,74 @@
+//! TCP sockets as the kernel sees them.
+
+use std::collections::HashSet;
+use std::fs;
+
+/// One line of /proc/net/tcp or /proc/net/tcp6.
+#[derive(Clone, Debug)]
+pub struct TcpSocket {
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// Kernel TCP state: 1 ESTABLISHED, 4 FIN_WAIT1, 8 CLOSE_WAIT, ... (include/net/tcp_states.h).
+    pub state: u8,
+    /// Bytes queued for sending / received and not yet read.
+    pub tx_queue: u64,
+    pub rx_queue: u64,
+    /// 0 once no process holds the socket (closed, kernel finishing it as an orphan).
+    pub inode: u64,
+}
+
+/// Every TCP socket of this network namespace.
+pub fn tcp_sockets() -> Vec<TcpSocket> {
+    let mut out = Vec::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = fs::read_to_string(file).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 {
+                continue;
+            }
+            let port = |a: &str| {
+                a.rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+                    .unwrap_or(0)
+            };
+            let (tx, rx) = f[4].split_once(':').unwrap_or(("0", "0"));
+            out.push(TcpSocket {
+                local_port: port(f[1]),
+                remote_port: port(f[2]),
+                state: u8::from_str_radix(f[3], 16).unwrap_or(0),
+                tx_queue: u64::from_str_radix(tx, 16).unwrap_or(0),
+                rx_queue: u64::from_str_radix(rx, 16).unwrap_or(0),
+                inode: f[9].parse().unwrap_or(0),
+            });
+        }
+    }
+    out
+}
+
+/// Inodes of the sockets process `pid` holds open (/proc/PID/fd links `socket:[N]`).
+pub fn socket_inodes(pid: u32) -> HashSet<u64> {
+    let mut out = HashSet::new();
+    if let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) {
+        for e in dir.flatten() {
+            if let Ok(target) = fs::read_link(e.path()) {
+                let t = target.to_string_lossy();
+                if let Some(n) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']'))
+                    && let Ok(n) = n.parse()
+                {
+                    out.insert(n);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Port of `addr` ("host:port").
+pub fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {addr}"))
+}
