@@ -135,6 +135,8 @@ struct FlvState {
     header_sent: bool,
     wait: Duration,
     merge_window: Duration,
+    /// Media was delivered already (the merge window applies from then on).
+    started: bool,
     stop: watch::Receiver<bool>,
     done: bool,
 }
@@ -148,6 +150,7 @@ fn flv_body(subscriber: Subscriber, wait: Duration, merge_window: Duration, stop
         header_sent: false,
         wait,
         merge_window,
+        started: false,
         stop,
         done: false,
     };
@@ -180,7 +183,8 @@ impl FlvState {
             }
         };
         let result = match result {
-            Ok(()) if !self.merge_window.is_zero() => {
+            // The first batch (the GOP cache) leaves at once.
+            Ok(()) if !self.merge_window.is_zero() && std::mem::replace(&mut self.started, true) => {
                 // Let more messages arrive so one write carries them all.
                 tokio::time::sleep(self.merge_window).await;
                 self.subscriber.read_ready(&mut self.batch, BATCH)

@@ -77,6 +77,8 @@ struct Playback {
     audio: bool,
     video: bool,
     paused: bool,
+    /// Media was delivered already (the merge window applies from then on).
+    started: bool,
 }
 
 pub async fn serve_connection(socket: TcpStream, peer: SocketAddr, ctx: Arc<Context>, shutdown: watch::Receiver<bool>) {
@@ -171,8 +173,13 @@ impl Connection {
                     if let Err(e) = result {
                         return Err(ConnError::Closed(e.to_string()));
                     }
-                    if !merge_window.is_zero() {
-                        // Let more messages arrive so one write carries them all.
+                    // The first batch (the GOP cache) leaves at once; later
+                    // ones wait for more messages so one write carries them all.
+                    let merge = match &mut self.role {
+                        Role::Playing(p) => !merge_window.is_zero() && std::mem::replace(&mut p.started, true),
+                        _ => false,
+                    };
+                    if merge {
                         tokio::time::sleep(merge_window).await;
                         if let Role::Playing(p) = &mut self.role
                             && let Err(e) = p.subscriber.read_ready(&mut batch, BATCH)
@@ -281,6 +288,7 @@ impl Connection {
                         audio: true,
                         video: true,
                         paused: false,
+                        started: false,
                     }));
                 }
                 ServerEvent::Media { stream_id, kind, timestamp, payload } => {
