@@ -2,7 +2,6 @@
 //! proper answers for everything else. Later issues add HLS, the API and
 //! the console on the same port.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +21,7 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::hub::{Delivery, FormSlot, Frame, FrameKind, StreamHeaders, StreamKey, Subscriber};
+use crate::buf_list::BufList;
 use crate::io::WriteTimeout;
 use crate::server::Context;
 
@@ -31,7 +31,9 @@ pub const FLV_FORM: FormSlot = FormSlot(1);
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 const BATCH: usize = 128;
 
-type Body = UnsyncBoxBody<Bytes, Infallible>;
+/// Response bodies carry lists of shared buffers: an HTTP-FLV body frame
+/// is a whole batch of tags.
+type Body = UnsyncBoxBody<BufList, Infallible>;
 
 pub async fn accept(listener: TcpListener, ctx: Arc<Context>, stop: watch::Receiver<bool>) {
     let limit = Arc::new(Semaphore::new(ctx.config.http.max_connections));
@@ -130,7 +132,8 @@ fn flv_stream_key(path: &str) -> Option<StreamKey> {
 
 struct FlvState {
     subscriber: Subscriber,
-    pending: VecDeque<Bytes>,
+    /// Tags ready to send, as one body frame.
+    pending: BufList,
     batch: Vec<Delivery>,
     header_sent: bool,
     wait: Duration,
@@ -145,7 +148,7 @@ struct FlvState {
 fn flv_body(subscriber: Subscriber, wait: Duration, merge_window: Duration, stop: watch::Receiver<bool>) -> Body {
     let state = FlvState {
         subscriber,
-        pending: VecDeque::new(),
+        pending: BufList::default(),
         batch: Vec::with_capacity(BATCH),
         header_sent: false,
         wait,
@@ -156,8 +159,9 @@ fn flv_body(subscriber: Subscriber, wait: Duration, merge_window: Duration, stop
     };
     let stream = futures_util::stream::unfold(state, |mut st| async move {
         loop {
-            if let Some(bytes) = st.pending.pop_front() {
-                return Some((bytes, st));
+            if !st.pending.is_empty() {
+                let batch = std::mem::take(&mut st.pending);
+                return Some((batch, st));
             }
             if st.done {
                 return None;
@@ -208,7 +212,7 @@ impl FlvState {
                 Delivery::Frame(frame) => {
                     audio |= frame.kind == FrameKind::Audio;
                     video |= frame.kind == FrameKind::Video;
-                    self.pending.push_back(frame.form(FLV_FORM, flv_form));
+                    self.pending.push(frame.form(FLV_FORM, flv_form));
                 }
                 Delivery::Unpublished => {
                     // Stay connected while the publisher may come back.
@@ -321,7 +325,7 @@ fn empty() -> Body {
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())).boxed_unsync());
+    let mut resp = Response::new(Full::new(BufList::from(Bytes::from_static(body.as_bytes()))).boxed_unsync());
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));

@@ -1,6 +1,7 @@
 //! Liu's server: the hub, the RTMP and HTTP listeners, and the adapters that
 //! connect sockets to the sans-IO protocol crates.
 
+mod buf_list;
 pub mod config;
 mod error;
 mod http;

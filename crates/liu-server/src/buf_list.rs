@@ -1,0 +1,97 @@
+//! Several shared buffers sent as one: a [`bytes::Buf`] over a list of
+//! `Bytes`, so an HTTP body frame can carry a whole batch of FLV tags (one
+//! chunk of chunked transfer encoding, one vectored write) without copying.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes};
+
+#[derive(Debug, Default)]
+pub struct BufList {
+    bufs: VecDeque<Bytes>,
+    remaining: usize,
+}
+
+impl BufList {
+    pub fn push(&mut self, b: Bytes) {
+        if !b.is_empty() {
+            self.remaining += b.len();
+            self.bufs.push_back(b);
+        }
+    }
+
+    pub fn push_front(&mut self, b: Bytes) {
+        if !b.is_empty() {
+            self.remaining += b.len();
+            self.bufs.push_front(b);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+}
+
+impl From<Bytes> for BufList {
+    fn from(b: Bytes) -> Self {
+        let mut list = BufList::default();
+        list.push(b);
+        list
+    }
+}
+
+impl Buf for BufList {
+    fn remaining(&self) -> usize {
+        self.remaining
+    }
+
+    fn chunk(&self) -> &[u8] {
+        self.bufs.front().map_or(&[], |b| &b[..])
+    }
+
+    fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for (slot, b) in dst.iter_mut().zip(self.bufs.iter()) {
+            *slot = IoSlice::new(b);
+            n += 1;
+        }
+        n
+    }
+
+    fn advance(&mut self, mut cnt: usize) {
+        assert!(cnt <= self.remaining, "advance past the end of a BufList");
+        self.remaining -= cnt;
+        while cnt > 0 {
+            let Some(front) = self.bufs.front_mut() else { break };
+            if front.len() > cnt {
+                front.advance(cnt);
+                break;
+            }
+            cnt -= front.len();
+            self.bufs.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_across_buffers() {
+        let mut list = BufList::default();
+        list.push(Bytes::from_static(b"FLV"));
+        list.push(Bytes::new());
+        list.push(Bytes::from_static(b" tags"));
+        list.push_front(Bytes::from_static(b">"));
+        assert_eq!(list.remaining(), 9);
+        let mut slices = [IoSlice::new(&[]); 8];
+        assert_eq!(list.chunks_vectored(&mut slices), 3);
+        list.advance(2);
+        assert_eq!(list.chunk(), b"LV");
+        let rest = list.copy_to_bytes(list.remaining());
+        assert_eq!(&rest[..], b"LV tags");
+        assert!(list.is_empty());
+    }
+}
