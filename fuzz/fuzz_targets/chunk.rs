@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use liu_rtmp::chunk::{ChunkDecoder, ChunkLimits};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&choice, rest)) = data.split_first() else { return };
+    let Some((&choice, rest)) = data.split_first() else {
+        return;
+    };
     let limits = ChunkLimits {
         max_message_len: 1 << (10 + (choice & 0x0F)),
         max_chunk_streams: 1 + usize::from(choice >> 4),

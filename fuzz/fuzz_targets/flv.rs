@@ -23,14 +23,17 @@ fuzz_target!(|data: &[u8]| {
             TagType::Video => {
                 if let Ok(h) = av::parse_video_tag_header(&tag.body) {
                     if h.is_sequence_header() {
-                        let _ = AvcDecoderConfigurationRecord::parse(tag.body.get(h.header_len..).unwrap_or(&[]));
+                        let _ = AvcDecoderConfigurationRecord::parse(
+                            tag.body.get(h.header_len..).unwrap_or(&[]),
+                        );
                     }
                 }
             }
             TagType::Audio => {
                 if let Ok(h) = av::parse_audio_tag_header(&tag.body) {
                     if h.is_sequence_header {
-                        let _ = AudioSpecificConfig::parse(tag.body.get(h.header_len..).unwrap_or(&[]));
+                        let _ =
+                            AudioSpecificConfig::parse(tag.body.get(h.header_len..).unwrap_or(&[]));
                     }
                 }
             }

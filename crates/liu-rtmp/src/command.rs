@@ -20,13 +20,20 @@ pub struct Command {
 
 impl Command {
     pub fn new(name: &str, transaction_id: f64, object: Amf0Value, args: Vec<Amf0Value>) -> Self {
-        Command { name: name.to_string(), transaction_id, object, args }
+        Command {
+            name: name.to_string(),
+            transaction_id,
+            object,
+            args,
+        }
     }
 
     /// Parses an AMF0 command body (RTMP §7.1.1).
     pub fn parse(payload: &[u8], limits: &Amf0Limits) -> Result<Self, RtmpError> {
-        let values = amf0::decode_all_with(payload, limits)
-            .map_err(|source| RtmpError::Amf { context: "command", source })?;
+        let values = amf0::decode_all_with(payload, limits).map_err(|source| RtmpError::Amf {
+            context: "command",
+            source,
+        })?;
         let mut values = values.into_iter();
         let name = match values.next() {
             Some(Amf0Value::String(s)) | Some(Amf0Value::LongString(s)) => s,
@@ -39,7 +46,12 @@ impl Command {
             Some(_) => 0.0,
         };
         let object = values.next().unwrap_or(Amf0Value::Null);
-        Ok(Command { name, transaction_id, object, args: values.collect() })
+        Ok(Command {
+            name,
+            transaction_id,
+            object,
+            args: values.collect(),
+        })
     }
 
     /// Appends the AMF0 encoding to `out`.

@@ -45,10 +45,24 @@ impl MediaKind {
 /// Serializes a media message as self-contained chunks (a type-0 header,
 /// then type-3 continuations), so one buffer can be written unchanged to
 /// every viewer that uses the same message stream id and chunk size.
-pub fn serialize_media(kind: MediaKind, timestamp: u32, stream_id: u32, payload: &[u8], chunk_size: u32) -> Bytes {
+pub fn serialize_media(
+    kind: MediaKind,
+    timestamp: u32,
+    stream_id: u32,
+    payload: &[u8],
+    chunk_size: u32,
+) -> Bytes {
     let len = type0_message_len(kind.csid(), timestamp, payload.len(), chunk_size);
     let mut out = BytesMut::with_capacity(len);
-    write_type0_message(kind.csid(), timestamp, kind.type_id(), stream_id, payload, chunk_size, &mut out);
+    write_type0_message(
+        kind.csid(),
+        timestamp,
+        kind.type_id(),
+        stream_id,
+        payload,
+        chunk_size,
+        &mut out,
+    );
     out.freeze()
 }
 
@@ -74,7 +88,9 @@ pub fn split_aggregate(timestamp: u32, payload: &Bytes) -> Vec<SubMessage> {
         let size = u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
         let ts = u32::from_be_bytes([h[7], h[4], h[5], h[6]]);
         let body_start = pos + 11;
-        let Some(body_end) = body_start.checked_add(size) else { break };
+        let Some(body_end) = body_start.checked_add(size) else {
+            break;
+        };
         if body_end > payload.len() {
             break;
         }
@@ -111,8 +127,14 @@ mod tests {
         agg.extend_from_slice(&[9, 0, 0]); // truncated tail
         let subs = split_aggregate(50, &Bytes::from(agg));
         assert_eq!(subs.len(), 2);
-        assert_eq!((subs[0].type_id, subs[0].timestamp, &subs[0].payload[..]), (9, 50, &b"abc"[..]));
-        assert_eq!((subs[1].type_id, subs[1].timestamp, &subs[1].payload[..]), (8, 70, &b"de"[..]));
+        assert_eq!(
+            (subs[0].type_id, subs[0].timestamp, &subs[0].payload[..]),
+            (9, 50, &b"abc"[..])
+        );
+        assert_eq!(
+            (subs[1].type_id, subs[1].timestamp, &subs[1].payload[..]),
+            (8, 70, &b"de"[..])
+        );
     }
 
     #[test]

@@ -6,5 +6,8 @@ fn main() {
     let viewers = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
     let seconds = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
     let report = liu_server::workload::run_fanout(viewers, seconds);
-    println!("viewers={viewers} seconds={seconds} frames={} bytes_written={}", report.frames, report.bytes_written);
+    println!(
+        "viewers={viewers} seconds={seconds} frames={} bytes_written={}",
+        report.frames, report.bytes_written
+    );
 }

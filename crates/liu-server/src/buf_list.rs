@@ -63,7 +63,9 @@ impl Buf for BufList {
         assert!(cnt <= self.remaining, "advance past the end of a BufList");
         self.remaining -= cnt;
         while cnt > 0 {
-            let Some(front) = self.bufs.front_mut() else { break };
+            let Some(front) = self.bufs.front_mut() else {
+                break;
+            };
             if front.len() > cnt {
                 front.advance(cnt);
                 break;

@@ -31,7 +31,11 @@ impl Config {
     /// How long a viewer of `app` holds its writes to send several messages
     /// in one (0: write at once).
     pub fn merge_window(&self, app: &str) -> Duration {
-        let ms = self.app.get(app).and_then(|a| a.merge_window_ms).unwrap_or(self.stream.merge_window_ms);
+        let ms = self
+            .app
+            .get(app)
+            .and_then(|a| a.merge_window_ms)
+            .unwrap_or(self.stream.merge_window_ms);
         Duration::from_millis(ms)
     }
 }
@@ -162,7 +166,9 @@ mod tests {
 
     #[test]
     fn app_overrides_merge_window() {
-        let config: Config = toml::from_str("[stream]\nmerge_window_ms = 10\n[app.low]\nmerge_window_ms = 0\n").unwrap();
+        let config: Config =
+            toml::from_str("[stream]\nmerge_window_ms = 10\n[app.low]\nmerge_window_ms = 0\n")
+                .unwrap();
         assert_eq!(config.merge_window("low"), Duration::ZERO);
         assert_eq!(config.merge_window("live"), Duration::from_millis(10));
     }

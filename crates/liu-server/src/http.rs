@@ -20,8 +20,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::hub::{Delivery, FormSlot, Frame, FrameKind, StreamHeaders, StreamKey, Subscriber};
 use crate::buf_list::BufList;
+use crate::hub::{Delivery, FormSlot, Frame, FrameKind, StreamHeaders, StreamKey, Subscriber};
 use crate::io::WriteTimeout;
 use crate::server::Context;
 
@@ -79,21 +79,32 @@ pub async fn accept(listener: TcpListener, ctx: Arc<Context>, stop: watch::Recei
     }
 }
 
-async fn route(req: Request<Incoming>, peer: SocketAddr, ctx: Arc<Context>, stop: watch::Receiver<bool>) -> Response<Body> {
+async fn route(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    ctx: Arc<Context>,
+    stop: watch::Receiver<bool>,
+) -> Response<Body> {
     let path = req.uri().path();
     if req.method() == Method::OPTIONS {
         return preflight(&req);
     }
     let Some(key) = flv_stream_key(path) else {
         return if path == "/" {
-            text(StatusCode::OK, "Liu live streaming server. Play: /APP/STREAM.flv\n")
+            text(
+                StatusCode::OK,
+                "Liu live streaming server. Play: /APP/STREAM.flv\n",
+            )
         } else {
             text(StatusCode::NOT_FOUND, "not found\n")
         };
     };
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+        resp.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        );
         return resp;
     }
     let subscriber = ctx.hub.subscribe(&key);
@@ -112,11 +123,14 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, ctx: Arc<Context>, stop
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
     if req.method() == Method::HEAD {
         resp = resp.header(header::CONNECTION, "keep-alive");
-        return resp.body(empty()).unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"));
+        return resp
+            .body(empty())
+            .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"));
     }
     info!(%peer, stream = %key, "HTTP-FLV playing");
     let body = flv_body(subscriber, wait, ctx.config.merge_window(&key.app), stop);
-    resp.body(body).unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
+    resp.body(body)
+        .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
 }
 
 /// `/APP/STREAM.flv` (APP may have several segments) to a stream key.
@@ -145,7 +159,12 @@ struct FlvState {
 }
 
 /// The response body: FLV header, then tags as the hub delivers them.
-fn flv_body(subscriber: Subscriber, wait: Duration, merge_window: Duration, stop: watch::Receiver<bool>) -> Body {
+fn flv_body(
+    subscriber: Subscriber,
+    wait: Duration,
+    merge_window: Duration,
+    stop: watch::Receiver<bool>,
+) -> Body {
     let state = FlvState {
         subscriber,
         pending: BufList::default(),
@@ -188,7 +207,9 @@ impl FlvState {
         };
         let result = match result {
             // The first batch (the GOP cache) leaves at once.
-            Ok(()) if !self.merge_window.is_zero() && std::mem::replace(&mut self.started, true) => {
+            Ok(())
+                if !self.merge_window.is_zero() && std::mem::replace(&mut self.started, true) =>
+            {
                 // Let more messages arrive so one write carries them all.
                 tokio::time::sleep(self.merge_window).await;
                 self.subscriber.read_ready(&mut self.batch, BATCH)
@@ -271,7 +292,8 @@ impl FlvState {
                 Err(_) => break (true, true),
             }
         };
-        self.pending.push_front(Bytes::copy_from_slice(&encode_file_header(audio, video)));
+        self.pending
+            .push_front(Bytes::copy_from_slice(&encode_file_header(audio, video)));
     }
 }
 
@@ -325,10 +347,17 @@ fn empty() -> Body {
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut resp = Response::new(Full::new(BufList::from(Bytes::from_static(body.as_bytes()))).boxed_unsync());
+    let mut resp =
+        Response::new(Full::new(BufList::from(Bytes::from_static(body.as_bytes()))).boxed_unsync());
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     resp
 }
 
@@ -338,8 +367,14 @@ mod tests {
 
     #[test]
     fn flv_paths() {
-        assert_eq!(flv_stream_key("/live/cam.flv"), Some(StreamKey::new("live", "cam")));
-        assert_eq!(flv_stream_key("/a/b/cam.flv"), Some(StreamKey::new("a/b", "cam")));
+        assert_eq!(
+            flv_stream_key("/live/cam.flv"),
+            Some(StreamKey::new("live", "cam"))
+        );
+        assert_eq!(
+            flv_stream_key("/a/b/cam.flv"),
+            Some(StreamKey::new("a/b", "cam"))
+        );
         assert_eq!(flv_stream_key("/cam.flv"), None);
         assert_eq!(flv_stream_key("/live/.flv"), None);
         assert_eq!(flv_stream_key("/live/cam.m3u8"), None);

@@ -15,7 +15,11 @@ const MAX_IOV: usize = 64;
 /// Writes every buffer, in order, with as few vectored writes as possible.
 /// A write that makes no progress within `timeout` fails: a viewer that
 /// stops reading cannot hold a task forever.
-pub async fn write_all_vectored<W: AsyncWrite + Unpin>(w: &mut W, bufs: &mut Vec<Bytes>, timeout: Duration) -> io::Result<()> {
+pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    bufs: &mut Vec<Bytes>,
+    timeout: Duration,
+) -> io::Result<()> {
     let mut first = 0;
     while first < bufs.len() {
         let n = {
@@ -54,18 +58,27 @@ pub async fn write_all_vectored<W: AsyncWrite + Unpin>(w: &mut W, bufs: &mut Vec
 
 /// One vectored write; the timer is only armed when the socket is full, so
 /// the common case costs no clock read and no timer.
-async fn write_vectored_within<W: AsyncWrite + Unpin>(w: &mut W, slices: &[IoSlice<'_>], timeout: Duration) -> io::Result<usize> {
+async fn write_vectored_within<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    slices: &[IoSlice<'_>],
+    timeout: Duration,
+) -> io::Result<usize> {
     let mut deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
-    std::future::poll_fn(|cx| match Pin::new(&mut *w).poll_write_vectored(cx, slices) {
-        Poll::Ready(result) => Poll::Ready(result),
-        Poll::Pending => {
-            let sleep = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-            match sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "viewer accepted no data in time"))),
-                Poll::Pending => Poll::Pending,
+    std::future::poll_fn(
+        |cx| match Pin::new(&mut *w).poll_write_vectored(cx, slices) {
+            Poll::Ready(result) => Poll::Ready(result),
+            Poll::Pending => {
+                let sleep = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "viewer accepted no data in time",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
             }
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -87,7 +100,11 @@ pub struct WriteTimeout<S> {
 
 impl<S> WriteTimeout<S> {
     pub fn new(inner: S, timeout: Duration) -> Self {
-        WriteTimeout { inner, timeout, deadline: None }
+        WriteTimeout {
+            inner,
+            timeout,
+            deadline: None,
+        }
     }
 
     /// Maps a pending write to an error once the deadline passes.
@@ -99,11 +116,14 @@ impl<S> WriteTimeout<S> {
             }
             Poll::Pending => {
                 let timeout = self.timeout;
-                let deadline = self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                let deadline = self
+                    .deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                 match deadline.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
-                        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "viewer accepted no data in time")))
-                    }
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "viewer accepted no data in time",
+                    ))),
                     Poll::Pending => Poll::Pending,
                 }
             }
@@ -112,18 +132,30 @@ impl<S> WriteTimeout<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for WriteTimeout<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.check(cx, poll)
     }
 
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         self.check(cx, poll)
     }
@@ -162,12 +194,20 @@ mod tests {
         let (client, mut server) = tokio::io::duplex(7);
         let reader = tokio::spawn(async move {
             let mut all = Vec::new();
-            tokio::io::AsyncReadExt::read_to_end(&mut server, &mut all).await.unwrap();
+            tokio::io::AsyncReadExt::read_to_end(&mut server, &mut all)
+                .await
+                .unwrap();
             all
         });
         let mut w = client;
-        let mut bufs = vec![Bytes::from_static(b"hello "), Bytes::new(), Bytes::from_static(b"chunked world")];
-        write_all_vectored(&mut w, &mut bufs, Duration::from_secs(1)).await.unwrap();
+        let mut bufs = vec![
+            Bytes::from_static(b"hello "),
+            Bytes::new(),
+            Bytes::from_static(b"chunked world"),
+        ];
+        write_all_vectored(&mut w, &mut bufs, Duration::from_secs(1))
+            .await
+            .unwrap();
         drop(w);
         assert_eq!(reader.await.unwrap(), b"hello chunked world");
     }

@@ -7,16 +7,18 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use liu_flv::av::{parse_audio_tag_header, parse_video_tag_header};
+use liu_rtmp::RtmpError;
 use liu_rtmp::chunk::ChunkLimits;
 use liu_rtmp::media::{MediaKind, serialize_media};
 use liu_rtmp::session::{ServerConfig, ServerEvent, ServerSession};
-use liu_rtmp::RtmpError;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::hub::{Delivery, FormSlot, Frame, FrameFlags, FrameKind, Publisher, StreamKey, Subscriber};
+use crate::hub::{
+    Delivery, FormSlot, Frame, FrameFlags, FrameKind, Publisher, StreamKey, Subscriber,
+};
 use crate::io::{random_seed, write_all_vectored};
 use crate::server::Context;
 
@@ -66,7 +68,10 @@ enum ConnError {
 
 enum Role {
     Idle,
-    Publishing { publisher: Publisher, stream_id: u32 },
+    Publishing {
+        publisher: Publisher,
+        stream_id: u32,
+    },
     Playing(Box<Playback>),
 }
 
@@ -81,8 +86,14 @@ struct Playback {
     started: bool,
 }
 
-pub async fn serve_connection(socket: TcpStream, peer: SocketAddr, ctx: Arc<Context>, shutdown: watch::Receiver<bool>) {
-    let span = info_span!("rtmp", %peer, app = tracing::field::Empty, stream = tracing::field::Empty);
+pub async fn serve_connection(
+    socket: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Context>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let span =
+        info_span!("rtmp", %peer, app = tracing::field::Empty, stream = tracing::field::Empty);
     async move {
         let _ = socket.set_nodelay(true);
         let mut conn = Connection::new(ctx);
@@ -129,13 +140,18 @@ impl Connection {
         }
     }
 
-    async fn run(&mut self, socket: TcpStream, mut shutdown: watch::Receiver<bool>) -> Result<(), ConnError> {
+    async fn run(
+        &mut self,
+        socket: TcpStream,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), ConnError> {
         let (rd, mut wr) = socket.into_split();
         // Grows with bursts and is shrunk back after them: an idle viewer
         // keeps no large buffers.
         let mut batch = Vec::new();
         let cfg = &self.ctx.config;
-        let handshake_deadline = self.started + Duration::from_millis(cfg.rtmp.handshake_timeout_ms);
+        let handshake_deadline =
+            self.started + Duration::from_millis(cfg.rtmp.handshake_timeout_ms);
         let idle = Duration::from_millis(cfg.rtmp.idle_timeout_ms);
         let mut merge_window = Duration::ZERO;
         loop {
@@ -143,7 +159,9 @@ impl Connection {
                 merge_window = self.ctx.config.merge_window(&self.app);
             }
             let read_deadline = match &self.role {
-                Role::Idle if !self.session.is_connected() => Some(tokio::time::Instant::from_std(handshake_deadline)),
+                Role::Idle if !self.session.is_connected() => {
+                    Some(tokio::time::Instant::from_std(handshake_deadline))
+                }
                 // Connected, between streams, or publishing: silence is bounded.
                 Role::Idle | Role::Publishing { .. } => Some(tokio::time::Instant::now() + idle),
                 Role::Playing(_) => None,
@@ -240,9 +258,12 @@ impl Connection {
             match event {
                 ServerEvent::Connect(req) => {
                     if req.app.is_empty() {
-                        self.session.reject_connect("no application name in connect");
+                        self.session
+                            .reject_connect("no application name in connect");
                         self.take_session_output();
-                        return Err(ConnError::Closed("connect without an application name".into()));
+                        return Err(ConnError::Closed(
+                            "connect without an application name".into(),
+                        ));
                     }
                     tracing::Span::current().record("app", req.app.as_str());
                     self.app = req.app.clone();
@@ -250,11 +271,19 @@ impl Connection {
                 }
                 ServerEvent::Publish(req) => {
                     if !matches!(self.role, Role::Idle) {
-                        self.session.reject_publish(req.stream_id, "NetStream.Publish.BadConnection", "connection is busy");
+                        self.session.reject_publish(
+                            req.stream_id,
+                            "NetStream.Publish.BadConnection",
+                            "connection is busy",
+                        );
                         continue;
                     }
                     if req.name.is_empty() {
-                        self.session.reject_publish(req.stream_id, "NetStream.Publish.BadName", "empty stream name");
+                        self.session.reject_publish(
+                            req.stream_id,
+                            "NetStream.Publish.BadName",
+                            "empty stream name",
+                        );
                         continue;
                     }
                     let key = StreamKey::new(&self.app, &req.name);
@@ -263,24 +292,36 @@ impl Connection {
                             tracing::Span::current().record("stream", req.name.as_str());
                             info!(stream = %key, "publishing");
                             self.session.accept_publish(req.stream_id, &req.name);
-                            self.role = Role::Publishing { publisher, stream_id: req.stream_id };
+                            self.role = Role::Publishing {
+                                publisher,
+                                stream_id: req.stream_id,
+                            };
                         }
                         Err(e) => {
                             info!(stream = %key, "publish refused: {e}");
-                            self.session.reject_publish(req.stream_id, "NetStream.Publish.BadName", &e.to_string());
+                            self.session.reject_publish(
+                                req.stream_id,
+                                "NetStream.Publish.BadName",
+                                &e.to_string(),
+                            );
                         }
                     }
                 }
                 ServerEvent::Play(req) => {
                     if !matches!(self.role, Role::Idle) || req.name.is_empty() {
-                        self.session.reject_play(req.stream_id, "NetStream.Play.Failed", "connection is busy or name empty");
+                        self.session.reject_play(
+                            req.stream_id,
+                            "NetStream.Play.Failed",
+                            "connection is busy or name empty",
+                        );
                         continue;
                     }
                     let key = StreamKey::new(&self.app, &req.name);
                     tracing::Span::current().record("stream", req.name.as_str());
                     info!(stream = %key, "playing");
                     let subscriber = self.ctx.hub.subscribe(&key);
-                    self.session.accept_play(req.stream_id, &req.name, req.reset);
+                    self.session
+                        .accept_play(req.stream_id, &req.name, req.reset);
                     self.role = Role::Playing(Box::new(Playback {
                         subscriber,
                         stream_id: req.stream_id,
@@ -291,14 +332,24 @@ impl Connection {
                         started: false,
                     }));
                 }
-                ServerEvent::Media { stream_id, kind, timestamp, payload } => {
+                ServerEvent::Media {
+                    stream_id,
+                    kind,
+                    timestamp,
+                    payload,
+                } => {
                     self.ingest(stream_id, kind, timestamp, payload, false);
                 }
-                ServerEvent::Metadata { stream_id, timestamp, payload } => {
+                ServerEvent::Metadata {
+                    stream_id,
+                    timestamp,
+                    payload,
+                } => {
                     self.ingest(stream_id, MediaKind::Data, timestamp, payload, true);
                 }
                 ServerEvent::PublishStopped { stream_id } => {
-                    if matches!(&self.role, Role::Publishing { stream_id: id, .. } if *id == stream_id) {
+                    if matches!(&self.role, Role::Publishing { stream_id: id, .. } if *id == stream_id)
+                    {
                         info!("unpublished");
                         self.role = Role::Idle;
                     }
@@ -308,13 +359,16 @@ impl Connection {
                         self.role = Role::Idle;
                     }
                 }
-                ServerEvent::Pause { stream_id, paused, .. } => {
+                ServerEvent::Pause {
+                    stream_id, paused, ..
+                } => {
                     if let Role::Playing(p) = &mut self.role
                         && p.stream_id == stream_id
                     {
                         if p.paused && !paused {
                             // Resume at the latest keyframe, as a new viewer would.
-                            p.subscriber = self.ctx.hub.subscribe(&StreamKey::new(&self.app, &p.name));
+                            p.subscriber =
+                                self.ctx.hub.subscribe(&StreamKey::new(&self.app, &p.name));
                         }
                         p.paused = paused;
                     }
@@ -335,12 +389,28 @@ impl Connection {
         Ok(())
     }
 
-    fn ingest(&mut self, stream_id: u32, kind: MediaKind, timestamp: u32, payload: Bytes, metadata: bool) {
-        let Role::Publishing { publisher, stream_id: id } = &self.role else { return };
+    fn ingest(
+        &mut self,
+        stream_id: u32,
+        kind: MediaKind,
+        timestamp: u32,
+        payload: Bytes,
+        metadata: bool,
+    ) {
+        let Role::Publishing {
+            publisher,
+            stream_id: id,
+        } = &self.role
+        else {
+            return;
+        };
         if *id != stream_id {
             return;
         }
-        let mut flags = FrameFlags { metadata, ..FrameFlags::default() };
+        let mut flags = FrameFlags {
+            metadata,
+            ..FrameFlags::default()
+        };
         let frame_kind = match kind {
             MediaKind::Video => match parse_video_tag_header(&payload) {
                 Ok(h) => {
@@ -385,29 +455,40 @@ impl Connection {
                         continue;
                     }
                     if !shared {
-                        self.out.push(rtmp_form(&frame, p.stream_id, self.session.out_chunk_size()));
+                        self.out.push(rtmp_form(
+                            &frame,
+                            p.stream_id,
+                            self.session.out_chunk_size(),
+                        ));
                         continue;
                     }
-                    let bytes = frame.form(RTMP_FORM, |f| rtmp_form(f, SHARED_STREAM_ID, chunk_size));
+                    let bytes =
+                        frame.form(RTMP_FORM, |f| rtmp_form(f, SHARED_STREAM_ID, chunk_size));
                     if p.stream_id == SHARED_STREAM_ID {
                         self.out.push(bytes);
                     } else {
                         // Only the first chunk's header names the message
                         // stream: patch a copy of it, share the rest.
                         let mut head = bytes::BytesMut::from(&bytes[..TYPE0_HEADER_LEN]);
-                        head[MSID_OFFSET..TYPE0_HEADER_LEN].copy_from_slice(&p.stream_id.to_le_bytes());
+                        head[MSID_OFFSET..TYPE0_HEADER_LEN]
+                            .copy_from_slice(&p.stream_id.to_le_bytes());
                         self.out.push(head.freeze());
                         self.out.push(bytes.slice(TYPE0_HEADER_LEN..));
                     }
                 }
                 Delivery::Unpublished => {
                     let (id, name) = (p.stream_id, p.name.clone());
-                    self.session.notify_unpublished(id, &name, self.ctx.config.rtmp.unpublish_notify);
+                    self.session.notify_unpublished(
+                        id,
+                        &name,
+                        self.ctx.config.rtmp.unpublish_notify,
+                    );
                     self.take_session_output();
                 }
                 Delivery::Published => {
                     let (id, name) = (p.stream_id, p.name.clone());
-                    self.session.notify_published(id, &name, self.ctx.config.rtmp.unpublish_notify);
+                    self.session
+                        .notify_published(id, &name, self.ctx.config.rtmp.unpublish_notify);
                     self.take_session_output();
                 }
                 Delivery::Skipped => debug!("viewer fell behind: skipped to a keyframe"),
@@ -422,5 +503,11 @@ pub(crate) fn rtmp_form(frame: &Frame, stream_id: u32, chunk_size: u32) -> Bytes
         FrameKind::Video => MediaKind::Video,
         FrameKind::Data => MediaKind::Data,
     };
-    serialize_media(kind, frame.wire_timestamp(), stream_id, &frame.payload, chunk_size)
+    serialize_media(
+        kind,
+        frame.wire_timestamp(),
+        stream_id,
+        &frame.payload,
+        chunk_size,
+    )
 }

@@ -31,21 +31,41 @@ pub struct BoundServer {
 pub async fn bind(config: Config) -> Result<BoundServer, ServerError> {
     let rtmp = TcpListener::bind(config.rtmp.listen)
         .await
-        .map_err(|source| ServerError::Bind { what: "RTMP", addr: config.rtmp.listen, source })?;
+        .map_err(|source| ServerError::Bind {
+            what: "RTMP",
+            addr: config.rtmp.listen,
+            source,
+        })?;
     let http = TcpListener::bind(config.http.listen)
         .await
-        .map_err(|source| ServerError::Bind { what: "HTTP", addr: config.http.listen, source })?;
+        .map_err(|source| ServerError::Bind {
+            what: "HTTP",
+            addr: config.http.listen,
+            source,
+        })?;
     let hub = Hub::new(config.stream.hub_config());
-    Ok(BoundServer { ctx: Arc::new(Context { config, hub, started: Instant::now() }), rtmp, http })
+    Ok(BoundServer {
+        ctx: Arc::new(Context {
+            config,
+            hub,
+            started: Instant::now(),
+        }),
+        rtmp,
+        http,
+    })
 }
 
 impl BoundServer {
     pub fn rtmp_addr(&self) -> SocketAddr {
-        self.rtmp.local_addr().unwrap_or(self.ctx.config.rtmp.listen)
+        self.rtmp
+            .local_addr()
+            .unwrap_or(self.ctx.config.rtmp.listen)
     }
 
     pub fn http_addr(&self) -> SocketAddr {
-        self.http.local_addr().unwrap_or(self.ctx.config.http.listen)
+        self.http
+            .local_addr()
+            .unwrap_or(self.ctx.config.http.listen)
     }
 
     pub fn hub(&self) -> &Hub {

@@ -27,7 +27,10 @@ pub struct WorkloadReport {
 /// 2.5 Mbit/s) to `viewers` viewers, half RTMP and half HTTP-FLV, on a
 /// current-thread runtime. Deterministic: same input, same work.
 pub fn run_fanout(viewers: usize, seconds: u32) -> WorkloadReport {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
     runtime.block_on(fanout(viewers, seconds))
 }
 
@@ -61,7 +64,11 @@ async fn fanout(viewers: usize, seconds: u32) -> WorkloadReport {
                     }
                 }
                 written += out.iter().map(|b| b.len() as u64).sum::<u64>();
-                if write_all_vectored(&mut sink, &mut out, Duration::from_secs(1)).await.is_err() || ended {
+                if write_all_vectored(&mut sink, &mut out, Duration::from_secs(1))
+                    .await
+                    .is_err()
+                    || ended
+                {
                     break;
                 }
             }
@@ -73,17 +80,46 @@ async fn fanout(viewers: usize, seconds: u32) -> WorkloadReport {
     let keyframe = Bytes::from(vec![0x17u8; 60_000]);
     let audio = Bytes::from(vec![0xAFu8; 400]);
     let mut frames = 0u64;
-    publisher.push(FrameKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1F]), FrameFlags { config: true, ..Default::default() });
-    publisher.push(FrameKind::Audio, 0, Bytes::from_static(&[0xAF, 0, 0x12, 0x10]), FrameFlags { config: true, ..Default::default() });
+    publisher.push(
+        FrameKind::Video,
+        0,
+        Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1F]),
+        FrameFlags {
+            config: true,
+            ..Default::default()
+        },
+    );
+    publisher.push(
+        FrameKind::Audio,
+        0,
+        Bytes::from_static(&[0xAF, 0, 0x12, 0x10]),
+        FrameFlags {
+            config: true,
+            ..Default::default()
+        },
+    );
     let mut audio_ms = 0u32;
     for n in 0..seconds * 25 {
         let ts = n * 40;
         let key = n % 50 == 0;
         let payload = if key { keyframe.clone() } else { video.clone() };
-        publisher.push(FrameKind::Video, ts, payload, FrameFlags { keyframe: key, ..Default::default() });
+        publisher.push(
+            FrameKind::Video,
+            ts,
+            payload,
+            FrameFlags {
+                keyframe: key,
+                ..Default::default()
+            },
+        );
         frames += 1;
         while audio_ms <= ts {
-            publisher.push(FrameKind::Audio, audio_ms, audio.clone(), FrameFlags::default());
+            publisher.push(
+                FrameKind::Audio,
+                audio_ms,
+                audio.clone(),
+                FrameFlags::default(),
+            );
             audio_ms += 23;
             frames += 1;
         }
@@ -97,7 +133,10 @@ async fn fanout(viewers: usize, seconds: u32) -> WorkloadReport {
     for task in tasks {
         bytes_written += task.await.unwrap_or(0);
     }
-    WorkloadReport { frames, bytes_written }
+    WorkloadReport {
+        frames,
+        bytes_written,
+    }
 }
 
 #[cfg(test)]

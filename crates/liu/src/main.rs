@@ -40,7 +40,9 @@ struct ServeArgs {
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -70,7 +72,8 @@ fn bench(args: liu_bench::BenchArgs) -> ! {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             toml::from_str::<Config>(&text).with_context(|| format!("in {}", path.display()))?
         }
         None => Config::default(),
@@ -81,7 +84,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.http {
         config.http.listen = addr;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let server = liu_server::bind(config).await?;
         let (rtmp, http) = (server.rtmp_addr(), server.http_addr());
@@ -89,7 +94,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let http_host = display_host(http);
         println!("push:  rtmp://{rtmp_host}:{}/live/<stream>", rtmp.port());
         println!("play:  rtmp://{rtmp_host}:{}/live/<stream>", rtmp.port());
-        println!("       http://{http_host}:{}/live/<stream>.flv", http.port());
+        println!(
+            "       http://{http_host}:{}/live/<stream>.flv",
+            http.port()
+        );
         tracing::info!(%rtmp, %http, "Liu {} listening", env!("CARGO_PKG_VERSION"));
         server.run(shutdown_signal()).await;
         Ok(())
@@ -99,7 +107,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// The host to print in URLs: the bound address, or this machine's
 /// outgoing address when bound to all interfaces.
 fn display_host(addr: SocketAddr) -> String {
-    let ip = if addr.ip().is_unspecified() { primary_ip().unwrap_or(IpAddr::from([127, 0, 0, 1])) } else { addr.ip() };
+    let ip = if addr.ip().is_unspecified() {
+        primary_ip().unwrap_or(IpAddr::from([127, 0, 0, 1]))
+    } else {
+        addr.ip()
+    };
     match ip {
         IpAddr::V6(v6) => format!("[{v6}]"),
         IpAddr::V4(v4) => v4.to_string(),

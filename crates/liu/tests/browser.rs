@@ -43,17 +43,32 @@ fn chromium_plays_http_flv_with_mpegts_js_cross_origin() {
     let mut publisher = Publisher::spawn(&server.rtmp_url(&name), &clip, &[]);
 
     let statics = StaticServer::start(vec![
-        ("/player.html", files.player.clone(), "text/html; charset=utf-8"),
-        ("/mpegts.js", files.mpegts.clone(), "text/javascript; charset=utf-8"),
+        (
+            "/player.html",
+            files.player.clone(),
+            "text/html; charset=utf-8",
+        ),
+        (
+            "/mpegts.js",
+            files.mpegts.clone(),
+            "text/javascript; charset=utf-8",
+        ),
     ]);
     let flv_url = server.flv_url(&name);
-    assert_ne!(statics.addr, server.http_addr(), "the page must come from another origin than the stream");
+    assert_ne!(
+        statics.addr,
+        server.http_addr(),
+        "the page must come from another origin than the stream"
+    );
     let page_url = format!(
         "http://{}/player.html?src={}&seconds={PLAY_SECONDS}",
         statics.addr,
         percent_encode(&flv_url)
     );
-    eprintln!("page: {page_url}\nstream: {flv_url} (page origin http://{})", statics.addr);
+    eprintln!(
+        "page: {page_url}\nstream: {flv_url} (page origin http://{})",
+        statics.addr
+    );
 
     // Liu holds the HTTP-FLV request up to flv_wait_ms (5 s) until the publisher is on, so the
     // browser can start right away.
@@ -65,8 +80,16 @@ fn chromium_plays_http_flv_with_mpegts_js_cross_origin() {
     let publisher_log = publisher.stderr();
     drop(publisher);
 
-    let json_line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("").to_string();
-    eprintln!("play_flv.mjs ({status}) after {:.1} s:\n{json_line}", t0.elapsed().as_secs_f64());
+    let json_line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .unwrap_or("")
+        .to_string();
+    eprintln!(
+        "play_flv.mjs ({status}) after {:.1} s:\n{json_line}",
+        t0.elapsed().as_secs_f64()
+    );
     let context = || {
         format!(
             "\nplay_flv.mjs exit: {status}\nstdout:\n{stdout}\nstderr (tail):\n{}\nstatic server served: {served:?}\n\
@@ -74,7 +97,8 @@ fn chromium_plays_http_flv_with_mpegts_js_cross_origin() {
             tail(&stderr, 30)
         )
     };
-    let report = Json::parse(&json_line).unwrap_or_else(|e| panic!("no JSON line from play_flv.mjs ({e}){}", context()));
+    let report = Json::parse(&json_line)
+        .unwrap_or_else(|e| panic!("no JSON line from play_flv.mjs ({e}){}", context()));
     let result = report.get("result");
     let num = |k: &str| result.get(k).as_f64().unwrap_or(f64::NAN);
 
@@ -102,9 +126,19 @@ fn chromium_plays_http_flv_with_mpegts_js_cross_origin() {
 
     // The page itself: no mpegts.js error (network, CORS, demux, MSE), no <video> error.
     let errors = result.get("errors").as_arr();
-    assert!(errors.is_empty(), "mpegts.js reported errors: {}{}", result.get("errors"), context());
+    assert!(
+        errors.is_empty(),
+        "mpegts.js reported errors: {}{}",
+        result.get("errors"),
+        context()
+    );
     let video_errors = result.get("videoErrors").as_arr();
-    assert!(video_errors.is_empty(), "<video> errors: {}{}", result.get("videoErrors"), context());
+    assert!(
+        video_errors.is_empty(),
+        "<video> errors: {}{}",
+        result.get("videoErrors"),
+        context()
+    );
     assert!(
         report.get("ok").as_bool() == Some(true) && status.success(),
         "the page did not report {PLAY_SECONDS} s of playback: {}{}",
@@ -118,12 +152,31 @@ fn chromium_plays_http_flv_with_mpegts_js_cross_origin() {
 
     // What mpegts.js saw in the FLV: H.264 High + AAC LC, 640x360.
     let vcodec = mi.get("videoCodec").as_str().unwrap_or("");
-    assert!(vcodec.starts_with("avc1.64"), "mpegts.js video codec {vcodec:?}, expected avc1.64xxxx (H.264 High){}", context());
-    assert_eq!(mi.get("audioCodec").as_str(), Some("mp4a.40.2"), "mpegts.js audio codec{}", context());
-    assert_eq!((mi.get("width").as_f64(), mi.get("height").as_f64()), (Some(640.0), Some(360.0)), "mpegts.js size{}", context());
+    assert!(
+        vcodec.starts_with("avc1.64"),
+        "mpegts.js video codec {vcodec:?}, expected avc1.64xxxx (H.264 High){}",
+        context()
+    );
+    assert_eq!(
+        mi.get("audioCodec").as_str(),
+        Some("mp4a.40.2"),
+        "mpegts.js audio codec{}",
+        context()
+    );
+    assert_eq!(
+        (mi.get("width").as_f64(), mi.get("height").as_f64()),
+        (Some(640.0), Some(360.0)),
+        "mpegts.js size{}",
+        context()
+    );
 
     // What the browser decoded.
-    assert_eq!((num("videoWidth"), num("videoHeight")), (640.0, 360.0), "<video> size{}", context());
+    assert_eq!(
+        (num("videoWidth"), num("videoHeight")),
+        (640.0, 360.0),
+        "<video> size{}",
+        context()
+    );
     assert!(
         played >= PLAY_SECONDS - 0.1,
         "currentTime advanced only {played:.2} s (from {start:.3} to {current:.3}){}",
@@ -157,7 +210,10 @@ struct BrowserFiles {
 impl BrowserFiles {
     fn locate() -> BrowserFiles {
         // crates/liu -> the repository root.
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().and_then(Path::parent).expect("repo root");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .and_then(Path::parent)
+            .expect("repo root");
         let dir = root.join("tests/browser");
         let f = BrowserFiles {
             script: dir.join("play_flv.mjs"),
@@ -218,7 +274,12 @@ impl NodeRun {
             collect(child.stdout.take().unwrap(), stdout.clone()),
             collect(child.stderr.take().unwrap(), stderr.clone()),
         ];
-        NodeRun { child, stdout, stderr, readers }
+        NodeRun {
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
     }
 
     /// Waits for the script to exit (killing it after `limit`): (status, stdout, stderr).
@@ -273,7 +334,10 @@ fn collect<R: Read + Send + 'static>(mut r: R, into: Arc<Mutex<String>>) -> Join
         loop {
             match r.read(&mut buf) {
                 Ok(0) | Err(_) => break,
-                Ok(n) => into.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n])),
+                Ok(n) => into
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n])),
             }
         }
     })
@@ -288,7 +352,9 @@ fn tail(text: &str, n: usize) -> String {
 fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -322,12 +388,19 @@ impl StaticServer {
                         let (routes, served) = (routes.clone(), served2.clone());
                         thread::spawn(move || serve_one(conn, &routes, &served));
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(10)),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(10))
+                    }
                     Err(_) => thread::sleep(Duration::from_millis(10)),
                 }
             }
         });
-        StaticServer { addr, stop, served, thread: Some(thread) }
+        StaticServer {
+            addr,
+            stop,
+            served,
+            thread: Some(thread),
+        }
     }
 
     /// Paths answered with 200 so far.
@@ -346,7 +419,11 @@ impl Drop for StaticServer {
 }
 
 /// One request per connection (`Connection: close`), GET/HEAD only.
-fn serve_one(mut conn: TcpStream, routes: &[(&'static str, PathBuf, &'static str)], served: &Mutex<Vec<String>>) {
+fn serve_one(
+    mut conn: TcpStream,
+    routes: &[(&'static str, PathBuf, &'static str)],
+    served: &Mutex<Vec<String>>,
+) {
     let _ = conn.set_nonblocking(false);
     let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = conn.set_write_timeout(Some(Duration::from_secs(5)));
@@ -366,10 +443,18 @@ fn serve_one(mut conn: TcpStream, routes: &[(&'static str, PathBuf, &'static str
     let (status, ctype, body) = match (method, route) {
         ("GET" | "HEAD", Some((_, file, ctype))) => match fs::read(file) {
             Ok(b) => ("200 OK", *ctype, b),
-            Err(e) => ("500 Internal Server Error", "text/plain", format!("{}: {e}\n", file.display()).into_bytes()),
+            Err(e) => (
+                "500 Internal Server Error",
+                "text/plain",
+                format!("{}: {e}\n", file.display()).into_bytes(),
+            ),
         },
         ("GET" | "HEAD", None) => ("404 Not Found", "text/plain", b"not found\n".to_vec()),
-        _ => ("405 Method Not Allowed", "text/plain", b"method not allowed\n".to_vec()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            b"method not allowed\n".to_vec(),
+        ),
     };
     if status.starts_with("200") {
         served.lock().unwrap().push(path.to_string());
@@ -403,7 +488,10 @@ static NULL: Json = Json::Null;
 
 impl Json {
     fn parse(text: &str) -> Result<Json, String> {
-        let mut p = JsonParser { s: text.as_bytes(), i: 0 };
+        let mut p = JsonParser {
+            s: text.as_bytes(),
+            i: 0,
+        };
         let v = p.value()?;
         p.ws();
         if p.i != p.s.len() {
@@ -414,7 +502,11 @@ impl Json {
     /// The member `key` of an object; Null when absent or not an object.
     fn get(&self, key: &str) -> &Json {
         match self {
-            Json::Obj(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v).unwrap_or(&NULL),
+            Json::Obj(m) => m
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v)
+                .unwrap_or(&NULL),
             _ => &NULL,
         }
     }
@@ -490,7 +582,9 @@ impl JsonParser<'_> {
     }
     fn value(&mut self) -> Result<Json, String> {
         self.ws();
-        let Some(&c) = self.s.get(self.i) else { return Err("unexpected end".into()) };
+        let Some(&c) = self.s.get(self.i) else {
+            return Err("unexpected end".into());
+        };
         match c {
             b'{' => {
                 self.i += 1;
@@ -542,11 +636,18 @@ impl JsonParser<'_> {
             b'n' if self.eat("null") => Ok(Json::Null),
             _ => {
                 let start = self.i;
-                while self.i < self.s.len() && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                while self.i < self.s.len()
+                    && matches!(
+                        self.s[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
+                {
                     self.i += 1;
                 }
                 let t = std::str::from_utf8(&self.s[start..self.i]).unwrap();
-                t.parse().map(Json::Num).map_err(|_| format!("bad value at byte {start}"))
+                t.parse()
+                    .map(Json::Num)
+                    .map_err(|_| format!("bad value at byte {start}"))
             }
         }
     }
@@ -556,12 +657,16 @@ impl JsonParser<'_> {
         }
         let mut out = Vec::new();
         loop {
-            let Some(&c) = self.s.get(self.i) else { return Err("unterminated string".into()) };
+            let Some(&c) = self.s.get(self.i) else {
+                return Err("unterminated string".into());
+            };
             self.i += 1;
             match c {
                 b'"' => return String::from_utf8(out).map_err(|e| e.to_string()),
                 b'\\' => {
-                    let Some(&e) = self.s.get(self.i) else { return Err("bad escape".into()) };
+                    let Some(&e) = self.s.get(self.i) else {
+                        return Err("bad escape".into());
+                    };
                     self.i += 1;
                     let ch = match e {
                         b'n' => '\n',
@@ -570,13 +675,24 @@ impl JsonParser<'_> {
                         b'b' => '\u{8}',
                         b'f' => '\u{c}',
                         b'u' => {
-                            let hex = std::str::from_utf8(self.s.get(self.i..self.i + 4).ok_or("bad \\u")?).unwrap_or("");
+                            let hex = std::str::from_utf8(
+                                self.s.get(self.i..self.i + 4).ok_or("bad \\u")?,
+                            )
+                            .unwrap_or("");
                             self.i += 4;
                             let mut cp = u32::from_str_radix(hex, 16).map_err(|_| "bad \\u")?;
                             // A surrogate pair: \uD8xx\uDCxx.
-                            if (0xd800..0xdc00).contains(&cp) && self.s[self.i..].starts_with(b"\\u") {
-                                let lo = std::str::from_utf8(self.s.get(self.i + 2..self.i + 6).ok_or("bad \\u")?).unwrap_or("");
-                                if let Some(lo) = u32::from_str_radix(lo, 16).ok().filter(|lo| (0xdc00..0xe000).contains(lo)) {
+                            if (0xd800..0xdc00).contains(&cp)
+                                && self.s[self.i..].starts_with(b"\\u")
+                            {
+                                let lo = std::str::from_utf8(
+                                    self.s.get(self.i + 2..self.i + 6).ok_or("bad \\u")?,
+                                )
+                                .unwrap_or("");
+                                if let Some(lo) = u32::from_str_radix(lo, 16)
+                                    .ok()
+                                    .filter(|lo| (0xdc00..0xe000).contains(lo))
+                                {
                                     self.i += 6;
                                     cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                                 }
@@ -596,7 +712,8 @@ impl JsonParser<'_> {
 
 #[test]
 fn json_reader_reads_the_report_shape() {
-    let j = Json::parse(r#"{"ok":true,"n":-1.5e2,"s":"a\"b\u00e9","a":[1,{"x":null}],"o":{}}"#).unwrap();
+    let j = Json::parse(r#"{"ok":true,"n":-1.5e2,"s":"a\"b\u00e9","a":[1,{"x":null}],"o":{}}"#)
+        .unwrap();
     assert_eq!(j.get("ok").as_bool(), Some(true));
     assert_eq!(j.get("n").as_f64(), Some(-150.0));
     assert_eq!(j.get("s").as_str(), Some("a\"bé"));

@@ -26,7 +26,11 @@ fn request(addr: &str, head: &str) -> (u16, Vec<(String, String)>) {
     }
     let text = String::from_utf8_lossy(&buf).into_owned();
     let mut lines = text.split("\r\n");
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let headers = lines
         .take_while(|l| !l.is_empty())
         .filter_map(|l| l.split_once(':'))
@@ -36,7 +40,10 @@ fn request(addr: &str, head: &str) -> (u16, Vec<(String, String)>) {
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 #[test]
@@ -50,10 +57,16 @@ fn http_flv_response_and_http_answers() {
 
     // Nothing published: the request waits flv_wait_ms, then 404.
     let started = Instant::now();
-    let (status, _) = request(&addr, &format!("HEAD /live/{name}.flv HTTP/1.1\r\nHost: x\r\n\r\n"));
+    let (status, _) = request(
+        &addr,
+        &format!("HEAD /live/{name}.flv HTTP/1.1\r\nHost: x\r\n\r\n"),
+    );
     let waited = started.elapsed();
     assert_eq!(status, 404);
-    assert!(waited >= Duration::from_millis(1400), "answered after {waited:?}, before the configured wait");
+    assert!(
+        waited >= Duration::from_millis(1400),
+        "answered after {waited:?}, before the configured wait"
+    );
 
     // CORS preflight, as a browser player on another origin sends it.
     let (status, headers) = request(
@@ -66,11 +79,20 @@ fn http_flv_response_and_http_answers() {
     assert_eq!(status, 204);
     assert_eq!(header(&headers, "access-control-allow-origin"), Some("*"));
     assert!(header(&headers, "access-control-allow-methods").is_some_and(|m| m.contains("GET")));
-    assert_eq!(header(&headers, "access-control-allow-headers"), Some("range"));
+    assert_eq!(
+        header(&headers, "access-control-allow-headers"),
+        Some("range")
+    );
 
     // Unknown paths and methods.
-    assert_eq!(request(&addr, "GET /nothing/here HTTP/1.1\r\nHost: x\r\n\r\n").0, 404);
-    let (status, headers) = request(&addr, &format!("POST /live/{name}.flv HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
+    assert_eq!(
+        request(&addr, "GET /nothing/here HTTP/1.1\r\nHost: x\r\n\r\n").0,
+        404
+    );
+    let (status, headers) = request(
+        &addr,
+        &format!("POST /live/{name}.flv HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"),
+    );
     assert_eq!(status, 405);
     assert!(header(&headers, "allow").is_some_and(|a| a.contains("GET")));
 
@@ -81,18 +103,45 @@ fn http_flv_response_and_http_answers() {
     assert_eq!(viewer.status, 200);
     assert_eq!(viewer.header("content-type"), Some("video/x-flv"));
     assert_eq!(viewer.header("access-control-allow-origin"), Some("*"));
-    assert!(viewer.header("transfer-encoding").is_some_and(|t| t.contains("chunked")));
+    assert!(
+        viewer
+            .header("transfer-encoding")
+            .is_some_and(|t| t.contains("chunked"))
+    );
     let mut flv = FlvParser::default();
     viewer.read_body(&mut flv, Duration::from_secs(3), Duration::from_secs(3));
-    assert_eq!(flv.header_flags, Some(0x05), "FLV header announces audio and video");
+    assert_eq!(
+        flv.header_flags,
+        Some(0x05),
+        "FLV header announces audio and video"
+    );
     // onMetaData, then both sequence headers, then a keyframe before any other picture.
     assert_eq!(flv.tags.first().map(|t| t.kind), Some(18), "metadata first");
-    let seq: Vec<u8> = flv.tags.iter().filter(|t| t.seq_header).map(|t| t.kind).collect();
-    assert!(seq.contains(&9) && seq.contains(&8), "AVC and AAC sequence headers, got {seq:?}");
-    let first_picture = flv.tags.iter().find(|t| t.picture).expect("pictures within 3 s");
+    let seq: Vec<u8> = flv
+        .tags
+        .iter()
+        .filter(|t| t.seq_header)
+        .map(|t| t.kind)
+        .collect();
+    assert!(
+        seq.contains(&9) && seq.contains(&8),
+        "AVC and AAC sequence headers, got {seq:?}"
+    );
+    let first_picture = flv
+        .tags
+        .iter()
+        .find(|t| t.picture)
+        .expect("pictures within 3 s");
     assert!(first_picture.keyframe, "first picture is a keyframe");
-    assert!(flv.video().count() > 25, "about 3 s of video, got {}", flv.video().count());
-    let (status, headers) = request(&addr, &format!("HEAD /live/{name}.flv HTTP/1.1\r\nHost: x\r\n\r\n"));
+    assert!(
+        flv.video().count() > 25,
+        "about 3 s of video, got {}",
+        flv.video().count()
+    );
+    let (status, headers) = request(
+        &addr,
+        &format!("HEAD /live/{name}.flv HTTP/1.1\r\nHost: x\r\n\r\n"),
+    );
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "content-type"), Some("video/x-flv"));
 }
@@ -121,8 +170,26 @@ fn flv_header_flags_follow_the_published_tracks() {
         publisher: Option<Publisher>,
     }
     let mut cases = vec![
-        Case { what: "video-only (-an)", args: ["-an"], flags: 0x01, kind: 9, name: stream_name("vonly"), early: None, late: None, publisher: None },
-        Case { what: "audio-only (-vn)", args: ["-vn"], flags: 0x04, kind: 8, name: stream_name("aonly"), early: None, late: None, publisher: None },
+        Case {
+            what: "video-only (-an)",
+            args: ["-an"],
+            flags: 0x01,
+            kind: 9,
+            name: stream_name("vonly"),
+            early: None,
+            late: None,
+            publisher: None,
+        },
+        Case {
+            what: "audio-only (-vn)",
+            args: ["-vn"],
+            flags: 0x04,
+            kind: 8,
+            name: stream_name("aonly"),
+            early: None,
+            late: None,
+            publisher: None,
+        },
     ];
     // Viewers waiting before anything is published.
     for c in &mut cases {
@@ -141,7 +208,10 @@ fn flv_header_flags_follow_the_published_tracks() {
 
     let mut failures = Vec::new();
     for c in &mut cases {
-        for (when, mut viewer) in [("before", c.early.take().unwrap()), ("after", c.late.take().unwrap())] {
+        for (when, mut viewer) in [
+            ("before", c.early.take().unwrap()),
+            ("after", c.late.take().unwrap()),
+        ] {
             let label = format!("{} publish, viewer connected {when} the publish", c.what);
             if let Err(e) = viewer.read_head(Duration::from_secs(10)) {
                 failures.push(format!("{label}: {e}"));
@@ -153,7 +223,12 @@ fn flv_header_flags_follow_the_published_tracks() {
             }
             let mut flv = FlvParser::default();
             let ended = viewer.read_body(&mut flv, Duration::from_secs(2), Duration::from_secs(2));
-            let kinds: Vec<u8> = flv.tags.iter().map(|t| t.kind).filter(|k| *k != 18).collect();
+            let kinds: Vec<u8> = flv
+                .tags
+                .iter()
+                .map(|t| t.kind)
+                .filter(|k| *k != 18)
+                .collect();
             let ours = kinds.iter().filter(|k| **k == c.kind).count();
             let others = kinds.len() - ours;
             eprintln!(
@@ -179,8 +254,16 @@ fn flv_header_flags_follow_the_published_tracks() {
     for c in &mut cases {
         let p = c.publisher.as_mut().unwrap();
         if !p.is_running() {
-            failures.push(format!("the {} publisher ended early: {}", c.what, p.stderr()));
+            failures.push(format!(
+                "the {} publisher ended early: {}",
+                c.what,
+                p.stderr()
+            ));
         }
     }
-    assert!(failures.is_empty(), "HTTP-FLV of single-track publishes:\n  {}", failures.join("\n  "));
+    assert!(
+        failures.is_empty(),
+        "HTTP-FLV of single-track publishes:\n  {}",
+        failures.join("\n  ")
+    );
 }

@@ -24,7 +24,10 @@ fn port_in_use_is_a_one_line_error() {
     assert_eq!(out.status.code(), Some(1), "exit status; stderr:\n{stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line, got:\n{stderr}");
-    assert!(lines[0].contains(&format!("cannot listen for RTMP on {addr}")), "{stderr}");
+    assert!(
+        lines[0].contains(&format!("cannot listen for RTMP on {addr}")),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -35,18 +38,31 @@ fn bad_config_is_a_clear_error() {
     let path = dir.join("liu.toml");
     std::fs::write(&path, "[rtmp]\nlisten_port = 1935\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_liu"))
-        .args(["serve", "--rtmp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--config"])
+        .args([
+            "serve",
+            "--rtmp",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--config",
+        ])
         .arg(&path)
         .output()
         .expect("run liu");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("listen_port"), "names the unknown key: {stderr}");
+    assert!(
+        stderr.contains("listen_port"),
+        "names the unknown key: {stderr}"
+    );
 }
 
 #[test]
 fn help_documents_serve() {
-    let out = Command::new(env!("CARGO_BIN_EXE_liu")).args(["serve", "--help"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_liu"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     for flag in ["--rtmp", "--http", "--config"] {
         assert!(text.contains(flag), "serve --help lacks {flag}:\n{text}");
@@ -63,9 +79,13 @@ fn sigterm_ends_viewers_and_exits() {
     let _publisher = Publisher::spawn(&server.rtmp_url(&name), &clip, &[]);
     let rtmp_viewer = Viewer::ffmpeg(&ffmpeg9(), &server.rtmp_url(&name));
     let mut http = RawHttp::send_get(server.http_addr(), &format!("/live/{name}.flv"));
-    http.read_head(Duration::from_secs(10)).expect("HTTP-FLV response head");
+    http.read_head(Duration::from_secs(10))
+        .expect("HTTP-FLV response head");
     assert_eq!(http.status, 200);
-    assert!(rtmp_viewer.wait_video_frames(25, Duration::from_secs(15)), "RTMP viewer decodes before shutdown");
+    assert!(
+        rtmp_viewer.wait_video_frames(25, Duration::from_secs(15)),
+        "RTMP viewer decodes before shutdown"
+    );
 
     signal(server.pid(), "TERM");
     let sent = Instant::now();
@@ -75,12 +95,28 @@ fn sigterm_ends_viewers_and_exits() {
         thread::sleep(Duration::from_millis(20));
     }
     let exit_after = sent.elapsed();
-    assert!(!server.is_running(), "liu still running {exit_after:?} after SIGTERM");
-    assert!(exit_after < Duration::from_secs(5), "liu took {exit_after:?} to exit");
-    assert!(ended == "closed" || ended.starts_with("reset"), "HTTP-FLV body ended by the server, got {ended}");
-    assert!(flv.video().count() > 10, "HTTP-FLV viewer got video before the end");
+    assert!(
+        !server.is_running(),
+        "liu still running {exit_after:?} after SIGTERM"
+    );
+    assert!(
+        exit_after < Duration::from_secs(5),
+        "liu took {exit_after:?} to exit"
+    );
+    assert!(
+        ended == "closed" || ended.starts_with("reset"),
+        "HTTP-FLV body ended by the server, got {ended}"
+    );
+    assert!(
+        flv.video().count() > 10,
+        "HTTP-FLV viewer got video before the end"
+    );
 
     let decoded = rtmp_viewer.finish(Duration::from_secs(3), Duration::from_secs(10));
     assert!(decoded.video_frames() >= 25, "{}", decoded.summary());
-    assert!(!decoded.stopped_by_harness, "the RTMP viewer ended by itself: {}", decoded.summary());
+    assert!(
+        !decoded.stopped_by_harness,
+        "the RTMP viewer ended by itself: {}",
+        decoded.summary()
+    );
 }

@@ -7,12 +7,12 @@ use bytes::Bytes;
 use liu_flv::amf0::{Amf0Limits, Amf0Value};
 
 use super::transport::{Transport, command_body, data_values};
+use crate::RtmpError;
 use crate::chunk::{ChunkLimits, RawMessage};
 use crate::command::Command;
 use crate::control::{ControlMessage, UserControlEvent, type_id};
 use crate::handshake::ClientHandshake;
 use crate::media::{MediaKind, serialize_media};
-use crate::RtmpError;
 
 /// What the client session does once connected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +60,11 @@ pub enum ClientEvent {
     Rejected { code: String, description: String },
     /// Any other `onStatus` code.
     Status { code: String },
-    Media { kind: MediaKind, timestamp: u32, payload: Bytes },
+    Media {
+        kind: MediaKind,
+        timestamp: u32,
+        payload: Bytes,
+    },
     /// Stream EOF user control: the publisher left (RTMP §7.1.7).
     StreamEof,
     /// Stream Begin user control.
@@ -121,7 +125,9 @@ impl ClientSession {
             if msg.type_id == type_id::USER_CONTROL {
                 match UserControlEvent::parse(&msg.payload)? {
                     UserControlEvent::StreamEof(_) => self.events.push_back(ClientEvent::StreamEof),
-                    UserControlEvent::StreamBegin(_) => self.events.push_back(ClientEvent::StreamBegin),
+                    UserControlEvent::StreamBegin(_) => {
+                        self.events.push_back(ClientEvent::StreamBegin)
+                    }
                     _ => {}
                 }
             }
@@ -146,9 +152,16 @@ impl ClientSession {
     }
 
     /// Queues a media message on the publishing stream.
-    pub fn send_media(&mut self, kind: MediaKind, timestamp: u32, payload: &[u8]) -> Result<(), RtmpError> {
+    pub fn send_media(
+        &mut self,
+        kind: MediaKind,
+        timestamp: u32,
+        payload: &[u8],
+    ) -> Result<(), RtmpError> {
         let Some(stream_id) = self.stream_id.filter(|_| self.started) else {
-            return Err(RtmpError::Protocol("media before publishing started".into()));
+            return Err(RtmpError::Protocol(
+                "media before publishing started".into(),
+            ));
         };
         let chunk_size = self.transport.encoder.chunk_size();
         let bytes = serialize_media(kind, timestamp, stream_id, payload, chunk_size);
@@ -160,17 +173,28 @@ impl ClientSession {
     pub fn close(&mut self) {
         if let Some(stream_id) = self.stream_id.take() {
             if let ClientRole::Publish { name } = &self.role {
-                let cmd = Command::new("FCUnpublish", 0.0, Amf0Value::Null, vec![Amf0Value::string(name.clone())]);
+                let cmd = Command::new(
+                    "FCUnpublish",
+                    0.0,
+                    Amf0Value::Null,
+                    vec![Amf0Value::string(name.clone())],
+                );
                 self.transport.send_command(0, &cmd);
             }
-            let cmd = Command::new("deleteStream", 0.0, Amf0Value::Null, vec![Amf0Value::Number(f64::from(stream_id))]);
+            let cmd = Command::new(
+                "deleteStream",
+                0.0,
+                Amf0Value::Null,
+                vec![Amf0Value::Number(f64::from(stream_id))],
+            );
             self.transport.send_command(0, &cmd);
         }
     }
 
     fn send_connect(&mut self) {
         if self.config.chunk_size != 128 {
-            self.transport.send_control(ControlMessage::SetChunkSize(self.config.chunk_size));
+            self.transport
+                .send_control(ControlMessage::SetChunkSize(self.config.chunk_size));
         }
         let object = Amf0Value::object([
             ("app", Amf0Value::string(self.config.app.clone())),
@@ -183,14 +207,23 @@ impl ClientSession {
             ("videoCodecs", Amf0Value::Number(252.0)),
             ("videoFunction", Amf0Value::Number(1.0)),
         ]);
-        self.transport.send_command(0, &Command::new("connect", TX_CONNECT, object, vec![]));
+        self.transport
+            .send_command(0, &Command::new("connect", TX_CONNECT, object, vec![]));
     }
 
     fn handle_message(&mut self, msg: RawMessage) -> Result<(), RtmpError> {
         match msg.type_id {
             type_id::AUDIO | type_id::VIDEO => {
-                let kind = if msg.type_id == type_id::AUDIO { MediaKind::Audio } else { MediaKind::Video };
-                self.events.push_back(ClientEvent::Media { kind, timestamp: msg.timestamp, payload: msg.payload });
+                let kind = if msg.type_id == type_id::AUDIO {
+                    MediaKind::Audio
+                } else {
+                    MediaKind::Video
+                };
+                self.events.push_back(ClientEvent::Media {
+                    kind,
+                    timestamp: msg.timestamp,
+                    payload: msg.payload,
+                });
             }
             type_id::DATA_AMF0 | type_id::DATA_AMF3 => {
                 let values = data_values(&msg, &self.config.amf_limits)?;
@@ -200,7 +233,11 @@ impl ClientSession {
                     } else {
                         Bytes::from(liu_flv::amf0::encode_all(&values))
                     };
-                    self.events.push_back(ClientEvent::Media { kind: MediaKind::Data, timestamp: msg.timestamp, payload });
+                    self.events.push_back(ClientEvent::Media {
+                        kind: MediaKind::Data,
+                        timestamp: msg.timestamp,
+                        payload,
+                    });
                 }
             }
             type_id::COMMAND_AMF0 | type_id::COMMAND_AMF3 => {
@@ -214,19 +251,43 @@ impl ClientSession {
 
     fn handle_command(&mut self, cmd: Command) {
         let info = cmd.args.first();
-        let code = info.and_then(|i| i.get("code")).and_then(Amf0Value::as_str).unwrap_or_default().to_string();
-        let level = info.and_then(|i| i.get("level")).and_then(Amf0Value::as_str).unwrap_or_default();
-        let description =
-            info.and_then(|i| i.get("description")).and_then(Amf0Value::as_str).unwrap_or_default().to_string();
+        let code = info
+            .and_then(|i| i.get("code"))
+            .and_then(Amf0Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let level = info
+            .and_then(|i| i.get("level"))
+            .and_then(Amf0Value::as_str)
+            .unwrap_or_default();
+        let description = info
+            .and_then(|i| i.get("description"))
+            .and_then(Amf0Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         match cmd.name.as_str() {
             "_result" if cmd.transaction_id == TX_CONNECT => {
                 self.events.push_back(ClientEvent::Connected);
                 if let ClientRole::Publish { name } = &self.role {
                     let name = Amf0Value::string(name.clone());
-                    self.transport.send_command(0, &Command::new("releaseStream", TX_RELEASE, Amf0Value::Null, vec![name.clone()]));
-                    self.transport.send_command(0, &Command::new("FCPublish", TX_FCPUBLISH, Amf0Value::Null, vec![name]));
+                    self.transport.send_command(
+                        0,
+                        &Command::new(
+                            "releaseStream",
+                            TX_RELEASE,
+                            Amf0Value::Null,
+                            vec![name.clone()],
+                        ),
+                    );
+                    self.transport.send_command(
+                        0,
+                        &Command::new("FCPublish", TX_FCPUBLISH, Amf0Value::Null, vec![name]),
+                    );
                 }
-                self.transport.send_command(0, &Command::new("createStream", TX_CREATE, Amf0Value::Null, vec![]));
+                self.transport.send_command(
+                    0,
+                    &Command::new("createStream", TX_CREATE, Amf0Value::Null, vec![]),
+                );
             }
             "_result" if cmd.transaction_id == TX_CREATE => {
                 let id = cmd.args.first().and_then(Amf0Value::as_f64).unwrap_or(1.0) as u32;
@@ -234,22 +295,34 @@ impl ClientSession {
                 match self.role.clone() {
                     ClientRole::Publish { name } => {
                         let args = vec![Amf0Value::string(name), Amf0Value::string("live")];
-                        self.transport.send_command(id, &Command::new("publish", 5.0, Amf0Value::Null, args));
+                        self.transport
+                            .send_command(id, &Command::new("publish", 5.0, Amf0Value::Null, args));
                     }
                     ClientRole::Play { name } => {
-                        self.transport.send_user_control(UserControlEvent::SetBufferLength { stream_id: id, buffer_ms: 1000 });
+                        self.transport
+                            .send_user_control(UserControlEvent::SetBufferLength {
+                                stream_id: id,
+                                buffer_ms: 1000,
+                            });
                         let args = vec![Amf0Value::string(name), Amf0Value::Number(-2.0)];
-                        self.transport.send_command(id, &Command::new("play", 5.0, Amf0Value::Null, args));
+                        self.transport
+                            .send_command(id, &Command::new("play", 5.0, Amf0Value::Null, args));
                     }
                 }
             }
             "_error" => {
-                self.events.push_back(ClientEvent::Rejected { code, description });
+                self.events
+                    .push_back(ClientEvent::Rejected { code, description });
             }
             "onStatus" => {
                 if level == "error" {
-                    self.events.push_back(ClientEvent::Rejected { code, description });
-                } else if matches!(code.as_str(), "NetStream.Publish.Start" | "NetStream.Play.Start") && !self.started {
+                    self.events
+                        .push_back(ClientEvent::Rejected { code, description });
+                } else if matches!(
+                    code.as_str(),
+                    "NetStream.Publish.Start" | "NetStream.Play.Start"
+                ) && !self.started
+                {
                     self.started = true;
                     let stream_id = self.stream_id.unwrap_or(0);
                     self.events.push_back(ClientEvent::Started { stream_id });

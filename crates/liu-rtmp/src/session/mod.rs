@@ -6,7 +6,9 @@ mod server;
 mod transport;
 
 pub use client::{ClientConfig, ClientEvent, ClientRole, ClientSession};
-pub use server::{ConnectRequest, PlayRequest, PublishRequest, ServerConfig, ServerEvent, ServerSession};
+pub use server::{
+    ConnectRequest, PlayRequest, PublishRequest, ServerConfig, ServerEvent, ServerSession,
+};
 
 #[cfg(test)]
 mod tests;

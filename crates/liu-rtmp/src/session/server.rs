@@ -12,12 +12,12 @@ use bytes::Bytes;
 use liu_flv::amf0::{Amf0Limits, Amf0Value};
 
 use super::transport::{Transport, command_body, data_values};
+use crate::RtmpError;
 use crate::chunk::{ChunkLimits, RawMessage};
 use crate::command::{Command, split_query, status_info};
 use crate::control::{ControlMessage, UserControlEvent, type_id};
 use crate::handshake::{HandshakeKind, ServerHandshake};
 use crate::media::{MediaKind, SubMessage, split_aggregate};
-use crate::RtmpError;
 
 /// Settings of a server session.
 #[derive(Debug, Clone)]
@@ -89,20 +89,45 @@ pub enum ServerEvent {
     Play(PlayRequest),
     /// Audio, video or a data message from a publishing stream. Data messages
     /// other than `onMetaData` keep their original AMF0 payload.
-    Media { stream_id: u32, kind: MediaKind, timestamp: u32, payload: Bytes },
+    Media {
+        stream_id: u32,
+        kind: MediaKind,
+        timestamp: u32,
+        payload: Bytes,
+    },
     /// `onMetaData` (also when sent as `@setDataFrame`), re-encoded as the
     /// `["onMetaData", object]` payload viewers expect.
-    Metadata { stream_id: u32, timestamp: u32, payload: Bytes },
+    Metadata {
+        stream_id: u32,
+        timestamp: u32,
+        payload: Bytes,
+    },
     /// The client stopped publishing on this stream (FCUnpublish,
     /// closeStream or deleteStream).
-    PublishStopped { stream_id: u32 },
+    PublishStopped {
+        stream_id: u32,
+    },
     /// The client stopped playing on this stream.
-    PlayStopped { stream_id: u32 },
-    Pause { stream_id: u32, paused: bool, position_ms: f64 },
-    ReceiveAudio { stream_id: u32, enabled: bool },
-    ReceiveVideo { stream_id: u32, enabled: bool },
+    PlayStopped {
+        stream_id: u32,
+    },
+    Pause {
+        stream_id: u32,
+        paused: bool,
+        position_ms: f64,
+    },
+    ReceiveAudio {
+        stream_id: u32,
+        enabled: bool,
+    },
+    ReceiveVideo {
+        stream_id: u32,
+        enabled: bool,
+    },
     /// A message was ignored (for the log); the session goes on.
-    Dropped { reason: String },
+    Dropped {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,24 +243,42 @@ impl ServerSession {
     fn handle_message(&mut self, msg: RawMessage) -> Result<(), RtmpError> {
         match msg.type_id {
             type_id::AUDIO | type_id::VIDEO
-                if self.state(msg.stream_id) == Some(NetStreamState::Publishing) => {
-                    let kind = if msg.type_id == type_id::AUDIO { MediaKind::Audio } else { MediaKind::Video };
-                    self.events.push_back(ServerEvent::Media {
+                if self.state(msg.stream_id) == Some(NetStreamState::Publishing) =>
+            {
+                let kind = if msg.type_id == type_id::AUDIO {
+                    MediaKind::Audio
+                } else {
+                    MediaKind::Video
+                };
+                self.events.push_back(ServerEvent::Media {
+                    stream_id: msg.stream_id,
+                    kind,
+                    timestamp: msg.timestamp,
+                    payload: msg.payload,
+                });
+            }
+            type_id::AGGREGATE if self.state(msg.stream_id) == Some(NetStreamState::Publishing) => {
+                for SubMessage {
+                    type_id,
+                    timestamp,
+                    payload,
+                } in split_aggregate(msg.timestamp, &msg.payload)
+                {
+                    let sub = RawMessage {
+                        csid: msg.csid,
+                        timestamp,
+                        type_id,
                         stream_id: msg.stream_id,
-                        kind,
-                        timestamp: msg.timestamp,
-                        payload: msg.payload,
-                    });
-                }
-            type_id::AGGREGATE
-                if self.state(msg.stream_id) == Some(NetStreamState::Publishing) => {
-                    for SubMessage { type_id, timestamp, payload } in split_aggregate(msg.timestamp, &msg.payload) {
-                        let sub = RawMessage { csid: msg.csid, timestamp, type_id, stream_id: msg.stream_id, payload };
-                        if matches!(type_id, type_id::AUDIO | type_id::VIDEO | type_id::DATA_AMF0) {
-                            self.handle_message(sub)?;
-                        }
+                        payload,
+                    };
+                    if matches!(
+                        type_id,
+                        type_id::AUDIO | type_id::VIDEO | type_id::DATA_AMF0
+                    ) {
+                        self.handle_message(sub)?;
                     }
                 }
+            }
             type_id::DATA_AMF0 | type_id::DATA_AMF3 => self.handle_data(msg)?,
             type_id::COMMAND_AMF0 | type_id::COMMAND_AMF3 => {
                 let cmd = Command::parse(command_body(&msg), &self.config.amf_limits)?;
@@ -255,7 +298,9 @@ impl ServerSession {
             Ok(values) => values,
             Err(e) => {
                 // One bad data message is not worth the publisher's connection.
-                self.events.push_back(ServerEvent::Dropped { reason: format!("data message: {e}") });
+                self.events.push_back(ServerEvent::Dropped {
+                    reason: format!("data message: {e}"),
+                });
                 return Ok(());
             }
         };
@@ -265,7 +310,10 @@ impl ServerSession {
             rest = &rest[1..];
         }
         if rest.first().and_then(Amf0Value::as_str) == Some("onMetaData") {
-            let object = rest.get(1).cloned().unwrap_or(Amf0Value::EcmaArray(Vec::new()));
+            let object = rest
+                .get(1)
+                .cloned()
+                .unwrap_or(Amf0Value::EcmaArray(Vec::new()));
             let payload = liu_flv::amf0::encode_all(&[Amf0Value::string("onMetaData"), object]);
             self.events.push_back(ServerEvent::Metadata {
                 stream_id: msg.stream_id,
@@ -293,11 +341,16 @@ impl ServerSession {
         match cmd.name.as_str() {
             "connect" => self.on_connect(cmd)?,
             _ if !self.connected => {
-                return Err(RtmpError::Protocol(format!("'{}' before connect was accepted", cmd.name)));
+                return Err(RtmpError::Protocol(format!(
+                    "'{}' before connect was accepted",
+                    cmd.name
+                )));
             }
             "createStream" => {
                 if self.streams.len() >= MAX_STREAMS {
-                    return Err(RtmpError::Protocol(format!("more than {MAX_STREAMS} streams")));
+                    return Err(RtmpError::Protocol(format!(
+                        "more than {MAX_STREAMS} streams"
+                    )));
                 }
                 let id = self.next_stream_id;
                 self.next_stream_id += 1;
@@ -313,20 +366,29 @@ impl ServerSession {
                 let name = cmd.arg_str(0).unwrap_or_default().to_string();
                 self.result(tx, Amf0Value::Null, vec![Amf0Value::Undefined]);
                 let info = status_info("status", "NetStream.Publish.Start", &name);
-                self.transport.send_command(0, &Command::new("onFCPublish", 0.0, Amf0Value::Null, vec![info]));
+                self.transport.send_command(
+                    0,
+                    &Command::new("onFCPublish", 0.0, Amf0Value::Null, vec![info]),
+                );
             }
             "FCSubscribe" => {
                 let name = cmd.arg_str(0).unwrap_or_default().to_string();
                 self.result(tx, Amf0Value::Null, vec![Amf0Value::Undefined]);
                 let info = status_info("status", "NetStream.Play.Start", &name);
-                self.transport.send_command(0, &Command::new("onFCSubscribe", 0.0, Amf0Value::Null, vec![info]));
+                self.transport.send_command(
+                    0,
+                    &Command::new("onFCSubscribe", 0.0, Amf0Value::Null, vec![info]),
+                );
             }
             "FCUnsubscribe" => self.result(tx, Amf0Value::Null, vec![Amf0Value::Undefined]),
             "FCUnpublish" => {
                 let name = cmd.arg_str(0).unwrap_or_default().to_string();
                 self.result(tx, Amf0Value::Null, vec![Amf0Value::Undefined]);
                 let info = status_info("status", "NetStream.Unpublish.Success", &name);
-                self.transport.send_command(0, &Command::new("onFCUnpublish", 0.0, Amf0Value::Null, vec![info]));
+                self.transport.send_command(
+                    0,
+                    &Command::new("onFCUnpublish", 0.0, Amf0Value::Null, vec![info]),
+                );
                 // FCUnpublish names no message stream: stop every publishing one.
                 let publishing: Vec<u32> = self
                     .streams
@@ -341,7 +403,12 @@ impl ServerSession {
             "publish" => {
                 if matches!(self.state(stream_id), Some(s) if s != NetStreamState::Created) {
                     let info = "the stream is already publishing or playing";
-                    self.transport.send_status(stream_id, "error", "NetStream.Publish.BadConnection", info);
+                    self.transport.send_status(
+                        stream_id,
+                        "error",
+                        "NetStream.Publish.BadConnection",
+                        info,
+                    );
                     return Ok(());
                 }
                 let id = self.require_stream(stream_id, &cmd.name)?;
@@ -359,7 +426,10 @@ impl ServerSession {
             }
             "play" => {
                 // Playing again on a NetStream replaces what it played.
-                if matches!(self.state(stream_id), Some(NetStreamState::Playing | NetStreamState::PlayRequested)) {
+                if matches!(
+                    self.state(stream_id),
+                    Some(NetStreamState::Playing | NetStreamState::PlayRequested)
+                ) {
                     self.take_pending(stream_id);
                     self.stop_stream(stream_id, true);
                 }
@@ -387,7 +457,11 @@ impl ServerSession {
             }
             "closeStream" => self.stop_stream(stream_id, true),
             "receiveAudio" | "receiveVideo" => {
-                let enabled = cmd.args.first().and_then(Amf0Value::as_bool).unwrap_or(true);
+                let enabled = cmd
+                    .args
+                    .first()
+                    .and_then(Amf0Value::as_bool)
+                    .unwrap_or(true);
                 self.events.push_back(if cmd.name == "receiveAudio" {
                     ServerEvent::ReceiveAudio { stream_id, enabled }
                 } else {
@@ -395,18 +469,36 @@ impl ServerSession {
                 });
             }
             "pause" | "pauseRaw" => {
-                let paused = cmd.args.first().and_then(Amf0Value::as_bool).unwrap_or(true);
+                let paused = cmd
+                    .args
+                    .first()
+                    .and_then(Amf0Value::as_bool)
+                    .unwrap_or(true);
                 let position_ms = cmd.arg_f64(1).unwrap_or(0.0);
-                let code = if paused { "NetStream.Pause.Notify" } else { "NetStream.Unpause.Notify" };
-                self.transport.send_status(stream_id, "status", code, "paused by client");
-                self.events.push_back(ServerEvent::Pause { stream_id, paused, position_ms });
+                let code = if paused {
+                    "NetStream.Pause.Notify"
+                } else {
+                    "NetStream.Unpause.Notify"
+                };
+                self.transport
+                    .send_status(stream_id, "status", code, "paused by client");
+                self.events.push_back(ServerEvent::Pause {
+                    stream_id,
+                    paused,
+                    position_ms,
+                });
             }
             // Answers to our own calls, and notifications without answers.
             "_result" | "_error" | "onStatus" | "onBWDone" | "@setDataFrame" => {}
             other => {
                 if tx != 0.0 {
-                    let info = status_info("error", "NetConnection.Call.Failed", &format!("unknown command '{other}'"));
-                    self.transport.send_command(0, &Command::new("_error", tx, Amf0Value::Null, vec![info]));
+                    let info = status_info(
+                        "error",
+                        "NetConnection.Call.Failed",
+                        &format!("unknown command '{other}'"),
+                    );
+                    self.transport
+                        .send_command(0, &Command::new("_error", tx, Amf0Value::Null, vec![info]));
                 }
             }
         }
@@ -415,11 +507,19 @@ impl ServerSession {
 
     fn on_connect(&mut self, cmd: Command) -> Result<(), RtmpError> {
         if self.connect_transaction.is_some() {
-            return Err(RtmpError::Protocol("second connect on one connection".into()));
+            return Err(RtmpError::Protocol(
+                "second connect on one connection".into(),
+            ));
         }
         let object = cmd.object;
-        let raw_app = object.get("app").and_then(Amf0Value::as_str).unwrap_or_default();
-        let tc_url = object.get("tcUrl").and_then(Amf0Value::as_str).map(str::to_string);
+        let raw_app = object
+            .get("app")
+            .and_then(Amf0Value::as_str)
+            .unwrap_or_default();
+        let tc_url = object
+            .get("tcUrl")
+            .and_then(Amf0Value::as_str)
+            .map(str::to_string);
         let (app, mut query) = split_query(raw_app);
         let mut app = app.trim_end_matches('/').to_string();
         let tc_query = tc_url.as_deref().and_then(|u| split_query(u).1);
@@ -446,13 +546,18 @@ impl ServerSession {
     /// Accepts `connect`: Window Ack Size, Set Peer Bandwidth, Set Chunk Size
     /// and the `_result`, queued together so they leave in one write.
     pub fn accept_connect(&mut self, app: &str) {
-        let Some(tx) = self.connect_transaction else { return };
+        let Some(tx) = self.connect_transaction else {
+            return;
+        };
         self.connected = true;
         self.app = app.to_string();
-        self.transport.send_control(ControlMessage::WindowAckSize(self.config.window_ack_size));
-        self.transport.send_peer_bandwidth(self.config.peer_bandwidth);
+        self.transport
+            .send_control(ControlMessage::WindowAckSize(self.config.window_ack_size));
+        self.transport
+            .send_peer_bandwidth(self.config.peer_bandwidth);
         if self.config.chunk_size != 128 {
-            self.transport.send_control(ControlMessage::SetChunkSize(self.config.chunk_size));
+            self.transport
+                .send_control(ControlMessage::SetChunkSize(self.config.chunk_size));
         }
         let properties = Amf0Value::object([
             ("fmsVer", Amf0Value::string("FMS/3,5,3,888")),
@@ -464,7 +569,10 @@ impl ServerSession {
             ("code", Amf0Value::string("NetConnection.Connect.Success")),
             ("description", Amf0Value::string("Connection succeeded.")),
             ("objectEncoding", Amf0Value::Number(0.0)),
-            ("data", Amf0Value::EcmaArray(vec![("version".into(), Amf0Value::string("3,5,3,888"))])),
+            (
+                "data",
+                Amf0Value::EcmaArray(vec![("version".into(), Amf0Value::string("3,5,3,888"))]),
+            ),
         ]);
         self.result(tx, properties, vec![info]);
     }
@@ -472,24 +580,34 @@ impl ServerSession {
     /// Rejects `connect` with `NetConnection.Connect.Rejected`; the caller
     /// closes the connection after sending the output.
     pub fn reject_connect(&mut self, description: &str) {
-        let Some(tx) = self.connect_transaction else { return };
+        let Some(tx) = self.connect_transaction else {
+            return;
+        };
         let info = status_info("error", "NetConnection.Connect.Rejected", description);
-        self.transport.send_command(0, &Command::new("_error", tx, Amf0Value::Null, vec![info]));
+        self.transport
+            .send_command(0, &Command::new("_error", tx, Amf0Value::Null, vec![info]));
     }
 
     /// Accepts a publish: `NetStream.Publish.Start`.
     pub fn accept_publish(&mut self, stream_id: u32, name: &str) {
         self.take_pending(stream_id);
         self.set_state(stream_id, NetStreamState::Publishing);
-        self.transport.send_user_control(UserControlEvent::StreamBegin(stream_id));
-        self.transport.send_status(stream_id, "status", "NetStream.Publish.Start", &format!("{name} is now published."));
+        self.transport
+            .send_user_control(UserControlEvent::StreamBegin(stream_id));
+        self.transport.send_status(
+            stream_id,
+            "status",
+            "NetStream.Publish.Start",
+            &format!("{name} is now published."),
+        );
     }
 
     /// Refuses a publish with the given code, e.g. `NetStream.Publish.BadName`.
     pub fn reject_publish(&mut self, stream_id: u32, code: &str, description: &str) {
         self.take_pending(stream_id);
         self.set_state(stream_id, NetStreamState::Created);
-        self.transport.send_status(stream_id, "error", code, description);
+        self.transport
+            .send_status(stream_id, "error", code, description);
     }
 
     /// Accepts a play: Stream Begin, `NetStream.Play.Reset` (when asked),
@@ -497,14 +615,29 @@ impl ServerSession {
     pub fn accept_play(&mut self, stream_id: u32, name: &str, reset: bool) {
         self.take_pending(stream_id);
         self.set_state(stream_id, NetStreamState::Playing);
-        self.transport.send_user_control(UserControlEvent::StreamBegin(stream_id));
+        self.transport
+            .send_user_control(UserControlEvent::StreamBegin(stream_id));
         if reset {
-            self.transport.send_status(stream_id, "status", "NetStream.Play.Reset", &format!("Playing and resetting {name}."));
+            self.transport.send_status(
+                stream_id,
+                "status",
+                "NetStream.Play.Reset",
+                &format!("Playing and resetting {name}."),
+            );
         }
-        self.transport.send_status(stream_id, "status", "NetStream.Play.Start", &format!("Started playing {name}."));
+        self.transport.send_status(
+            stream_id,
+            "status",
+            "NetStream.Play.Start",
+            &format!("Started playing {name}."),
+        );
         self.transport.send_data(
             stream_id,
-            &[Amf0Value::string("|RtmpSampleAccess"), Amf0Value::Boolean(true), Amf0Value::Boolean(true)],
+            &[
+                Amf0Value::string("|RtmpSampleAccess"),
+                Amf0Value::Boolean(true),
+                Amf0Value::Boolean(true),
+            ],
         );
     }
 
@@ -512,48 +645,70 @@ impl ServerSession {
     pub fn reject_play(&mut self, stream_id: u32, code: &str, description: &str) {
         self.take_pending(stream_id);
         self.set_state(stream_id, NetStreamState::Created);
-        self.transport.send_status(stream_id, "error", code, description);
+        self.transport
+            .send_status(stream_id, "error", code, description);
     }
 
     /// Tells a playing client its stream's publisher left (Stream EOF user
     /// control, RTMP §7.1.7), and optionally `NetStream.Play.UnpublishNotify`,
     /// which FFmpeg and librtmp treat as the end of playback.
     pub fn notify_unpublished(&mut self, stream_id: u32, name: &str, with_status: bool) {
-        self.transport.send_user_control(UserControlEvent::StreamEof(stream_id));
+        self.transport
+            .send_user_control(UserControlEvent::StreamEof(stream_id));
         if with_status {
-            self.transport.send_status(stream_id, "status", "NetStream.Play.UnpublishNotify", &format!("{name} is now unpublished."));
+            self.transport.send_status(
+                stream_id,
+                "status",
+                "NetStream.Play.UnpublishNotify",
+                &format!("{name} is now unpublished."),
+            );
         }
     }
 
     /// Tells a playing client its stream is published (again).
     pub fn notify_published(&mut self, stream_id: u32, name: &str, with_status: bool) {
-        self.transport.send_user_control(UserControlEvent::StreamBegin(stream_id));
+        self.transport
+            .send_user_control(UserControlEvent::StreamBegin(stream_id));
         if with_status {
-            self.transport.send_status(stream_id, "status", "NetStream.Play.PublishNotify", &format!("{name} is now published."));
+            self.transport.send_status(
+                stream_id,
+                "status",
+                "NetStream.Play.PublishNotify",
+                &format!("{name} is now published."),
+            );
         }
     }
 
     /// Sends an `onStatus` on a message stream.
     pub fn send_status(&mut self, stream_id: u32, level: &str, code: &str, description: &str) {
-        self.transport.send_status(stream_id, level, code, description);
+        self.transport
+            .send_status(stream_id, level, code, description);
     }
 
     fn result(&mut self, tx: f64, object: Amf0Value, args: Vec<Amf0Value>) {
         if tx != 0.0 {
-            self.transport.send_command(0, &Command::new("_result", tx, object, args));
+            self.transport
+                .send_command(0, &Command::new("_result", tx, object, args));
         }
     }
 
     fn require_stream(&self, stream_id: u32, what: &str) -> Result<u32, RtmpError> {
         match self.state(stream_id) {
             Some(NetStreamState::Created) => Ok(stream_id),
-            Some(_) => Err(RtmpError::Protocol(format!("'{what}' on stream {stream_id}, which is already busy"))),
-            None => Err(RtmpError::Protocol(format!("'{what}' on stream {stream_id}, which createStream never made"))),
+            Some(_) => Err(RtmpError::Protocol(format!(
+                "'{what}' on stream {stream_id}, which is already busy"
+            ))),
+            None => Err(RtmpError::Protocol(format!(
+                "'{what}' on stream {stream_id}, which createStream never made"
+            ))),
         }
     }
 
     fn state(&self, stream_id: u32) -> Option<NetStreamState> {
-        self.streams.iter().find(|(id, _)| *id == stream_id).map(|(_, s)| *s)
+        self.streams
+            .iter()
+            .find(|(id, _)| *id == stream_id)
+            .map(|(_, s)| *s)
     }
 
     fn set_state(&mut self, stream_id: u32, state: NetStreamState) {
@@ -570,10 +725,12 @@ impl ServerSession {
     fn stop_stream(&mut self, stream_id: u32, keep: bool) {
         match self.state(stream_id) {
             Some(NetStreamState::Publishing | NetStreamState::PublishRequested) => {
-                self.events.push_back(ServerEvent::PublishStopped { stream_id });
+                self.events
+                    .push_back(ServerEvent::PublishStopped { stream_id });
             }
             Some(NetStreamState::Playing | NetStreamState::PlayRequested) => {
-                self.events.push_back(ServerEvent::PlayStopped { stream_id });
+                self.events
+                    .push_back(ServerEvent::PlayStopped { stream_id });
             }
             _ => {}
         }

@@ -6,7 +6,11 @@ use liu_flv::amf0::Amf0Value;
 use super::*;
 use crate::media::MediaKind;
 
-fn pump(client: &mut ClientSession, server: &mut ServerSession, decide: &mut impl FnMut(&mut ServerSession, ServerEvent)) -> Vec<ClientEvent> {
+fn pump(
+    client: &mut ClientSession,
+    server: &mut ServerSession,
+    decide: &mut impl FnMut(&mut ServerSession, ServerEvent),
+) -> Vec<ClientEvent> {
     let mut client_events = Vec::new();
     for _ in 0..20 {
         let mut moved = false;
@@ -45,26 +49,56 @@ fn accept_all(server: &mut ServerSession, ev: ServerEvent, seen: &mut Vec<Server
 }
 
 fn client(role: ClientRole) -> ClientSession {
-    ClientSession::new(ClientConfig::new("live?token=abc", "rtmp://127.0.0.1/live?token=abc"), role, [7; 32], 0)
+    ClientSession::new(
+        ClientConfig::new("live?token=abc", "rtmp://127.0.0.1/live?token=abc"),
+        role,
+        [7; 32],
+        0,
+    )
 }
 
 #[test]
 fn publish_flow_delivers_media_and_metadata() {
     let mut server = ServerSession::new(ServerConfig::default(), [1; 32], 0);
-    let mut client = client(ClientRole::Publish { name: "cam?sig=1".into() });
+    let mut client = client(ClientRole::Publish {
+        name: "cam?sig=1".into(),
+    });
     let mut seen = Vec::new();
-    let events = pump(&mut client, &mut server, &mut |s, e| accept_all(s, e, &mut seen));
+    let events = pump(&mut client, &mut server, &mut |s, e| {
+        accept_all(s, e, &mut seen)
+    });
     assert_eq!(events[0], ClientEvent::Connected);
-    assert!(events.iter().any(|e| matches!(e, ClientEvent::Started { stream_id: 1 })), "{events:?}");
-    let ServerEvent::Connect(connect) = &seen[0] else { panic!("{seen:?}") };
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Started { stream_id: 1 })),
+        "{events:?}"
+    );
+    let ServerEvent::Connect(connect) = &seen[0] else {
+        panic!("{seen:?}")
+    };
     assert_eq!(connect.app, "live");
     assert_eq!(connect.query.as_deref(), Some("token=abc"));
-    let publish = seen.iter().find_map(|e| if let ServerEvent::Publish(p) = e { Some(p) } else { None }).unwrap();
-    assert_eq!((publish.name.as_str(), publish.query.as_deref()), ("cam", Some("sig=1")));
+    let publish = seen
+        .iter()
+        .find_map(|e| {
+            if let ServerEvent::Publish(p) = e {
+                Some(p)
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    assert_eq!(
+        (publish.name.as_str(), publish.query.as_deref()),
+        ("cam", Some("sig=1"))
+    );
 
     let big = vec![0x17u8; 100_000];
     client.send_media(MediaKind::Video, 40, &big).unwrap();
-    client.send_media(MediaKind::Audio, 0xFFFF_FFF0, b"\xaf\x01audio").unwrap();
+    client
+        .send_media(MediaKind::Audio, 0xFFFF_FFF0, b"\xaf\x01audio")
+        .unwrap();
     let meta = liu_flv::amf0::encode_all(&[
         Amf0Value::string("@setDataFrame"),
         Amf0Value::string("onMetaData"),
@@ -84,12 +118,26 @@ fn publish_flow_delivers_media_and_metadata() {
     while let Some(ev) = server.poll_event() {
         seen.push(ev);
     }
-    assert!(matches!(&seen[0], ServerEvent::Media { kind: MediaKind::Video, timestamp: 40, payload, .. } if payload.len() == 100_000));
-    assert!(matches!(&seen[1], ServerEvent::Media { kind: MediaKind::Audio, timestamp: 0xFFFF_FFF0, .. }));
-    let ServerEvent::Metadata { payload, .. } = &seen[2] else { panic!("{seen:?}") };
+    assert!(
+        matches!(&seen[0], ServerEvent::Media { kind: MediaKind::Video, timestamp: 40, payload, .. } if payload.len() == 100_000)
+    );
+    assert!(matches!(
+        &seen[1],
+        ServerEvent::Media {
+            kind: MediaKind::Audio,
+            timestamp: 0xFFFF_FFF0,
+            ..
+        }
+    ));
+    let ServerEvent::Metadata { payload, .. } = &seen[2] else {
+        panic!("{seen:?}")
+    };
     let values = liu_flv::amf0::decode_all(payload).unwrap();
     assert_eq!(values[0].as_str(), Some("onMetaData"));
-    assert_eq!(values[1].get("width").and_then(Amf0Value::as_f64), Some(640.0));
+    assert_eq!(
+        values[1].get("width").and_then(Amf0Value::as_f64),
+        Some(640.0)
+    );
 
     client.close();
     seen.clear();
@@ -97,7 +145,11 @@ fn publish_flow_delivers_media_and_metadata() {
     while let Some(ev) = server.poll_event() {
         seen.push(ev);
     }
-    assert!(seen.iter().any(|e| matches!(e, ServerEvent::PublishStopped { stream_id: 1 })), "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, ServerEvent::PublishStopped { stream_id: 1 })),
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -106,7 +158,9 @@ fn refused_publish_reaches_the_client() {
     let mut client = client(ClientRole::Publish { name: "cam".into() });
     let events = pump(&mut client, &mut server, &mut |s, e| match e {
         ServerEvent::Connect(req) => s.accept_connect(&req.app),
-        ServerEvent::Publish(req) => s.reject_publish(req.stream_id, "NetStream.Publish.BadName", "busy"),
+        ServerEvent::Publish(req) => {
+            s.reject_publish(req.stream_id, "NetStream.Publish.BadName", "busy")
+        }
         _ => {}
     });
     assert!(
@@ -120,16 +174,37 @@ fn play_flow_and_shared_media_bytes() {
     let mut server = ServerSession::new(ServerConfig::default(), [1; 32], 0);
     let mut client = client(ClientRole::Play { name: "cam".into() });
     let mut seen = Vec::new();
-    let events = pump(&mut client, &mut server, &mut |s, e| accept_all(s, e, &mut seen));
-    assert!(events.iter().any(|e| matches!(e, ClientEvent::Started { stream_id: 1 })), "{events:?}");
-    let ServerEvent::Play(play) = seen.iter().find(|e| matches!(e, ServerEvent::Play(_))).unwrap() else { panic!() };
+    let events = pump(&mut client, &mut server, &mut |s, e| {
+        accept_all(s, e, &mut seen)
+    });
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Started { stream_id: 1 })),
+        "{events:?}"
+    );
+    let ServerEvent::Play(play) = seen
+        .iter()
+        .find(|e| matches!(e, ServerEvent::Play(_)))
+        .unwrap()
+    else {
+        panic!()
+    };
     assert_eq!((play.name.as_str(), play.start), ("cam", -2.0));
 
     // Media serialized once, as the fan-out does, is read by the client.
-    let shared = crate::media::serialize_media(MediaKind::Video, 0x0100_0000, 1, &[9u8; 10_000], server.out_chunk_size());
+    let shared = crate::media::serialize_media(
+        MediaKind::Video,
+        0x0100_0000,
+        1,
+        &[9u8; 10_000],
+        server.out_chunk_size(),
+    );
     client.receive(&shared).unwrap();
     let ev = client.poll_event().unwrap();
-    assert!(matches!(ev, ClientEvent::Media { kind: MediaKind::Video, timestamp: 0x0100_0000, ref payload } if payload.len() == 10_000));
+    assert!(
+        matches!(ev, ClientEvent::Media { kind: MediaKind::Video, timestamp: 0x0100_0000, ref payload } if payload.len() == 10_000)
+    );
 
     server.notify_unpublished(1, "cam", false);
     client.receive(&server.take_output().unwrap()).unwrap();
@@ -161,13 +236,24 @@ fn playing_again_on_one_stream_replaces_the_play() {
     let mut server = ServerSession::new(ServerConfig::default(), [1; 32], 0);
     let mut client = client(ClientRole::Play { name: "cam".into() });
     let mut seen = Vec::new();
-    pump(&mut client, &mut server, &mut |s, e| accept_all(s, e, &mut seen));
+    pump(&mut client, &mut server, &mut |s, e| {
+        accept_all(s, e, &mut seen)
+    });
     let mut payload = Vec::new();
-    crate::command::Command::new("play", 0.0, Amf0Value::Null, vec![Amf0Value::string("other")]).encode(&mut payload);
+    crate::command::Command::new(
+        "play",
+        0.0,
+        Amf0Value::Null,
+        vec![Amf0Value::string("other")],
+    )
+    .encode(&mut payload);
     let mut out = bytes::BytesMut::new();
     crate::chunk::write_type0_message(8, 0, 20, 1, &payload, 4096, &mut out);
     server.receive(&out).unwrap();
-    assert_eq!(server.poll_event(), Some(ServerEvent::PlayStopped { stream_id: 1 }));
+    assert_eq!(
+        server.poll_event(),
+        Some(ServerEvent::PlayStopped { stream_id: 1 })
+    );
     assert!(matches!(server.poll_event(), Some(ServerEvent::Play(p)) if p.name == "other"));
 }
 
@@ -176,10 +262,15 @@ fn a_bad_data_message_is_dropped_not_fatal() {
     let mut server = ServerSession::new(ServerConfig::default(), [1; 32], 0);
     let mut client = client(ClientRole::Publish { name: "cam".into() });
     let mut seen = Vec::new();
-    pump(&mut client, &mut server, &mut |s, e| accept_all(s, e, &mut seen));
+    pump(&mut client, &mut server, &mut |s, e| {
+        accept_all(s, e, &mut seen)
+    });
     let mut out = bytes::BytesMut::new();
     // An AMF3 switch marker where AMF0 was due.
     crate::chunk::write_type0_message(8, 0, 18, 1, &[0x11, 0x02, 0x00], 4096, &mut out);
     server.receive(&out).unwrap();
-    assert!(matches!(server.poll_event(), Some(ServerEvent::Dropped { .. })));
+    assert!(matches!(
+        server.poll_event(),
+        Some(ServerEvent::Dropped { .. })
+    ));
 }

@@ -5,11 +5,11 @@
 use bytes::{Bytes, BytesMut};
 use liu_flv::amf0::Amf0Value;
 
+use crate::RtmpError;
 use crate::chunk::{ChunkDecoder, ChunkEncoder, ChunkLimits, RawMessage};
 use crate::command::{Command, status_info};
 use crate::control::{CONTROL_CSID, ControlMessage, LimitType, UserControlEvent, type_id};
 use crate::media::COMMAND_CSID;
-use crate::RtmpError;
 
 /// The message layer of a session, below commands.
 pub(crate) struct Transport {
@@ -45,7 +45,9 @@ impl Transport {
             && self.received - self.acked >= u64::from(window)
         {
             self.acked = self.received;
-            self.send_control(ControlMessage::Acknowledgement { sequence: self.received as u32 });
+            self.send_control(ControlMessage::Acknowledgement {
+                sequence: self.received as u32,
+            });
         }
     }
 
@@ -66,7 +68,8 @@ impl Transport {
                     ControlMessage::SetChunkSize(size) => self.decoder.set_chunk_size(size)?,
                     ControlMessage::Abort { csid } => self.decoder.abort(csid),
                     ControlMessage::WindowAckSize(size) => self.peer_window = Some(size),
-                    ControlMessage::Acknowledgement { .. } | ControlMessage::SetPeerBandwidth { .. } => {}
+                    ControlMessage::Acknowledgement { .. }
+                    | ControlMessage::SetPeerBandwidth { .. } => {}
                 }
                 Ok(None)
             }
@@ -82,7 +85,14 @@ impl Transport {
 
     pub fn send_control(&mut self, msg: ControlMessage) {
         let payload = msg.encode();
-        self.encoder.write(CONTROL_CSID, 0, msg.type_id(), 0, &payload, &mut self.output);
+        self.encoder.write(
+            CONTROL_CSID,
+            0,
+            msg.type_id(),
+            0,
+            &payload,
+            &mut self.output,
+        );
         if let ControlMessage::SetChunkSize(size) = msg {
             self.encoder.set_chunk_size(size);
         }
@@ -90,44 +100,91 @@ impl Transport {
 
     pub fn send_user_control(&mut self, event: UserControlEvent) {
         let payload = event.encode();
-        self.encoder.write(CONTROL_CSID, 0, type_id::USER_CONTROL, 0, &payload, &mut self.output);
+        self.encoder.write(
+            CONTROL_CSID,
+            0,
+            type_id::USER_CONTROL,
+            0,
+            &payload,
+            &mut self.output,
+        );
     }
 
     pub fn send_command(&mut self, stream_id: u32, cmd: &Command) {
         let mut payload = Vec::with_capacity(128);
         cmd.encode(&mut payload);
-        self.encoder.write(COMMAND_CSID, 0, type_id::COMMAND_AMF0, stream_id, &payload, &mut self.output);
+        self.encoder.write(
+            COMMAND_CSID,
+            0,
+            type_id::COMMAND_AMF0,
+            stream_id,
+            &payload,
+            &mut self.output,
+        );
     }
 
     pub fn send_data(&mut self, stream_id: u32, values: &[Amf0Value]) {
         let payload = liu_flv::amf0::encode_all(values);
-        self.encoder.write(COMMAND_CSID, 0, type_id::DATA_AMF0, stream_id, &payload, &mut self.output);
+        self.encoder.write(
+            COMMAND_CSID,
+            0,
+            type_id::DATA_AMF0,
+            stream_id,
+            &payload,
+            &mut self.output,
+        );
     }
 
     /// `onStatus` on a NetStream (RTMP §7.2.2).
     pub fn send_status(&mut self, stream_id: u32, level: &str, code: &str, description: &str) {
-        let cmd = Command::new("onStatus", 0.0, Amf0Value::Null, vec![status_info(level, code, description)]);
+        let cmd = Command::new(
+            "onStatus",
+            0.0,
+            Amf0Value::Null,
+            vec![status_info(level, code, description)],
+        );
         self.send_command(stream_id, &cmd);
     }
 
     pub fn send_peer_bandwidth(&mut self, size: u32) {
-        self.send_control(ControlMessage::SetPeerBandwidth { size, limit: LimitType::Dynamic });
+        self.send_control(ControlMessage::SetPeerBandwidth {
+            size,
+            limit: LimitType::Dynamic,
+        });
     }
 
     pub fn take_output(&mut self) -> Option<Bytes> {
-        if self.output.is_empty() { None } else { Some(self.output.split().freeze()) }
+        if self.output.is_empty() {
+            None
+        } else {
+            Some(self.output.split().freeze())
+        }
     }
 }
 
 /// Decodes the values of a data message; type 15 (AMF3 data) carries a
 /// format byte before AMF0 values.
-pub(crate) fn data_values(msg: &RawMessage, limits: &liu_flv::amf0::Amf0Limits) -> Result<Vec<Amf0Value>, RtmpError> {
-    let body = if msg.type_id == type_id::DATA_AMF3 { msg.payload.get(1..).unwrap_or(&[]) } else { &msg.payload[..] };
-    liu_flv::amf0::decode_all_with(body, limits).map_err(|source| RtmpError::Amf { context: "data message", source })
+pub(crate) fn data_values(
+    msg: &RawMessage,
+    limits: &liu_flv::amf0::Amf0Limits,
+) -> Result<Vec<Amf0Value>, RtmpError> {
+    let body = if msg.type_id == type_id::DATA_AMF3 {
+        msg.payload.get(1..).unwrap_or(&[])
+    } else {
+        &msg.payload[..]
+    };
+    liu_flv::amf0::decode_all_with(body, limits).map_err(|source| RtmpError::Amf {
+        context: "data message",
+        source,
+    })
 }
 
 /// The body of a command message; type 17 (AMF3 command) carries a format
 /// byte before an AMF0 body.
 pub(crate) fn command_body(msg: &RawMessage) -> &[u8] {
-    if msg.type_id == type_id::COMMAND_AMF3 { msg.payload.get(1..).unwrap_or(&[]) } else { &msg.payload[..] }
+    if msg.type_id == type_id::COMMAND_AMF3 {
+        msg.payload.get(1..).unwrap_or(&[])
+    } else {
+        &msg.payload[..]
+    }
 }

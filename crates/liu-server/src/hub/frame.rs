@@ -43,7 +43,15 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(kind: FrameKind, timestamp: u64, payload: Bytes) -> Self {
-        Frame { kind, timestamp, keyframe: false, config: false, metadata: false, payload, forms: Default::default() }
+        Frame {
+            kind,
+            timestamp,
+            keyframe: false,
+            config: false,
+            metadata: false,
+            payload,
+            forms: Default::default(),
+        }
     }
 
     /// A copy at another time (forms are rebuilt for it).

@@ -65,9 +65,18 @@ impl StreamKey {
         let app = app.trim_matches('/');
         let name = name.trim_matches('/');
         match name.rsplit_once('/') {
-            Some((prefix, last)) if app.is_empty() => StreamKey { app: prefix.to_string(), name: last.to_string() },
-            Some((prefix, last)) => StreamKey { app: format!("{app}/{prefix}"), name: last.to_string() },
-            None => StreamKey { app: app.to_string(), name: name.to_string() },
+            Some((prefix, last)) if app.is_empty() => StreamKey {
+                app: prefix.to_string(),
+                name: last.to_string(),
+            },
+            Some((prefix, last)) => StreamKey {
+                app: format!("{app}/{prefix}"),
+                name: last.to_string(),
+            },
+            None => StreamKey {
+                app: app.to_string(),
+                name: name.to_string(),
+            },
         }
     }
 }
@@ -241,7 +250,11 @@ impl Hub {
             state.ring.push(Entry::Published);
         }
         stream.notify.notify_waiters();
-        Ok(Publisher { hub: self.clone(), stream, id })
+        Ok(Publisher {
+            hub: self.clone(),
+            stream,
+            id,
+        })
     }
 
     /// Subscribes to `key`, published or not yet.
@@ -251,7 +264,11 @@ impl Hub {
             let mut state = stream.lock();
             state.subscribers += 1;
             if state.publisher.is_some() {
-                let start = if self.inner.config.ring.gop_cache { state.ring.last_keyframe() } else { None };
+                let start = if self.inner.config.ring.gop_cache {
+                    state.ring.last_keyframe()
+                } else {
+                    None
+                };
                 Some(start.unwrap_or(state.ring.head()))
             } else {
                 None
@@ -263,7 +280,11 @@ impl Hub {
     /// Names of the streams currently published.
     pub fn published(&self) -> Vec<StreamKey> {
         let streams: Vec<Arc<Stream>> = self.streams().values().cloned().collect();
-        streams.iter().filter(|s| s.is_published()).map(|s| s.key.clone()).collect()
+        streams
+            .iter()
+            .filter(|s| s.is_published())
+            .map(|s| s.key.clone())
+            .collect()
     }
 
     fn unsubscribe(&self, stream: &Stream) {
@@ -296,7 +317,11 @@ impl Publisher {
             let mut state = self.stream.lock();
             // onMetaData goes out at time 0, where players expect it (FFmpeg
             // turns a later one into a data stream); it moves no timeline.
-            let timestamp = if flags.metadata { 0 } else { state.timeline.map(kind, timestamp) };
+            let timestamp = if flags.metadata {
+                0
+            } else {
+                state.timeline.map(kind, timestamp)
+            };
             let mut frame = Frame::new(kind, timestamp, payload);
             frame.config = flags.config;
             frame.metadata = flags.metadata;

@@ -94,22 +94,36 @@ impl Ring {
         // Slots are placed on the timeline no earlier than their predecessor
         // (metadata is stamped 0, audio may trail video a little).
         let (size, timestamp, keyframe) = match &entry {
-            Entry::Frame(f) => (f.size() as u64, f.timestamp.max(self.last_timestamp), f.keyframe),
+            Entry::Frame(f) => (
+                f.size() as u64,
+                f.timestamp.max(self.last_timestamp),
+                f.keyframe,
+            ),
             _ => (0, self.last_timestamp, false),
         };
         if keyframe {
             self.last_keyframe = Some(self.head());
         }
         self.last_timestamp = self.last_timestamp.max(timestamp);
-        self.slots.push_back(Slot { entry, bytes_before: self.total_bytes, timestamp });
+        self.slots.push_back(Slot {
+            entry,
+            bytes_before: self.total_bytes,
+            timestamp,
+        });
         self.total_bytes += size;
         self.trim();
     }
 
     /// How far behind the head a cursor is, in bytes and in ms.
     pub fn lag(&self, seq: u64) -> (u64, u64) {
-        match seq.checked_sub(self.first_seq).and_then(|i| self.slots.get(i as usize)) {
-            Some(slot) => (self.total_bytes - slot.bytes_before, self.last_timestamp.saturating_sub(slot.timestamp)),
+        match seq
+            .checked_sub(self.first_seq)
+            .and_then(|i| self.slots.get(i as usize))
+        {
+            Some(slot) => (
+                self.total_bytes - slot.bytes_before,
+                self.last_timestamp.saturating_sub(slot.timestamp),
+            ),
             None if seq >= self.head() => (0, 0),
             None => (u64::MAX, u64::MAX),
         }
@@ -124,11 +138,17 @@ impl Ring {
     /// Bytes held.
     #[cfg(test)]
     pub fn held_bytes(&self) -> u64 {
-        self.slots.front().map_or(0, |s| self.total_bytes - s.bytes_before)
+        self.slots
+            .front()
+            .map_or(0, |s| self.total_bytes - s.bytes_before)
     }
 
     fn trim(&mut self) {
-        let hard_cap = self.limits.queue_max_bytes.max(if self.limits.gop_cache { self.limits.gop_cache_max_bytes } else { 0 });
+        let hard_cap = self.limits.queue_max_bytes.max(if self.limits.gop_cache {
+            self.limits.gop_cache_max_bytes
+        } else {
+            0
+        });
         while let Some(front) = self.slots.front() {
             let held = self.total_bytes - front.bytes_before;
             let in_queue = held <= self.limits.queue_max_bytes
@@ -158,7 +178,12 @@ mod tests {
     }
 
     fn limits() -> RingLimits {
-        RingLimits { gop_cache: true, gop_cache_max_bytes: 100_000, queue_max_bytes: 10_000, queue_max_ms: 1000 }
+        RingLimits {
+            gop_cache: true,
+            gop_cache_max_bytes: 100_000,
+            queue_max_bytes: 10_000,
+            queue_max_ms: 1000,
+        }
     }
 
     #[test]
@@ -186,7 +211,10 @@ mod tests {
 
     #[test]
     fn lag_is_measured_from_the_head() {
-        let mut ring = Ring::new(RingLimits { gop_cache: false, ..limits() });
+        let mut ring = Ring::new(RingLimits {
+            gop_cache: false,
+            ..limits()
+        });
         for i in 0..5u64 {
             ring.push(frame(i * 100, 936, false));
         }

@@ -42,14 +42,20 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    pub(super) fn new(hub: Hub, stream: Arc<Stream>, start: Option<u64>, config: &HubConfig) -> Self {
+    pub(super) fn new(
+        hub: Hub,
+        stream: Arc<Stream>,
+        start: Option<u64>,
+        config: &HubConfig,
+    ) -> Self {
         let (cursor, waiting_publish) = match start {
             Some(seq) => (seq, false),
             None => (stream.lock().ring.head(), true),
         };
         let wait_keyframe = !waiting_publish && {
             let state = stream.lock();
-            state.has_video && !matches!(state.ring.get(cursor), Some(Entry::Frame(f)) if f.keyframe)
+            state.has_video
+                && !matches!(state.ring.get(cursor), Some(Entry::Frame(f)) if f.keyframe)
         };
         Subscriber {
             hub,
@@ -98,7 +104,11 @@ impl Subscriber {
     /// Appends what is ready (at most `max` entries) to `out`, waiting when
     /// nothing is. A viewer behind the queue limits is moved forward to the
     /// latest keyframe; one that keeps falling behind gets `TooSlow`.
-    pub async fn next_batch(&mut self, out: &mut Vec<Delivery>, max: usize) -> Result<(), SubscriberError> {
+    pub async fn next_batch(
+        &mut self,
+        out: &mut Vec<Delivery>,
+        max: usize,
+    ) -> Result<(), SubscriberError> {
         let stream = self.stream.clone();
         loop {
             let notified = stream.notify.notified();
@@ -113,7 +123,11 @@ impl Subscriber {
     }
 
     /// Non-blocking [`Subscriber::next_batch`].
-    pub fn read_ready(&mut self, out: &mut Vec<Delivery>, max: usize) -> Result<(), SubscriberError> {
+    pub fn read_ready(
+        &mut self,
+        out: &mut Vec<Delivery>,
+        max: usize,
+    ) -> Result<(), SubscriberError> {
         let state = self.stream.lock();
         let ring = &state.ring;
         // A cursor inside the current GOP is never behind: the GOP cache
@@ -127,7 +141,10 @@ impl Subscriber {
             }
             self.skips += 1;
             if self.skips > self.max_skips {
-                return Err(SubscriberError::TooSlow { skips: self.skips, window_s: self.window.as_secs() });
+                return Err(SubscriberError::TooSlow {
+                    skips: self.skips,
+                    window_s: self.window.as_secs(),
+                });
             }
             match ring.last_keyframe().filter(|&k| k > self.cursor) {
                 Some(k) => {
@@ -156,12 +173,20 @@ impl Subscriber {
                 [headers.metadata, headers.video_config, headers.audio_config]
                     .into_iter()
                     .flatten()
-                    .map(|f| Delivery::Frame(if f.config && f.timestamp < start { Arc::new(f.restamped(start)) } else { f })),
+                    .map(|f| {
+                        Delivery::Frame(if f.config && f.timestamp < start {
+                            Arc::new(f.restamped(start))
+                        } else {
+                            f
+                        })
+                    }),
             );
         }
         let head = ring.head();
         while self.cursor < head && out.len() < max {
-            let Some(entry) = ring.get(self.cursor) else { break };
+            let Some(entry) = ring.get(self.cursor) else {
+                break;
+            };
             self.cursor += 1;
             match entry {
                 Entry::Frame(frame) => {

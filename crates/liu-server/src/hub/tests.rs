@@ -5,7 +5,15 @@ use bytes::Bytes;
 use super::*;
 
 fn video(p: &Publisher, ts: u32, keyframe: bool) {
-    p.push(FrameKind::Video, ts, Bytes::from_static(b"frame"), FrameFlags { keyframe, ..Default::default() });
+    p.push(
+        FrameKind::Video,
+        ts,
+        Bytes::from_static(b"frame"),
+        FrameFlags {
+            keyframe,
+            ..Default::default()
+        },
+    );
 }
 
 fn frames(sub: &mut Subscriber) -> Vec<Delivery> {
@@ -15,7 +23,15 @@ fn frames(sub: &mut Subscriber) -> Vec<Delivery> {
 }
 
 fn timestamps(d: &[Delivery]) -> Vec<u64> {
-    d.iter().filter_map(|d| if let Delivery::Frame(f) = d { Some(f.timestamp) } else { None }).collect()
+    d.iter()
+        .filter_map(|d| {
+            if let Delivery::Frame(f) = d {
+                Some(f.timestamp)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 #[test]
@@ -23,7 +39,10 @@ fn second_publisher_is_refused() {
     let hub = Hub::new(HubConfig::default());
     let key = StreamKey::new("live", "a");
     let first = hub.publish(&key).unwrap();
-    assert_eq!(hub.publish(&key).err(), Some(HubError::AlreadyPublishing(key.clone())));
+    assert_eq!(
+        hub.publish(&key).err(),
+        Some(HubError::AlreadyPublishing(key.clone()))
+    );
     assert!(first.stream.is_published());
     drop(first);
     assert!(hub.publish(&key).is_ok());
@@ -34,15 +53,27 @@ fn late_viewer_starts_with_headers_at_the_latest_keyframe() {
     let hub = Hub::new(HubConfig::default());
     let key = StreamKey::new("live", "a");
     let p = hub.publish(&key).unwrap();
-    p.push(FrameKind::Video, 0, Bytes::from_static(b"avcC"), FrameFlags { config: true, ..Default::default() });
+    p.push(
+        FrameKind::Video,
+        0,
+        Bytes::from_static(b"avcC"),
+        FrameFlags {
+            config: true,
+            ..Default::default()
+        },
+    );
     for i in 0..10 {
         video(&p, i * 40, i % 5 == 0);
     }
     let mut sub = hub.subscribe(&key);
     let got = frames(&mut sub);
-    let Delivery::Frame(first) = &got[0] else { panic!("{got:?}") };
+    let Delivery::Frame(first) = &got[0] else {
+        panic!("{got:?}")
+    };
     assert!(first.config);
-    let Delivery::Frame(second) = &got[1] else { panic!() };
+    let Delivery::Frame(second) = &got[1] else {
+        panic!()
+    };
     assert!(second.keyframe);
     assert_eq!(timestamps(&got[1..]), vec![200, 240, 280, 320, 360]);
 }
@@ -87,7 +118,15 @@ fn slow_viewer_is_skipped_then_dropped() {
     let mut ts = 0;
     for round in 0..3 {
         for i in 0..50 {
-            p.push(FrameKind::Video, ts, big.clone(), FrameFlags { keyframe: i % 5 == 0, ..Default::default() });
+            p.push(
+                FrameKind::Video,
+                ts,
+                big.clone(),
+                FrameFlags {
+                    keyframe: i % 5 == 0,
+                    ..Default::default()
+                },
+            );
             ts += 40;
         }
         let mut out = Vec::new();
@@ -95,7 +134,9 @@ fn slow_viewer_is_skipped_then_dropped() {
         if round < 2 {
             result.unwrap();
             assert!(matches!(out[0], Delivery::Skipped));
-            let Delivery::Frame(f) = &out[1] else { panic!() };
+            let Delivery::Frame(f) = &out[1] else {
+                panic!()
+            };
             assert!(f.keyframe);
         } else {
             assert!(matches!(result, Err(SubscriberError::TooSlow { .. })));
@@ -125,13 +166,24 @@ async fn waiting_viewer_wakes_on_publish() {
     let task = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let p = hub2.publish(&key2).unwrap();
-        p.push(FrameKind::Video, 0, Bytes::from_static(b"x"), FrameFlags { keyframe: true, ..Default::default() });
+        p.push(
+            FrameKind::Video,
+            0,
+            Bytes::from_static(b"x"),
+            FrameFlags {
+                keyframe: true,
+                ..Default::default()
+            },
+        );
         p.flush();
         tokio::time::sleep(Duration::from_millis(100)).await;
     });
     assert!(sub.wait_published(Duration::from_secs(2)).await);
     let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(2), sub.next_batch(&mut out, 10)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(2), sub.next_batch(&mut out, 10))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!out.is_empty());
     task.await.unwrap();
 }
@@ -140,7 +192,10 @@ async fn waiting_viewer_wakes_on_publish() {
 fn stream_keys_split_at_the_last_slash() {
     assert_eq!(StreamKey::new("live", "a/b"), StreamKey::new("live/a", "b"));
     assert_eq!(StreamKey::new("live", "a/b").to_string(), "live/a/b");
-    assert_eq!(StreamKey::new("live/", "cam"), StreamKey::new("live", "cam"));
+    assert_eq!(
+        StreamKey::new("live/", "cam"),
+        StreamKey::new("live", "cam")
+    );
 }
 
 #[test]
@@ -150,15 +205,35 @@ fn long_gop_viewer_starts_at_its_keyframe_without_skipping() {
     let hub = Hub::new(config);
     let key = StreamKey::new("live", "a");
     let p = hub.publish(&key).unwrap();
-    p.push(FrameKind::Video, 0, Bytes::from_static(b"avcC"), FrameFlags { config: true, ..Default::default() });
+    p.push(
+        FrameKind::Video,
+        0,
+        Bytes::from_static(b"avcC"),
+        FrameFlags {
+            config: true,
+            ..Default::default()
+        },
+    );
     // A 10 s GOP, 8 s in.
     for i in 0..200 {
         video(&p, i * 40, i == 0);
     }
     let mut sub = hub.subscribe(&key);
     let got = frames(&mut sub);
-    assert!(!got.iter().any(|d| matches!(d, Delivery::Skipped)), "new viewer was skipped");
-    let pictures: Vec<&Arc<Frame>> = got.iter().filter_map(|d| if let Delivery::Frame(f) = d { Some(f) } else { None }).collect();
+    assert!(
+        !got.iter().any(|d| matches!(d, Delivery::Skipped)),
+        "new viewer was skipped"
+    );
+    let pictures: Vec<&Arc<Frame>> = got
+        .iter()
+        .filter_map(|d| {
+            if let Delivery::Frame(f) = d {
+                Some(f)
+            } else {
+                None
+            }
+        })
+        .collect();
     assert!(pictures[0].config);
     assert!(pictures[1].keyframe && pictures[1].timestamp == 0);
     assert_eq!(pictures.len(), 201);
@@ -172,16 +247,35 @@ fn headers_resent_after_a_skip_do_not_go_back_in_time() {
     let hub = Hub::new(config);
     let key = StreamKey::new("live", "a");
     let p = hub.publish(&key).unwrap();
-    p.push(FrameKind::Video, 0, Bytes::from_static(b"avcC"), FrameFlags { config: true, ..Default::default() });
+    p.push(
+        FrameKind::Video,
+        0,
+        Bytes::from_static(b"avcC"),
+        FrameFlags {
+            config: true,
+            ..Default::default()
+        },
+    );
     let mut sub = hub.subscribe(&key);
     let _ = frames(&mut sub);
     let big = Bytes::from(vec![0u8; 1000]);
     for i in 0..50u32 {
-        p.push(FrameKind::Video, i * 40, big.clone(), FrameFlags { keyframe: i % 5 == 0, ..Default::default() });
+        p.push(
+            FrameKind::Video,
+            i * 40,
+            big.clone(),
+            FrameFlags {
+                keyframe: i % 5 == 0,
+                ..Default::default()
+            },
+        );
     }
     let got = frames(&mut sub);
     assert!(matches!(got[0], Delivery::Skipped));
     let ts = timestamps(&got);
-    assert!(ts.windows(2).all(|w| w[0] <= w[1]), "timestamps go back: {ts:?}");
+    assert!(
+        ts.windows(2).all(|w| w[0] <= w[1]),
+        "timestamps go back: {ts:?}"
+    );
     assert!(matches!(&got[1], Delivery::Frame(f) if f.config && f.timestamp == ts[1]));
 }
