@@ -16,9 +16,9 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use liu_flv::flv::{TagType, encode_file_header, encode_tag};
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
 
 use crate::buf_list::BufList;
 use crate::hub::{Delivery, FormSlot, Frame, FrameKind, StreamHeaders, StreamKey, Subscriber};
@@ -35,47 +35,28 @@ const BATCH: usize = 128;
 /// is a whole batch of tags.
 type Body = UnsyncBoxBody<BufList, Infallible>;
 
-pub async fn accept(listener: TcpListener, ctx: Arc<Context>, stop: watch::Receiver<bool>) {
-    let limit = Arc::new(Semaphore::new(ctx.config.http.max_connections));
-    loop {
-        let (socket, peer) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                warn!("HTTP accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            warn!(%peer, "HTTP connection refused: {} connections already", ctx.config.http.max_connections);
-            continue;
-        };
-        let _ = socket.set_nodelay(true);
+/// Serves one HTTP/1.1 connection with hyper.
+pub async fn serve_connection(
+    socket: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Context>,
+    stop: watch::Receiver<bool>,
+) {
+    let service = service_fn(|req| {
         let ctx = ctx.clone();
         let stop = stop.clone();
-        let span = info_span!("http", %peer);
-        tokio::spawn(
-            async move {
-                let service = service_fn(|req| {
-                    let ctx = ctx.clone();
-                    let stop = stop.clone();
-                    async move { Ok::<_, Infallible>(route(req, peer, ctx, stop).await) }
-                });
-                let write_timeout = Duration::from_millis(ctx.config.stream.write_timeout_ms);
-                let io = TokioIo::new(WriteTimeout::new(socket, write_timeout));
-                let result = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_millis(ctx.config.http.header_timeout_ms))
-                    .max_buf_size(MAX_HEAD_BYTES.max(8192))
-                    .serve_connection(io, service)
-                    .await;
-                if let Err(e) = result {
-                    debug!("HTTP connection ended: {e}");
-                }
-                drop(permit);
-            }
-            .instrument(span),
-        );
+        async move { Ok::<_, Infallible>(route(req, peer, ctx, stop).await) }
+    });
+    let write_timeout = Duration::from_millis(ctx.config.stream.write_timeout_ms);
+    let io = TokioIo::new(WriteTimeout::new(socket, write_timeout));
+    let result = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(ctx.config.http.header_timeout_ms))
+        .max_buf_size(MAX_HEAD_BYTES.max(8192))
+        .serve_connection(io, service)
+        .await;
+    if let Err(e) = result {
+        debug!("HTTP connection ended: {e}");
     }
 }
 

@@ -84,6 +84,8 @@ struct Playback {
     paused: bool,
     /// Media was delivered already (the merge window applies from then on).
     started: bool,
+    /// This app's merge window, looked up once.
+    merge_window: Duration,
 }
 
 pub async fn serve_connection(
@@ -95,7 +97,6 @@ pub async fn serve_connection(
     let span =
         info_span!("rtmp", %peer, app = tracing::field::Empty, stream = tracing::field::Empty);
     async move {
-        let _ = socket.set_nodelay(true);
         let mut conn = Connection::new(ctx);
         match conn.run(socket, shutdown).await {
             Ok(()) => debug!("closed"),
@@ -153,11 +154,7 @@ impl Connection {
         let handshake_deadline =
             self.started + Duration::from_millis(cfg.rtmp.handshake_timeout_ms);
         let idle = Duration::from_millis(cfg.rtmp.idle_timeout_ms);
-        let mut merge_window = Duration::ZERO;
         loop {
-            if let Role::Playing(_) = self.role {
-                merge_window = self.ctx.config.merge_window(&self.app);
-            }
             let read_deadline = match &self.role {
                 Role::Idle if !self.session.is_connected() => {
                     Some(tokio::time::Instant::from_std(handshake_deadline))
@@ -193,11 +190,15 @@ impl Connection {
                     }
                     // The first batch (the GOP cache) leaves at once; later
                     // ones wait for more messages so one write carries them all.
-                    let merge = match &mut self.role {
-                        Role::Playing(p) => !merge_window.is_zero() && std::mem::replace(&mut p.started, true),
-                        _ => false,
+                    let merge_window = match &mut self.role {
+                        Role::Playing(p) => {
+                            let window = if p.started { p.merge_window } else { Duration::ZERO };
+                            p.started = true;
+                            window
+                        }
+                        _ => Duration::ZERO,
                     };
-                    if merge {
+                    if !merge_window.is_zero() {
                         tokio::time::sleep(merge_window).await;
                         if let Role::Playing(p) = &mut self.role
                             && let Err(e) = p.subscriber.read_ready(&mut batch, BATCH)
@@ -330,6 +331,7 @@ impl Connection {
                         video: true,
                         paused: false,
                         started: false,
+                        merge_window: self.ctx.config.merge_window(&self.app),
                     }));
                 }
                 ServerEvent::Media {

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::Config;
 use crate::hub::Hub;
@@ -76,8 +76,29 @@ impl BoundServer {
     /// every viewer's stream and waits briefly for connections to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let rtmp_task = tokio::spawn(accept_rtmp(self.rtmp, self.ctx.clone(), stop_rx.clone()));
-        let http_task = tokio::spawn(http::accept(self.http, self.ctx.clone(), stop_rx.clone()));
+        let (rtmp_max, http_max) = (
+            self.ctx.config.rtmp.max_connections,
+            self.ctx.config.http.max_connections,
+        );
+        let rtmp_task = tokio::spawn(accept_loop(
+            self.rtmp,
+            "RTMP",
+            rtmp_max,
+            self.ctx.clone(),
+            stop_rx.clone(),
+            rtmp::serve_connection,
+        ));
+        let http_task = tokio::spawn(accept_loop(
+            self.http,
+            "HTTP",
+            http_max,
+            self.ctx.clone(),
+            stop_rx.clone(),
+            |socket, peer, ctx, stop| {
+                http::serve_connection(socket, peer, ctx, stop)
+                    .instrument(info_span!("http", %peer))
+            },
+        ));
         shutdown.await;
         info!("shutting down");
         let _ = stop_tx.send(true);
@@ -91,26 +112,38 @@ impl BoundServer {
     }
 }
 
-async fn accept_rtmp(listener: TcpListener, ctx: Arc<Context>, stop: watch::Receiver<bool>) {
-    let limit = Arc::new(Semaphore::new(ctx.config.rtmp.max_connections));
+/// Accepts connections until aborted, at most `max` at once, each served
+/// by `serve` on its own task inside a span naming the protocol and peer.
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    what: &'static str,
+    max: usize,
+    ctx: Arc<Context>,
+    stop: watch::Receiver<bool>,
+    serve: F,
+) where
+    F: Fn(TcpStream, SocketAddr, Arc<Context>, watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let limit = Arc::new(Semaphore::new(max));
     loop {
         let (socket, peer) = match listener.accept().await {
             Ok(conn) => conn,
             Err(e) => {
                 // Out of file descriptors and the like: back off, keep serving.
-                warn!("RTMP accept failed: {e}");
+                warn!("{what} accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
-            warn!(%peer, "RTMP connection refused: {} connections already", ctx.config.rtmp.max_connections);
+            warn!(%peer, "{what} connection refused: {max} connections already");
             continue;
         };
-        let ctx = ctx.clone();
-        let stop = stop.clone();
+        let _ = socket.set_nodelay(true);
+        let connection = serve(socket, peer, ctx.clone(), stop.clone());
         tokio::spawn(async move {
-            rtmp::serve_connection(socket, peer, ctx, stop).await;
+            connection.await;
             drop(permit);
         });
     }
