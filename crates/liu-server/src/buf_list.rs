@@ -20,16 +20,15 @@ impl BufList {
             self.bufs.push_back(b);
         }
     }
+}
 
-    pub fn push_front(&mut self, b: Bytes) {
-        if !b.is_empty() {
-            self.remaining += b.len();
-            self.bufs.push_front(b);
+impl FromIterator<Bytes> for BufList {
+    fn from_iter<I: IntoIterator<Item = Bytes>>(iter: I) -> Self {
+        let mut list = BufList::default();
+        for b in iter {
+            list.push(b);
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.remaining == 0
+        list
     }
 }
 
@@ -82,11 +81,10 @@ mod tests {
 
     #[test]
     fn reads_across_buffers() {
-        let mut list = BufList::default();
-        list.push(Bytes::from_static(b"FLV"));
-        list.push(Bytes::new());
-        list.push(Bytes::from_static(b" tags"));
-        list.push_front(Bytes::from_static(b">"));
+        let mut list: BufList = [">", "FLV", "", " tags"]
+            .into_iter()
+            .map(|s| Bytes::from_static(s.as_bytes()))
+            .collect();
         assert_eq!(list.remaining(), 9);
         let mut slices = [IoSlice::new(&[]); 8];
         assert_eq!(list.chunks_vectored(&mut slices), 3);
@@ -94,6 +92,6 @@ mod tests {
         assert_eq!(list.chunk(), b"LV");
         let rest = list.copy_to_bytes(list.remaining());
         assert_eq!(&rest[..], b"LV tags");
-        assert!(list.is_empty());
+        assert_eq!(list.remaining(), 0);
     }
 }

@@ -267,3 +267,122 @@ fn flv_header_flags_follow_the_published_tracks() {
         failures.join("\n  ")
     );
 }
+
+/// Checks that `flv` holds a playable start: metadata or sequence headers, then a keyframe
+/// before any other picture, and at least `pictures` pictures.
+fn check_flv_start(what: &str, flv: &FlvParser, pictures: usize) {
+    let first_picture = flv
+        .tags
+        .iter()
+        .find(|t| t.picture)
+        .unwrap_or_else(|| panic!("{what}: no picture"));
+    assert!(
+        first_picture.keyframe,
+        "{what}: first picture is not a keyframe"
+    );
+    assert!(
+        flv.tags.iter().any(|t| t.kind == 9 && t.seq_header),
+        "{what}: no AVC sequence header"
+    );
+    let n = flv.pictures().count();
+    assert!(
+        n >= pictures,
+        "{what}: {n} pictures, expected at least {pictures}"
+    );
+}
+
+/// One connection, several requests, whichever side serves them: Liu's own HTTP-FLV loop
+/// (a 404 for a missing stream keeps the connection; a stream that ends is terminated with the
+/// last chunk and the connection carries the next request) and hyper (a connection that starts
+/// with another request and then asks for HTTP-FLV). An HTTP/1.0 client gets an unchunked body.
+#[test]
+fn one_connection_carries_several_requests() {
+    let _w = watchdog("http_surface reuse", Duration::from_secs(120));
+    let _s = serial();
+    let server = LiuServer::start("[http]\nflv_wait_ms = 3000\n");
+    let addr = server.http_addr().to_string();
+    let step = Duration::from_secs(10);
+
+    // A stream that ends: the body ends with the last chunk (flv_wait_ms after the publisher
+    // left), then the connection carries another request (one that hyper serves).
+    let ending = stream_name("ending");
+    let ending_publisher = Publisher::spawn(
+        &server.rtmp_url(&ending),
+        &clip(&ClipSpec::standard().seconds(4)),
+        &[],
+    );
+    let mut c = RawHttp::connect(&addr);
+    c.send(&format!("GET /live/{ending}.flv HTTP/1.1"));
+    c.read_head(step).unwrap();
+    assert_eq!(c.status, 200);
+    let mut flv = FlvParser::default();
+    let how = c.read_body(&mut flv, Duration::from_secs(5), Duration::from_secs(20));
+    assert_eq!(
+        how, "closed",
+        "the body of an ended stream ends with the last chunk"
+    );
+    check_flv_start("a 4 s stream read to its end", &flv, 75);
+    c.send("GET / HTTP/1.1");
+    c.read_head(step).unwrap();
+    assert_eq!(c.status, 200, "a request after an ended HTTP-FLV body");
+    assert!(!c.read_sized_body(step).unwrap().is_empty());
+    drop(c);
+    drop(ending_publisher);
+
+    let name = stream_name("reuse");
+    let _publisher = Publisher::spawn(
+        &server.rtmp_url(&name),
+        &clip(&ClipSpec::standard().seconds(20)),
+        &[],
+    );
+
+    // Opened by an HTTP-FLV request for a stream that does not exist: 404 after the wait, and
+    // the connection stays for the next request, a live stream.
+    let mut c = RawHttp::connect(&addr);
+    c.send("GET /live/missing.flv HTTP/1.1");
+    c.read_head(step).unwrap();
+    assert_eq!(c.status, 404);
+    assert_eq!(c.read_sized_body(step).unwrap(), b"stream not found\n");
+    c.send(&format!("GET /live/{name}.flv HTTP/1.1"));
+    c.read_head(step).unwrap();
+    assert_eq!(c.status, 200, "HTTP-FLV after a 404 on the same connection");
+    assert!(
+        c.header("transfer-encoding")
+            .is_some_and(|t| t.contains("chunked"))
+    );
+    let mut flv = FlvParser::default();
+    c.read_body(&mut flv, Duration::from_secs(2), Duration::from_secs(2));
+    check_flv_start("HTTP-FLV after a 404 on the same connection", &flv, 25);
+    drop(c);
+
+    // Opened by a request hyper serves, then HTTP-FLV on the same connection.
+    let mut c = RawHttp::connect(&addr);
+    c.send("GET /nothing/here HTTP/1.1");
+    c.read_head(step).unwrap();
+    assert_eq!(c.status, 404);
+    c.read_sized_body(step).unwrap();
+    c.send(&format!("GET /live/{name}.flv HTTP/1.1"));
+    c.read_head(step).unwrap();
+    assert_eq!(c.status, 200, "HTTP-FLV after another request");
+    assert_eq!(c.header("content-type"), Some("video/x-flv"));
+    let mut flv = FlvParser::default();
+    c.read_body(&mut flv, Duration::from_secs(2), Duration::from_secs(2));
+    check_flv_start("HTTP-FLV on a connection hyper serves", &flv, 25);
+    drop(c);
+
+    // HTTP/1.0: no chunked encoding; the body is delimited by the connection's end.
+    let mut c = RawHttp::connect(&addr);
+    c.send(&format!("GET /live/{name}.flv HTTP/1.0"));
+    c.read_head(step).unwrap();
+    assert_eq!(c.status, 200);
+    assert_eq!(
+        c.header("transfer-encoding"),
+        None,
+        "chunked sent to an HTTP/1.0 client"
+    );
+    assert_eq!(c.header("connection"), Some("close"));
+    let mut flv = FlvParser::default();
+    c.read_body(&mut flv, Duration::from_secs(2), Duration::from_secs(2));
+    assert_eq!(flv.header_flags, Some(0x05));
+    check_flv_start("HTTP/1.0 HTTP-FLV", &flv, 25);
+}

@@ -132,16 +132,17 @@ pub struct RawHttp {
 impl RawHttp {
     /// Connects and sends the request; does not read anything.
     pub fn send_get(addr: &str, path: &str) -> RawHttp {
+        let mut c = RawHttp::connect(addr);
+        c.send(&format!("GET {path} HTTP/1.1"));
+        c
+    }
+
+    /// Connects; sends nothing.
+    pub fn connect(addr: &str) -> RawHttp {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         stream
             .set_write_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        let mut s = &stream;
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: liu-tests\r\nAccept: */*\r\n\r\n"
-        )
-        .unwrap();
         RawHttp {
             stream,
             status: 0,
@@ -151,6 +152,51 @@ impl RawHttp {
             raw: vec![],
             closed: false,
         }
+    }
+
+    /// Sends a request (`request_line` like `GET /x HTTP/1.1`) on this connection, after the
+    /// previous response was read whole; the next `read_head` reads its answer.
+    pub fn send(&mut self, request_line: &str) {
+        assert!(
+            self.pending.is_empty(),
+            "unread body bytes of the previous response"
+        );
+        let addr = self.stream.peer_addr().unwrap();
+        let mut s = &self.stream;
+        write!(
+            s,
+            "{request_line}\r\nHost: {addr}\r\nUser-Agent: liu-tests\r\nAccept: */*\r\n\r\n"
+        )
+        .unwrap();
+        self.status = 0;
+        self.headers.clear();
+        self.chunked = false;
+        self.closed = false;
+    }
+
+    /// Reads a body of `Content-Length` bytes (within `limit`).
+    pub fn read_sized_body(&mut self, limit: Duration) -> Result<Vec<u8>, String> {
+        let len: usize = self
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .ok_or("no Content-Length")?;
+        let deadline = Instant::now() + limit;
+        while self.pending.len() + self.raw.len() < len {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(format!("body of {len} bytes not read within {limit:?}"));
+            }
+            match self.read_some(deadline - now) {
+                Ok(0) => return Err("closed inside the body".into()),
+                Ok(_) | Err(_) => {}
+            }
+        }
+        let raw = std::mem::take(&mut self.raw);
+        self.pending.extend_from_slice(&raw);
+        let rest = self.pending.split_off(len);
+        let body = std::mem::replace(&mut self.pending, rest);
+        self.raw = std::mem::take(&mut self.pending);
+        Ok(body)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

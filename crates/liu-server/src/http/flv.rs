@@ -1,0 +1,365 @@
+//! HTTP-FLV playback: the FLV file header, then the stream's frames as FLV
+//! tags (FLV spec E.2-E.3), each tag serialized once per frame and shared
+//! by every viewer.
+//!
+//! [`FlvPlayback`] decides what a viewer is sent; two sinks carry it: Liu's
+//! own streaming loop on the socket ([`stream_native`], for a request that
+//! opens a connection, with no per-connection HTTP buffers), and a hyper
+//! response body ([`hyper_body`], for a request on a connection hyper
+//! already serves).
+
+use std::io;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, StreamBody};
+use liu_flv::flv::{TagType, encode_file_header, encode_tag};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::buf_list::BufList;
+use crate::hub::{Delivery, FormSlot, Frame, FrameKind, StreamHeaders, StreamKey, Subscriber};
+use crate::io::write_all_vectored;
+use crate::server::Context;
+
+use super::service::Body;
+
+/// The shared FLV tag form of a frame.
+pub const FLV_FORM: FormSlot = FormSlot(1);
+/// Most deliveries taken from the hub at once.
+const BATCH: usize = 128;
+/// Buffer lists longer than this are released after use, so an idle
+/// viewer keeps small ones.
+const SMALL_BATCH: usize = 16;
+/// Longest a new viewer holds its first tags to learn the stream's tracks.
+const HEADER_WAIT: Duration = Duration::from_secs(1);
+/// Bytes a playing client may send (pipelined requests, noise) before it
+/// is disconnected.
+const MAX_IGNORED_INPUT: usize = 64 * 1024;
+
+/// One viewer's position in a stream and what it is due next.
+pub struct FlvPlayback {
+    subscriber: Subscriber,
+    batch: Vec<Delivery>,
+    header_sent: bool,
+    /// How long to wait for a publisher that left to come back.
+    wait: Duration,
+    merge_window: Duration,
+    /// Media was delivered already (the merge window applies from then on).
+    started: bool,
+    stop: watch::Receiver<bool>,
+    done: bool,
+}
+
+impl FlvPlayback {
+    pub fn new(
+        subscriber: Subscriber,
+        wait: Duration,
+        merge_window: Duration,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        FlvPlayback {
+            subscriber,
+            batch: Vec::new(),
+            header_sent: false,
+            wait,
+            merge_window,
+            started: false,
+            stop,
+            done: false,
+        }
+    }
+
+    /// Appends the next bytes to send to `out`, waiting until there are
+    /// some; `false` when the playback has ended and nothing was added.
+    pub async fn next_tags(&mut self, out: &mut Vec<Bytes>) -> bool {
+        let before = out.len();
+        while out.len() == before {
+            if self.done {
+                return false;
+            }
+            if self.header_sent {
+                self.fill(out).await;
+            } else {
+                self.header_sent = true;
+                self.send_header(out).await;
+            }
+        }
+        true
+    }
+
+    async fn fill(&mut self, out: &mut Vec<Bytes>) {
+        let result = tokio::select! {
+            r = self.subscriber.next_batch(&mut self.batch, BATCH) => r,
+            _ = self.stop.changed() => {
+                self.done = true;
+                return;
+            }
+        };
+        let result = match result {
+            // The first batch (the GOP cache) leaves at once.
+            Ok(())
+                if !self.merge_window.is_zero() && std::mem::replace(&mut self.started, true) =>
+            {
+                // Let more messages arrive so one write carries them all.
+                tokio::time::sleep(self.merge_window).await;
+                self.subscriber.read_ready(&mut self.batch, BATCH)
+            }
+            other => other,
+        };
+        if let Err(e) = result {
+            warn!("HTTP-FLV viewer dropped: {e}");
+            self.done = true;
+            return;
+        }
+        self.take_batch(out).await;
+    }
+
+    /// Moves delivered frames to `out` as FLV tags; returns the kinds seen.
+    async fn take_batch(&mut self, out: &mut Vec<Bytes>) -> (bool, bool) {
+        let (mut audio, mut video) = (false, false);
+        let mut batch = std::mem::take(&mut self.batch);
+        for delivery in batch.drain(..) {
+            match delivery {
+                Delivery::Frame(frame) => {
+                    audio |= frame.kind == FrameKind::Audio;
+                    video |= frame.kind == FrameKind::Video;
+                    out.push(frame.form(FLV_FORM, flv_form));
+                }
+                Delivery::Unpublished => {
+                    // Stay connected while the publisher may come back.
+                    let back = tokio::select! {
+                        back = self.subscriber.wait_published(self.wait) => back,
+                        _ = self.stop.changed() => false,
+                    };
+                    if !back {
+                        self.done = true;
+                        break;
+                    }
+                }
+                Delivery::Published | Delivery::Skipped => {}
+            }
+        }
+        if batch.capacity() <= SMALL_BATCH {
+            self.batch = batch;
+        }
+        (audio, video)
+    }
+
+    /// The FLV header's audio and video flags must be right from the first
+    /// byte (flv.js and mpegts.js wait for every announced track), so hold
+    /// the first tags until the stream's tracks are known: from
+    /// `onMetaData`, from both tracks' frames, or after `HEADER_WAIT`.
+    async fn send_header(&mut self, out: &mut Vec<Bytes>) {
+        let first = out.len();
+        let deadline = tokio::time::Instant::now() + HEADER_WAIT;
+        let (mut saw_audio, mut saw_video) = (false, false);
+        let (audio, video) = loop {
+            if let Some(tracks) = announced_tracks(&self.subscriber.headers()) {
+                break tracks;
+            }
+            if saw_audio && saw_video {
+                break (true, true);
+            }
+            let more = tokio::select! {
+                r = tokio::time::timeout_at(deadline, self.subscriber.next_batch(&mut self.batch, BATCH)) => r,
+                _ = self.stop.changed() => {
+                    self.done = true;
+                    return;
+                }
+            };
+            match more {
+                Ok(Ok(())) => {
+                    let (a, v) = self.take_batch(out).await;
+                    saw_audio |= a;
+                    saw_video |= v;
+                    if self.done {
+                        return;
+                    }
+                }
+                Ok(Err(e)) => {
+                    warn!("HTTP-FLV viewer dropped: {e}");
+                    self.done = true;
+                    return;
+                }
+                Err(_) if saw_audio || saw_video => break (saw_audio, saw_video),
+                Err(_) => break (true, true),
+            }
+        };
+        out.insert(
+            first,
+            Bytes::copy_from_slice(&encode_file_header(audio, video)),
+        );
+    }
+}
+
+/// The tracks a stream announces: `onMetaData`'s `audiocodecid` and
+/// `videocodecid` (FLV spec E.5), else both sequence headers.
+fn announced_tracks(h: &StreamHeaders) -> Option<(bool, bool)> {
+    if let Some(meta) = &h.metadata
+        && let Ok(values) = liu_flv::amf0::decode_all(&meta.payload)
+        && let Some(object) = values.get(1)
+    {
+        let audio = object.get("audiocodecid").is_some();
+        let video = object.get("videocodecid").is_some();
+        if audio || video {
+            return Some((audio, video));
+        }
+    }
+    (h.audio_config.is_some() && h.video_config.is_some()).then_some((true, true))
+}
+
+/// A subscription to `key` once it is published, waiting up to
+/// `[http] flv_wait_ms` for a publisher; `None` if none came.
+pub async fn wait_for_stream(
+    ctx: &Context,
+    key: &StreamKey,
+    stop: &watch::Receiver<bool>,
+) -> Option<Subscriber> {
+    let subscriber = ctx.hub.subscribe(key);
+    let wait = Duration::from_millis(ctx.config.http.flv_wait_ms);
+    let mut stopping = stop.clone();
+    let published = tokio::select! {
+        published = subscriber.wait_published(wait) => published,
+        _ = stopping.changed() => false,
+    };
+    published.then_some(subscriber)
+}
+
+/// A frame as one FLV tag with its trailing PreviousTagSize (FLV spec E.3).
+pub(crate) fn flv_form(frame: &Frame) -> Bytes {
+    let tag_type = match frame.kind {
+        FrameKind::Audio => TagType::Audio,
+        FrameKind::Video => TagType::Video,
+        FrameKind::Data => TagType::Script,
+    };
+    encode_tag(tag_type, frame.wire_timestamp(), &frame.payload)
+}
+
+/// How the native loop ended.
+pub enum NativeEnd {
+    /// The playback ended and the body was terminated: the connection may
+    /// carry another request.
+    Finished,
+    /// The client left, a write failed or the body cannot be terminated.
+    Closed,
+}
+
+/// Streams `playback` on `socket` as the body of a response whose head was
+/// already written: one vectored write per batch of tags, framed as one
+/// chunk (RFC 9112 section 7.1) when `chunked`, else delimited by closing.
+/// Input from the client is watched only to notice that it left.
+pub async fn stream_native(
+    socket: &mut TcpStream,
+    mut playback: FlvPlayback,
+    chunked: bool,
+    write_timeout: Duration,
+) -> NativeEnd {
+    let (rd, mut wr) = socket.split();
+    let writing = async {
+        let mut out: Vec<Bytes> = Vec::new();
+        // Chunk-size lines, each split off one reused buffer.
+        let mut lines = BytesMut::new();
+        loop {
+            if chunked {
+                out.push(Bytes::new()); // the chunk-size line, set below
+            }
+            if !playback.next_tags(&mut out).await {
+                if !chunked {
+                    return Ok(NativeEnd::Closed);
+                }
+                out.clear();
+                out.push(Bytes::from_static(b"0\r\n\r\n"));
+                write_all_vectored(&mut wr, &mut out, write_timeout).await?;
+                return Ok(NativeEnd::Finished);
+            }
+            if chunked {
+                let len: usize = out[1..].iter().map(Bytes::len).sum();
+                lines.reserve(20);
+                write_hex_line(&mut lines, len);
+                out[0] = lines.split().freeze();
+                out.push(Bytes::from_static(b"\r\n"));
+            }
+            write_all_vectored(&mut wr, &mut out, write_timeout).await?;
+            if out.capacity() > SMALL_BATCH {
+                out = Vec::new();
+            }
+        }
+    };
+    let watching = async {
+        let mut ignored = 0usize;
+        let mut scratch = [0u8; 512];
+        loop {
+            if rd.readable().await.is_err() {
+                return "read error";
+            }
+            match rd.try_read(&mut scratch) {
+                Ok(0) => return "client closed the connection",
+                Ok(n) => {
+                    ignored += n;
+                    if ignored > MAX_IGNORED_INPUT {
+                        return "client kept sending while playing";
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return "read error",
+            }
+        }
+    };
+    tokio::select! {
+        end = writing => match end {
+            Ok(end) => end,
+            Err::<_, io::Error>(e) => {
+                debug!("HTTP-FLV viewer left: {e}");
+                NativeEnd::Closed
+            }
+        },
+        why = watching => {
+            debug!("HTTP-FLV viewer left: {why}");
+            NativeEnd::Closed
+        }
+    }
+}
+
+/// `{len:x}\r\n`, the chunk-size line of RFC 9112 section 7.1.
+fn write_hex_line(buf: &mut BytesMut, len: usize) {
+    let digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1);
+    for i in (0..digits).rev() {
+        let nibble = (len >> (i * 4)) & 0xf;
+        buf.put_u8(b"0123456789abcdef"[nibble]);
+    }
+    buf.put_slice(b"\r\n");
+}
+
+/// The same playback as a hyper response body, one body frame per batch.
+pub fn hyper_body(playback: FlvPlayback) -> Body {
+    let stream = futures_util::stream::unfold(playback, |mut playback| async move {
+        let mut tags = Vec::new();
+        playback
+            .next_tags(&mut tags)
+            .await
+            .then(|| (tags.into_iter().collect::<BufList>(), playback))
+    });
+    StreamBody::new(stream.map(|b| Ok(hyper::body::Frame::data(b)))).boxed_unsync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_size_lines() {
+        let mut buf = BytesMut::new();
+        for (len, line) in [
+            (0, "0\r\n"),
+            (10, "a\r\n"),
+            (4096, "1000\r\n"),
+            (0x1f3a9, "1f3a9\r\n"),
+        ] {
+            write_hex_line(&mut buf, len);
+            assert_eq!(&buf.split()[..], line.as_bytes());
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The HTTP listener: HTTP-FLV playback (`GET /APP/STREAM.flv`), CORS, and
+//! proper answers for everything else. Later issues add HLS, the API and
+//! the console on the same port.
+//!
+//! A connection's first request head is read here. An HTTP-FLV `GET` is
+//! served by Liu's own loop, which writes tags straight to the socket and
+//! keeps no HTTP buffers while it streams (hyper keeps 16 KiB per
+//! connection, more than the rest of a viewer). Any other request hands
+//! the connection, with the bytes read so far, to hyper.
+
+mod flv;
+mod head;
+mod service;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+pub(crate) use flv::{FLV_FORM, flv_form};
+use flv::{FlvPlayback, NativeEnd, stream_native, wait_for_stream};
+use head::{HeadError, Method, RequestHead, read_head};
+use service::{flv_stream_key, serve_with_hyper};
+
+use crate::server::Context;
+
+/// Serves one HTTP/1.1 connection.
+pub async fn serve_connection(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Context>,
+    stop: watch::Receiver<bool>,
+) {
+    let header_timeout = Duration::from_millis(ctx.config.http.header_timeout_ms);
+    let mut buf = Vec::new();
+    loop {
+        let head =
+            match tokio::time::timeout(header_timeout, read_head(&mut socket, &mut buf)).await {
+                Err(_) => {
+                    debug!("HTTP connection idle for {header_timeout:?} without a request: closed");
+                    return;
+                }
+                Ok(Ok(Some(head))) => head,
+                Ok(Ok(None)) => return,
+                Ok(Err(e)) => {
+                    reject(&mut socket, e).await;
+                    return;
+                }
+            };
+        let key =
+            flv_stream_key(&head.path).filter(|_| head.method == Method::Get && !head.has_body);
+        let Some(key) = key else {
+            serve_with_hyper(socket, buf, peer, ctx, stop).await;
+            return;
+        };
+        // Pipelined bytes after an endless response have no meaning.
+        buf = Vec::new();
+        if !serve_flv(&mut socket, &head, key, peer, &ctx, &stop).await {
+            return;
+        }
+    }
+}
+
+/// Answers one HTTP-FLV `GET`; `true` if the connection may carry
+/// another request.
+async fn serve_flv(
+    socket: &mut TcpStream,
+    head: &RequestHead,
+    key: crate::hub::StreamKey,
+    peer: SocketAddr,
+    ctx: &Context,
+    stop: &watch::Receiver<bool>,
+) -> bool {
+    let write_timeout = Duration::from_millis(ctx.config.stream.write_timeout_ms);
+    let keep_alive = head.keep_alive;
+    let Some(subscriber) = wait_for_stream(ctx, &key, stop).await else {
+        let answer = response_head(
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            Framing::Length(NOT_FOUND.len()),
+            keep_alive,
+        );
+        let sent = write_all(socket, &[answer.as_bytes(), NOT_FOUND], write_timeout).await;
+        return sent && keep_alive;
+    };
+    // A 1.0 client cannot take chunks: the body ends when the connection does.
+    let chunked = head.http11;
+    let framing = if chunked {
+        Framing::Chunked
+    } else {
+        Framing::Close
+    };
+    let answer = response_head("200 OK", "video/x-flv", framing, keep_alive && chunked);
+    if !write_all(socket, &[answer.as_bytes()], write_timeout).await {
+        return false;
+    }
+    info!(%peer, stream = %key, "HTTP-FLV playing");
+    let wait = Duration::from_millis(ctx.config.http.flv_wait_ms);
+    let merge_window = ctx.config.merge_window(&key.app);
+    let playback = FlvPlayback::new(subscriber, wait, merge_window, stop.clone());
+    let end = stream_native(socket, playback, chunked, write_timeout).await;
+    info!(%peer, stream = %key, "HTTP-FLV stopped");
+    matches!(end, NativeEnd::Finished) && keep_alive
+}
+
+const NOT_FOUND: &[u8] = b"stream not found\n";
+
+/// How a response body is delimited (RFC 9112 section 6).
+enum Framing {
+    Length(usize),
+    Chunked,
+    Close,
+}
+
+fn response_head(status: &str, content_type: &str, framing: Framing, keep_alive: bool) -> String {
+    let framing = match framing {
+        Framing::Length(n) => format!("Content-Length: {n}\r\n"),
+        Framing::Chunked => "Transfer-Encoding: chunked\r\n".to_owned(),
+        Framing::Close => String::new(),
+    };
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n\
+         Cache-Control: no-cache, no-store\r\nAccess-Control-Allow-Origin: *\r\n\
+         {framing}Connection: {connection}\r\n\r\n"
+    )
+}
+
+/// Writes `parts` within the write timeout; `false` if that failed.
+async fn write_all(socket: &mut TcpStream, parts: &[&[u8]], timeout: Duration) -> bool {
+    let mut bufs = parts
+        .iter()
+        .map(|p| bytes::Bytes::copy_from_slice(p))
+        .collect();
+    match crate::io::write_all_vectored(socket, &mut bufs, timeout).await {
+        Ok(()) => true,
+        Err(e) => {
+            debug!("HTTP response not sent: {e}");
+            false
+        }
+    }
+}
+
+/// Ends a connection whose request head is unusable, with one log line and,
+/// where it helps the client, a status.
+async fn reject(socket: &mut TcpStream, e: HeadError) {
+    let status = match &e {
+        HeadError::TooLarge => Some("431 Request Header Fields Too Large"),
+        HeadError::Malformed(_) => Some("400 Bad Request"),
+        HeadError::Truncated | HeadError::Io(_) => None,
+    };
+    match status {
+        Some(status) => {
+            warn!("HTTP request rejected: {e}");
+            let answer =
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            // Best effort, bounded: the connection closes either way.
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), socket.write_all(answer.as_bytes()))
+                    .await;
+        }
+        None => debug!("HTTP connection ended: {e}"),
+    }
+}

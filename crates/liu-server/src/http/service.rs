@@ -1,0 +1,177 @@
+//! Requests served by hyper: everything but a connection's opening
+//! HTTP-FLV request (CORS preflights, HEAD, unknown paths and methods, and
+//! HTTP-FLV on a connection that began with another request).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::{debug, info};
+
+use super::flv::{FlvPlayback, hyper_body, wait_for_stream};
+use super::head::MAX_HEAD_BYTES;
+use crate::buf_list::BufList;
+use crate::hub::StreamKey;
+use crate::io::{Prefixed, WriteTimeout};
+use crate::server::Context;
+
+/// Response bodies carry lists of shared buffers: an HTTP-FLV body frame
+/// is a whole batch of tags.
+pub type Body = UnsyncBoxBody<BufList, Infallible>;
+
+/// Serves the rest of an HTTP/1.1 connection with hyper; `read` holds
+/// bytes already read from it.
+pub async fn serve_with_hyper(
+    socket: TcpStream,
+    read: Vec<u8>,
+    peer: SocketAddr,
+    ctx: Arc<Context>,
+    stop: watch::Receiver<bool>,
+) {
+    let service = service_fn(|req| {
+        let ctx = ctx.clone();
+        let stop = stop.clone();
+        async move { Ok::<_, Infallible>(route(req, peer, ctx, stop).await) }
+    });
+    let write_timeout = Duration::from_millis(ctx.config.stream.write_timeout_ms);
+    let io = TokioIo::new(WriteTimeout::new(
+        Prefixed::new(read, socket),
+        write_timeout,
+    ));
+    let result = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(ctx.config.http.header_timeout_ms))
+        .max_buf_size(MAX_HEAD_BYTES.max(8192))
+        .serve_connection(io, service)
+        .await;
+    if let Err(e) = result {
+        debug!("HTTP connection ended: {e}");
+    }
+}
+
+async fn route(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    ctx: Arc<Context>,
+    stop: watch::Receiver<bool>,
+) -> Response<Body> {
+    let path = req.uri().path();
+    if req.method() == Method::OPTIONS {
+        return preflight(&req);
+    }
+    let Some(key) = flv_stream_key(path) else {
+        return if path == "/" {
+            text(
+                StatusCode::OK,
+                "Liu live streaming server. Play: /APP/STREAM.flv\n",
+            )
+        } else {
+            text(StatusCode::NOT_FOUND, "not found\n")
+        };
+    };
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        resp.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        );
+        return resp;
+    }
+    let Some(subscriber) = wait_for_stream(&ctx, &key, &stop).await else {
+        return text(StatusCode::NOT_FOUND, "stream not found\n");
+    };
+    let wait = Duration::from_millis(ctx.config.http.flv_wait_ms);
+    let mut resp = Response::builder()
+        .header(header::CONTENT_TYPE, "video/x-flv")
+        .header(header::CACHE_CONTROL, "no-cache, no-store")
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+    if req.method() == Method::HEAD {
+        resp = resp.header(header::CONNECTION, "keep-alive");
+        return resp
+            .body(empty())
+            .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"));
+    }
+    info!(%peer, stream = %key, "HTTP-FLV playing");
+    let playback = FlvPlayback::new(subscriber, wait, ctx.config.merge_window(&key.app), stop);
+    let body = hyper_body(playback);
+    resp.body(body)
+        .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
+}
+
+/// `/APP/STREAM.flv` (APP may have several segments) to a stream key.
+pub fn flv_stream_key(path: &str) -> Option<StreamKey> {
+    let path = path.strip_prefix('/')?;
+    let (app, file) = path.rsplit_once('/')?;
+    let name = file.strip_suffix(".flv")?;
+    if app.is_empty() || name.is_empty() || app.split('/').any(|s| s.is_empty() || s == "..") {
+        return None;
+    }
+    Some(StreamKey::new(app, name))
+}
+
+fn preflight(req: &Request<Incoming>) -> Response<Body> {
+    let allow_headers = req
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("*"));
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS")
+        .header(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers)
+        .header(header::ACCESS_CONTROL_MAX_AGE, "86400")
+        .body(empty())
+        .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
+}
+
+fn empty() -> Body {
+    Empty::new().boxed_unsync()
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut resp =
+        Response::new(Full::new(BufList::from(Bytes::from_static(body.as_bytes()))).boxed_unsync());
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flv_paths() {
+        assert_eq!(
+            flv_stream_key("/live/cam.flv"),
+            Some(StreamKey::new("live", "cam"))
+        );
+        assert_eq!(
+            flv_stream_key("/a/b/cam.flv"),
+            Some(StreamKey::new("a/b", "cam"))
+        );
+        assert_eq!(flv_stream_key("/cam.flv"), None);
+        assert_eq!(flv_stream_key("/live/.flv"), None);
+        assert_eq!(flv_stream_key("/live/cam.m3u8"), None);
+        assert_eq!(flv_stream_key("//cam.flv"), None);
+        assert_eq!(flv_stream_key("/../x/cam.flv"), None);
+    }
+}
