@@ -34,6 +34,9 @@ pub struct PublishArgs {
     /// Start over at the end, with continuous timestamps
     #[arg(long = "loop")]
     pub looped: bool,
+    /// Publish the clip as K streams at once, named STREAM-0 .. STREAM-(K-1)
+    #[arg(long, value_name = "K")]
+    pub streams: Option<u32>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -44,6 +47,12 @@ pub struct PlayArgs {
     /// Number of viewers
     #[arg(short = 'n', long = "viewers", default_value_t = 1)]
     pub viewers: u32,
+    /// Spread the viewers over K streams, STREAM-0 .. STREAM-(K-1) (as `publish --streams K`)
+    #[arg(long, value_name = "K")]
+    pub streams: Option<u32>,
+    /// The stream has no video: the first audio frame counts as the first frame
+    #[arg(long)]
+    pub audio_only: bool,
     /// New connections per second
     #[arg(long, default_value_t = 200.0, value_name = "PER_SEC")]
     pub rate: f64,
@@ -69,4 +78,7 @@ pub struct ClipArgs {
     /// Length in seconds
     #[arg(long, default_value_t = 60)]
     pub seconds: u32,
+    /// AAC only (128 kbit/s), no video
+    #[arg(long)]
+    pub audio_only: bool,
 }

@@ -47,6 +47,7 @@ pub fn run(
                 file: a.file,
                 duration: a.duration.map(|d| secs(d, "--duration")).transpose()?,
                 looped: a.looped,
+                streams: a.streams,
                 setup_timeout: Duration::from_secs(10),
             };
             publish::run(&opts)?.write_table(stdout).map_err(io_err)
@@ -55,6 +56,8 @@ pub fn run(
             let opts = play::PlayOptions {
                 url: a.url,
                 viewers: a.viewers,
+                streams: a.streams,
+                audio_only: a.audio_only,
                 rate: a.rate,
                 duration: secs(a.duration, "--duration")?,
                 setup_timeout: secs(a.connect_timeout, "--connect-timeout")?,
@@ -77,6 +80,6 @@ pub fn run(
                 None => report.write_table(stdout).map_err(io_err),
             }
         }
-        BenchCommand::Clip(a) => clip::run(&a.out, a.seconds),
+        BenchCommand::Clip(a) => clip::run(&a.out, a.seconds, a.audio_only),
     }
 }

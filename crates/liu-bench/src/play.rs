@@ -1,5 +1,6 @@
-//! `liu bench play`: N viewers of one stream from one thread, ramped at a
-//! fixed rate, each for the same duration; then one report.
+//! `liu bench play`: N viewers of one stream (or spread over K numbered
+//! streams) from one thread, ramped at a fixed rate, each for the same
+//! duration; then one report.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -19,6 +20,11 @@ use crate::viewer::{self, Shared, ViewerConfig, ViewerResult};
 pub struct PlayOptions {
     pub url: String,
     pub viewers: u32,
+    /// Viewer `i` plays stream `i % K` of K numbered ones ([`Target::numbered`]);
+    /// `None`: all play the URL's stream.
+    pub streams: Option<u32>,
+    /// The stream has no video: the first audio frame is the first frame.
+    pub audio_only: bool,
     /// New connections per second.
     pub rate: f64,
     pub duration: Duration,
@@ -32,9 +38,14 @@ const HARD_STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the viewers and returns the report.
 pub fn run(opts: &PlayOptions) -> Result<Report, BenchError> {
-    if opts.viewers == 0 || !opts.rate.is_finite() || opts.rate <= 0.0 || opts.duration.is_zero() {
+    if opts.viewers == 0
+        || !opts.rate.is_finite()
+        || opts.rate <= 0.0
+        || opts.duration.is_zero()
+        || opts.streams == Some(0)
+    {
         return Err(BenchError::Usage(
-            "need -n >= 1, --rate > 0 and --duration > 0".into(),
+            "need -n >= 1, --streams >= 1, --rate > 0 and --duration > 0".into(),
         ));
     }
     let target = Target::parse(&opts.url)?;
@@ -48,11 +59,20 @@ pub fn run(opts: &PlayOptions) -> Result<Report, BenchError> {
         );
     }
     let protocol = target.protocol.name();
-    let config = Rc::new(ViewerConfig {
-        target,
-        addr,
-        setup_timeout: opts.setup_timeout,
-    });
+    let configs: Vec<Rc<ViewerConfig>> = match opts.streams {
+        None => vec![target],
+        Some(k) => (0..k).map(|i| target.numbered(i)).collect(),
+    }
+    .into_iter()
+    .map(|target| {
+        Rc::new(ViewerConfig {
+            target,
+            addr,
+            setup_timeout: opts.setup_timeout,
+            audio_only: opts.audio_only,
+        })
+    })
+    .collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -61,13 +81,14 @@ pub fn run(opts: &PlayOptions) -> Result<Report, BenchError> {
     let shared = Rc::new(Shared::default());
     let cpu0 = CpuTime::now();
     let t0 = Instant::now();
-    let results = local.block_on(&runtime, ramp(opts, config, shared.clone()));
+    let results = local.block_on(&runtime, ramp(opts, &configs, shared.clone()));
     let wall = t0.elapsed();
     let cpu = CpuTime::now().since(cpu0);
     let info = RunInfo {
         url: opts.url.clone(),
         protocol,
         viewers: opts.viewers,
+        streams: opts.streams.unwrap_or(1),
         rate_per_s: opts.rate,
         duration: opts.duration,
         wall,
@@ -79,7 +100,7 @@ pub fn run(opts: &PlayOptions) -> Result<Report, BenchError> {
 
 async fn ramp(
     opts: &PlayOptions,
-    config: Rc<ViewerConfig>,
+    configs: &[Rc<ViewerConfig>],
     shared: Rc<Shared>,
 ) -> Vec<ViewerResult> {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -103,6 +124,7 @@ async fn ramp(
         }
         let start = Instant::now();
         let end = start + opts.duration;
+        let config = &configs[i as usize % configs.len()];
         handles.push(tokio::task::spawn_local(viewer::run(
             config.clone(),
             shared.clone(),

@@ -23,6 +23,9 @@ pub struct Report {
     pub protocol: String,
     /// Viewers requested.
     pub viewers: u32,
+    /// Streams the viewers were spread over.
+    #[serde(default = "one")]
+    pub streams: u32,
     pub rate_per_s: f64,
     pub duration_s: f64,
     /// From the first connect to the end of the last viewer.
@@ -118,10 +121,15 @@ pub struct RunInfo {
     pub url: String,
     pub protocol: &'static str,
     pub viewers: u32,
+    pub streams: u32,
     pub rate_per_s: f64,
     pub duration: Duration,
     pub wall: Duration,
     pub cpu: CpuTime,
+}
+
+fn one() -> u32 {
+    1
 }
 
 fn round3(v: f64) -> f64 {
@@ -214,6 +222,7 @@ impl Report {
             url: info.url.clone(),
             protocol: info.protocol.to_string(),
             viewers: info.viewers,
+            streams: info.streams,
             rate_per_s: info.rate_per_s,
             duration_s: info.duration.as_secs_f64(),
             wall_s: round3(info.wall.as_secs_f64()),
@@ -281,6 +290,14 @@ impl Report {
         let c = &self.connections;
         let m = &self.media;
         writeln!(out, "liu bench play  {}  ({})", self.url, self.protocol)?;
+        if self.streams > 1 {
+            writeln!(
+                out,
+                "  streams      {} (STREAM-0 .. STREAM-{})",
+                self.streams,
+                self.streams - 1
+            )?;
+        }
         writeln!(
             out,
             "  viewers      {} requested, ramp {}/s, {:.1} s each; wall {:.1} s",

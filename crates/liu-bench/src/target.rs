@@ -98,6 +98,32 @@ impl Target {
         }
     }
 
+    /// The `i`-th of several streams: `-{i}` appended to the stream name
+    /// (before a query; for HTTP before the path's extension), so
+    /// `rtmp://h/live/s` gives `s-0`, `s-1`, ... and `http://h/live/s.flv`
+    /// gives `s-0.flv`, ...
+    pub fn numbered(&self, i: u32) -> Target {
+        let (name, query) = match self.stream.find('?') {
+            Some(q) => self.stream.split_at(q),
+            None => (self.stream.as_str(), ""),
+        };
+        let last_segment = name.rfind('/').map_or(0, |s| s + 1);
+        let name = match self.protocol {
+            Protocol::HttpFlv => match name[last_segment..].rfind('.') {
+                Some(dot) => {
+                    let (stem, ext) = name.split_at(last_segment + dot);
+                    format!("{stem}-{i}{ext}")
+                }
+                None => format!("{name}-{i}"),
+            },
+            Protocol::Rtmp => format!("{name}-{i}"),
+        };
+        Target {
+            stream: format!("{name}{query}"),
+            ..self.clone()
+        }
+    }
+
     /// `host:port` as written in an HTTP Host header.
     pub fn authority(&self) -> String {
         if self.host.contains(':') {
@@ -173,5 +199,17 @@ mod tests {
         assert_eq!(t.authority(), "[::1]:8080");
         let t = Target::parse("http://h/a.flv").unwrap();
         assert_eq!((t.port, t.authority()), (80, "h:80".to_string()));
+    }
+
+    #[test]
+    fn numbered_streams() {
+        let t = Target::parse("rtmp://h/live/cam?k=1").unwrap().numbered(7);
+        assert_eq!((t.app.as_str(), t.stream.as_str()), ("live", "cam-7?k=1"));
+        let t = Target::parse("http://h/live/cam.flv?k=1")
+            .unwrap()
+            .numbered(0);
+        assert_eq!(t.stream, "/live/cam-0.flv?k=1");
+        let t = Target::parse("http://h/live.d/cam").unwrap().numbered(2);
+        assert_eq!(t.stream, "/live.d/cam-2");
     }
 }

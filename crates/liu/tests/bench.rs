@@ -1,6 +1,8 @@
 //! `liu bench` against Liu: `liu bench publish` loops a generated clip with latency stamps,
 //! `liu bench play -n 20` watches it over RTMP and over HTTP-FLV at the same time, and FFmpeg 9
-//! decodes the stamped stream (the SEI stamps must not bother a decoder).
+//! decodes the stamped stream (the SEI stamps must not bother a decoder). Then the options of
+//! the scale scenarios: several numbered streams at once (`--streams`) and an audio-only clip
+//! (`clip --audio-only`, `play --audio-only`).
 mod common;
 use common::*;
 use liu_bench::report::Report;
@@ -42,12 +44,14 @@ fn liu_bench(args: &[&str]) -> Guard {
 }
 
 fn play(url: &str) -> Guard {
-    liu_bench(&[
+    play_with(url, &["-n", "20"])
+}
+
+fn play_with(url: &str, extra: &[&str]) -> Guard {
+    let mut args = vec![
         "play",
         "--url",
         url,
-        "-n",
-        "20",
         "--rate",
         "50",
         "--duration",
@@ -56,7 +60,9 @@ fn play(url: &str) -> Guard {
         "0",
         "--json",
         "-",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    liu_bench(&args)
 }
 
 fn report(label: &str, out: Output) -> Report {
@@ -72,8 +78,12 @@ fn report(label: &str, out: Output) -> Report {
 }
 
 fn check(label: &str, r: &Report) {
+    check_n(label, r, 20);
+}
+
+fn check_n(label: &str, r: &Report, n: u32) {
     let c = &r.connections;
-    assert_eq!((c.ok, c.failed), (20, 0), "{label}: {:?}", c.failures);
+    assert_eq!((c.ok, c.failed), (n, 0), "{label}: {:?}", c.failures);
     let ttff = r.ttff_ms.p95.expect("TTFF measured");
     assert!(ttff < 1000.0, "{label}: TTFF p95 {ttff} ms");
     let latency = r.latency_ms.p50.expect("latency measured");
@@ -150,6 +160,114 @@ fn bench_publish_and_play_over_rtmp_and_http_flv() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(table.contains("stamped"), "{table}");
+    server_alive(server);
+}
+
+/// `publish --streams 3` makes three streams, `play --streams 3` spreads six viewers over them
+/// (RTMP and HTTP-FLV); a stream nobody publishes would fail its viewers.
+#[test]
+fn bench_several_streams() {
+    let _wd = watchdog("bench streams", Duration::from_secs(120));
+    let clip = clip(&ClipSpec::standard());
+    let server = LiuServer::start("[http]\nflv_wait_ms = 1000\n");
+    let name = stream_name("multi");
+    let url = server.rtmp_url(&name);
+    let publisher = liu_bench(&[
+        "publish",
+        "--url",
+        &url,
+        "--file",
+        clip.path_str(),
+        "--loop",
+        "--duration",
+        "10",
+        "--streams",
+        "3",
+    ]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let rtmp = play_with(&url, &["-n", "6", "--streams", "3"]);
+    let http = play_with(&server.flv_url(&name), &["-n", "6", "--streams", "3"]);
+    // Four streams asked of three published: the viewers of the fourth fail.
+    let missing = play_with(&server.flv_url(&name), &["-n", "4", "--streams", "4"]);
+    for (label, r) in [
+        ("RTMP", report("RTMP, 3 streams", rtmp.wait())),
+        ("HTTP-FLV", report("HTTP-FLV, 3 streams", http.wait())),
+    ] {
+        check_n(label, &r, 6);
+        assert_eq!(r.streams, 3);
+    }
+    let out = missing.wait();
+    let r = Report::from_json(&String::from_utf8_lossy(&out.stdout)).expect("JSON report");
+    assert_eq!(
+        (r.connections.ok, r.connections.failed),
+        (3, 1),
+        "{:?}",
+        r.connections
+    );
+    let out = publisher.wait();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "publisher: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(table.contains("streams    3"), "{table}");
+    server_alive(server);
+}
+
+/// An audio-only clip (`liu bench clip --audio-only`) published and played with
+/// `--audio-only`: the first audio frame is the first frame; without the option the viewers wait
+/// for a keyframe that never comes and fail.
+#[test]
+fn bench_audio_only() {
+    let _wd = watchdog("bench audio", Duration::from_secs(120));
+    let dir = temp_dir("bench-audio");
+    let file = dir.join("audio.flv");
+    let file = file.to_str().unwrap();
+    let out = liu_bench(&["clip", "--audio-only", "--seconds", "8", "--out", file]).wait();
+    assert!(
+        out.status.success(),
+        "clip: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = LiuServer::start("");
+    let name = stream_name("audio");
+    let url = server.rtmp_url(&name);
+    let publisher = liu_bench(&[
+        "publish",
+        "--url",
+        &url,
+        "--file",
+        file,
+        "--loop",
+        "--duration",
+        "10",
+    ]);
+    std::thread::sleep(Duration::from_millis(1000));
+    let with = play_with(
+        &server.flv_url(&name),
+        &["-n", "5", "--audio-only", "--connect-timeout", "3"],
+    );
+    let without = play_with(&url, &["-n", "2", "--connect-timeout", "3"]);
+    let r = report("HTTP-FLV audio-only", with.wait());
+    let c = &r.connections;
+    assert_eq!((c.ok, c.failed), (5, 0), "{:?}", c.failures);
+    assert!(r.ttff_ms.p95.is_some_and(|t| t < 1000.0), "{:?}", r.ttff_ms);
+    assert!(r.media.ratio_min.is_some_and(|x| x >= 0.8), "{:?}", r.media);
+    assert_eq!(r.stalls.count, 0);
+    let out = without.wait();
+    let r = Report::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap_or_else(|e| {
+        panic!(
+            "RTMP viewers without --audio-only: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(
+        r.connections.ok, 0,
+        "a keyframe in an audio-only stream? {:?}",
+        r.connections
+    );
+    assert!(publisher.wait().status.success());
     server_alive(server);
 }
 

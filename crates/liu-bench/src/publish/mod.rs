@@ -5,8 +5,11 @@
 
 mod source;
 
+use std::cell::RefCell;
 use std::io::{self, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use liu_rtmp::media::MediaKind;
@@ -30,6 +33,8 @@ pub struct PublishOptions {
     /// Stop after this much media time; `None`: one pass, or forever with `looped`.
     pub duration: Option<Duration>,
     pub looped: bool,
+    /// Publish to K numbered streams ([`Target::numbered`]) at once.
+    pub streams: Option<u32>,
     pub setup_timeout: Duration,
 }
 
@@ -37,6 +42,7 @@ pub struct PublishOptions {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PublishSummary {
     pub url: String,
+    pub streams: u32,
     pub video_frames: u64,
     pub stamped_frames: u64,
     pub audio_frames: u64,
@@ -49,6 +55,19 @@ pub struct PublishSummary {
 }
 
 impl PublishSummary {
+    /// Adds another stream's figures (counts add up, times take the longest).
+    fn add(&mut self, other: &PublishSummary) {
+        self.streams += other.streams;
+        self.video_frames += other.video_frames;
+        self.stamped_frames += other.stamped_frames;
+        self.audio_frames += other.audio_frames;
+        self.payload_bytes += other.payload_bytes;
+        self.loops = self.loops.max(other.loops);
+        self.media = self.media.max(other.media);
+        self.wall = self.wall.max(other.wall);
+        self.max_late = self.max_late.max(other.max_late);
+    }
+
     pub fn write_table(&self, out: &mut dyn Write) -> io::Result<()> {
         let wall = self.wall.as_secs_f64();
         let mbps = if wall > 0.0 {
@@ -57,6 +76,14 @@ impl PublishSummary {
             0.0
         };
         writeln!(out, "liu bench publish  {}", self.url)?;
+        if self.streams > 1 {
+            writeln!(
+                out,
+                "  streams    {} (STREAM-0 .. STREAM-{})",
+                self.streams,
+                self.streams - 1
+            )?;
+        }
         writeln!(
             out,
             "  sent       {} video frames ({} stamped), {} audio frames, {} full loops",
@@ -76,9 +103,10 @@ impl PublishSummary {
     }
 }
 
-/// Loads the clip and publishes it.
+/// Loads the clip and publishes it, to one stream or to K numbered ones
+/// at once (one task each, sharing the clip).
 pub fn run(opts: &PublishOptions) -> Result<PublishSummary, BenchError> {
-    let mut clip = Clip::load(&opts.file)?;
+    let clip = Clip::load(&opts.file)?;
     let target = Target::parse(&opts.url)?;
     if target.protocol != Protocol::Rtmp {
         return Err(BenchError::Url {
@@ -86,11 +114,17 @@ pub fn run(opts: &PublishOptions) -> Result<PublishSummary, BenchError> {
             why: "publishing needs an rtmp:// URL",
         });
     }
-    let addr = target.resolve()?;
+    let targets = match opts.streams {
+        None => vec![target],
+        Some(0) => return Err(BenchError::Usage("need --streams >= 1".into())),
+        Some(k) => (0..k).map(|i| target.numbered(i)).collect(),
+    };
+    let addr = targets[0].resolve()?;
     info!(
         frames = clip.frames.len(),
         stamped = clip.stamped,
         loop_ms = clip.loop_ms,
+        streams = targets.len(),
         "loaded {}",
         opts.file.display()
     );
@@ -98,30 +132,62 @@ pub fn run(opts: &PublishOptions) -> Result<PublishSummary, BenchError> {
         .enable_all()
         .build()
         .map_err(|e| BenchError::io("starting the runtime", e))?;
-    runtime.block_on(async {
-        let mut sock = tokio::time::timeout(opts.setup_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| {
-                BenchError::io(
-                    format!("connecting to {addr}"),
-                    io::ErrorKind::TimedOut.into(),
-                )
-            })?
-            .map_err(|e| BenchError::io(format!("connecting to {addr}"), e))?;
-        let _ = sock.set_nodelay(true);
-        let mut p = Publisher::new(&target);
-        tokio::time::timeout(opts.setup_timeout, p.setup(&mut sock))
-            .await
-            .map_err(|_| BenchError::Rejected("no NetStream.Publish.Start in time".into()))??;
-        info!(url = %opts.url, "publishing");
-        p.stream(&mut sock, &mut clip, opts).await?;
-        p.session.close();
-        p.flush(&mut sock).await?;
-        let _ = sock.shutdown().await;
-        let mut summary = p.summary;
-        summary.url = opts.url.clone();
-        Ok(summary)
+    let local = tokio::task::LocalSet::new();
+    let clip = Rc::new(RefCell::new(clip));
+    local.block_on(&runtime, async {
+        let tasks: Vec<_> = targets
+            .into_iter()
+            .map(|t| tokio::task::spawn_local(publish_one(t, addr, clip.clone(), opts.clone())))
+            .collect();
+        let mut total = PublishSummary::default();
+        let mut first_error = None;
+        for task in tasks {
+            match task.await {
+                Ok(Ok(s)) => total.add(&s),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(BenchError::Usage(format!("publisher task: {e}")));
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        total.url = opts.url.clone();
+        Ok(total)
     })
+}
+
+/// Publishes to one stream until done.
+async fn publish_one(
+    target: Target,
+    addr: SocketAddr,
+    clip: Rc<RefCell<Clip>>,
+    opts: PublishOptions,
+) -> Result<PublishSummary, BenchError> {
+    let mut sock = tokio::time::timeout(opts.setup_timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| {
+            BenchError::io(
+                format!("connecting to {addr}"),
+                io::ErrorKind::TimedOut.into(),
+            )
+        })?
+        .map_err(|e| BenchError::io(format!("connecting to {addr}"), e))?;
+    let _ = sock.set_nodelay(true);
+    let mut p = Publisher::new(&target);
+    tokio::time::timeout(opts.setup_timeout, p.setup(&mut sock))
+        .await
+        .map_err(|_| BenchError::Rejected("no NetStream.Publish.Start in time".into()))??;
+    info!(app = %target.app, stream = %target.stream, "publishing");
+    p.stream(&mut sock, &clip, &opts).await?;
+    p.session.close();
+    p.flush(&mut sock).await?;
+    let _ = sock.shutdown().await;
+    p.summary.streams = 1;
+    Ok(p.summary)
 }
 
 struct Publisher {
@@ -198,19 +264,23 @@ impl Publisher {
     async fn stream(
         &mut self,
         sock: &mut TcpStream,
-        clip: &mut Clip,
+        clip: &RefCell<Clip>,
         opts: &PublishOptions,
     ) -> Result<(), BenchError> {
-        for h in &clip.headers {
+        for h in &clip.borrow().headers {
             self.session.send_media(h.kind, 0, &h.body)?;
         }
+        let (frames, loop_ms) = {
+            let clip = clip.borrow();
+            (clip.frames.len(), clip.loop_ms)
+        };
         self.flush(sock).await?;
         let end_ms = opts.duration.map(|d| d.as_millis() as u64);
         let mut interrupt = std::pin::pin!(crate::sys::interrupted());
         let t0 = Instant::now();
         let (mut i, mut loop_base) = (0usize, 0u64);
         loop {
-            let due_ms = loop_base + u64::from(clip.frames[i].ts);
+            let due_ms = loop_base + u64::from(clip.borrow().frames[i].ts);
             if end_ms.is_some_and(|e| due_ms >= e) {
                 break;
             }
@@ -229,28 +299,33 @@ impl Publisher {
                 continue;
             }
             self.summary.max_late = self.summary.max_late.max(now - due);
-            let tag = &mut clip.frames[i];
-            if let Some(at) = tag.stamp_at {
-                set_time(&mut tag.body, at, unix_ms());
-                self.summary.stamped_frames += 1;
+            {
+                // Stamped and copied into the session's output with no await
+                // in between: the publishers sharing the clip take turns.
+                let mut clip = clip.borrow_mut();
+                let tag = &mut clip.frames[i];
+                if let Some(at) = tag.stamp_at {
+                    set_time(&mut tag.body, at, unix_ms());
+                    self.summary.stamped_frames += 1;
+                }
+                self.session
+                    .send_media(tag.kind, due_ms as u32, &tag.body)?;
+                match tag.kind {
+                    MediaKind::Video => self.summary.video_frames += 1,
+                    MediaKind::Audio => self.summary.audio_frames += 1,
+                    MediaKind::Data => {}
+                }
+                self.summary.payload_bytes += tag.body.len() as u64;
             }
-            self.session
-                .send_media(tag.kind, due_ms as u32, &tag.body)?;
             self.flush(sock).await?;
-            match tag.kind {
-                MediaKind::Video => self.summary.video_frames += 1,
-                MediaKind::Audio => self.summary.audio_frames += 1,
-                MediaKind::Data => {}
-            }
-            self.summary.payload_bytes += tag.body.len() as u64;
             self.summary.media = Duration::from_millis(due_ms);
             i += 1;
-            if i == clip.frames.len() {
+            if i == frames {
                 if !opts.looped {
                     break;
                 }
                 i = 0;
-                loop_base += clip.loop_ms;
+                loop_base += loop_ms;
                 self.summary.loops += 1;
             }
         }

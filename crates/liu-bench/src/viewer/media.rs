@@ -57,10 +57,12 @@ pub struct Tracker {
     /// Stamped frames sent before this viewer connected (not in the latency).
     pub cached_frames: u64,
     nal_length_size: u8,
+    /// The first audio frame, not a video keyframe, starts playback.
+    audio_only: bool,
 }
 
 impl Tracker {
-    pub fn new(shared: Rc<Shared>, start: Instant) -> Self {
+    pub fn new(shared: Rc<Shared>, start: Instant, audio_only: bool) -> Self {
         Tracker {
             shared,
             start,
@@ -79,6 +81,7 @@ impl Tracker {
             stamped_frames: 0,
             cached_frames: 0,
             nal_length_size: 4,
+            audio_only,
         }
     }
 
@@ -139,12 +142,21 @@ impl Tracker {
                     m.data.first().is_some_and(|b| b >> 4 == 10) && m.data.get(1) == Some(&0);
                 if !aac_config {
                     self.media_time(m.timestamp, now);
+                    if self.audio_only && self.first_keyframe.is_none() {
+                        self.first_frame(now);
+                    }
                 }
             }
             22 => self.media_time(m.timestamp, now),
             9 => self.video(m, now),
             _ => {}
         }
+    }
+
+    /// Playback starts: a video keyframe, or audio in an audio-only stream.
+    fn first_frame(&mut self, now: Instant) {
+        self.first_keyframe = Some(now);
+        self.shared.playing.set(self.shared.playing.get() + 1);
     }
 
     fn media_time(&mut self, ts: u32, now: Instant) {
@@ -177,8 +189,7 @@ impl Tracker {
             VideoPacket::CodedFrames => {
                 self.video_frames += 1;
                 if h.is_keyframe() && self.first_keyframe.is_none() {
-                    self.first_keyframe = Some(now);
-                    self.shared.playing.set(self.shared.playing.get() + 1);
+                    self.first_frame(now);
                 }
                 if h.codec == VideoCodec::Avc
                     && let Some(stamp_ms) = prefix
@@ -226,7 +237,7 @@ mod tests {
     fn measures_first_frame_latency_media_time_and_stalls() {
         let shared = Rc::new(Shared::default());
         let start = Instant::now();
-        let mut t = Tracker::new(shared.clone(), start);
+        let mut t = Tracker::new(shared.clone(), start, false);
         let seq = [0x17, 0, 0, 0, 0, 1, 100, 0, 31, 0xfd, 0xe1];
         let frame = |key: bool, sent_ms: u64| {
             let body = [

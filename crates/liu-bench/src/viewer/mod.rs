@@ -53,6 +53,8 @@ pub struct ViewerConfig {
     pub addr: SocketAddr,
     /// Bound on TCP connect plus protocol setup.
     pub setup_timeout: Duration,
+    /// The stream has no video: the first audio frame is the first frame.
+    pub audio_only: bool,
 }
 
 /// Why a viewer failed: a fixed category and a detail.
@@ -117,7 +119,7 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) -> ViewerResult {
     shared.started.set(shared.started.get() + 1);
-    let mut t = Tracker::new(shared.clone(), start);
+    let mut t = Tracker::new(shared.clone(), start, config.audio_only);
     let played = {
         let play = async {
             match config.target.protocol {
