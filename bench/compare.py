@@ -14,7 +14,8 @@
   compare.py ports-free PORT...
       Exit status 0 if nothing listens on any of the ports.
   compare.py probe-ok FILE
-      Exit status 0 if the `liu bench play` JSON report FILE has connections.ok >= 1.
+      Exit status 0 if the `liu bench play` JSON report FILE has connections.ok >= 1
+      (or >= the number given with --want).
   compare.py alive [FILE.pids]... [--match STRING]...
       Prints the PIDs of FILE.pids, and of processes whose command line contains STRING, that are
       still running (zombies excluded).
@@ -34,8 +35,9 @@ import sys
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-BEGIN = "<!-- compare:begin -->"
-END = "<!-- compare:end -->"
+def markers(section):
+    """The markers around a generated section of the document."""
+    return f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
 
 
 # ---------------------------------------------------------------- /proc sampling
@@ -211,7 +213,7 @@ def cmd_probe_ok(a):
     try:
         with open(a.file) as f:
             rep = json.load(f)
-        return 0 if rep["connections"]["ok"] >= 1 else 1
+        return 0 if rep["connections"]["ok"] >= a.want else 1
     except (OSError, ValueError, KeyError, TypeError):
         return 1
 
@@ -368,6 +370,13 @@ def cmd_row(a):
 ORDER = ["liu-mw0", "liu-mw40", "liu-mw350", "nginx-rtmp", "nms", "xiu"]
 
 
+def order(server):
+    """Liu rows first, by merge window, then the others in ORDER."""
+    if server.startswith("liu-mw") and server[6:].isdigit():
+        return (0, int(server[6:]))
+    return (1, ORDER.index(server) if server in ORDER else 99)
+
+
 def fmt(x, nd=0):
     if x is None:
         return "-"
@@ -397,13 +406,14 @@ def cmd_table(a):
         if os.path.isfile(path):
             rows.append(json.load(open(path)))
     proto_order = {"rtmp": 0, "http-flv": 1}
-    rows.sort(key=lambda r: (r["viewers"], ORDER.index(r["server"]) if r["server"] in ORDER else 99,
-                             proto_order.get(r["proto"], 9)))
+    rows.sort(key=lambda r: (r["viewers"], order(r["server"]), proto_order.get(r["proto"], 9)))
+    BEGIN, END = markers(meta.get("section", "compare"))
+    streams = meta.get("streams", 1)
     nginx_ref = {r["viewers"]: r.get("cpu_us_per_mb") for r in rows
                  if r["server"] == "nginx-rtmp" and r["proto"] == "rtmp" and r["status"] == "ok"}
 
     L = [BEGIN, ""]
-    L.append(f"## Comparison with other servers ({meta['date']})")
+    L.append(f"## {meta.get('title') or 'Comparison with other servers'} ({meta['date']})")
     L.append("")
     L.append(f"Written by `bench/compare.sh` (do not edit between the markers; rerun it). Command:")
     L.append("")
@@ -416,7 +426,10 @@ def cmd_table(a):
     L.append("- Servers: " + "; ".join(meta["versions"]) + ".")
     L.append(f"- Load: {meta['clip']}, published by `liu bench publish --loop`; "
              f"`liu bench play -n N --rate {meta['rate']} --duration {meta['duration']}`, "
-             f"N viewers of that one stream on loopback. Server pinned to core 0 (`taskset -c 0`), "
+             + (f"N viewers of that one stream on loopback. " if streams == 1 else
+                f"with `--streams {streams}` for both: {streams} streams published at once and N "
+                f"viewers spread evenly over them, on loopback. ")
+             + f"Server pinned to core 0 (`taskset -c 0`), "
              f"publisher, viewers and sampler to core 1; a fresh server with its generated "
              f"configuration per row (configurations and raw JSON: `{meta['raw_dir']}`).")
     L.append(f"- Run took {meta['runtime']}.")
@@ -489,7 +502,7 @@ def cmd_table(a):
              "bytes its viewers read (10^6 bytes); *vs nginx-rtmp* = that ratio against "
              "nginx-rtmp over RTMP at the same N; *RSS per viewer* = (tree VmRSS at the end of "
              "the steady part − before the viewers connected) / N; *TTFF* from TCP connect to "
-             "the first complete video keyframe; *latency* publisher stamp to viewer read; "
+             "the first complete video keyframe (audio-only clip: the first audio frame); *latency* publisher stamp to viewer read; "
              "*stalls* = gaps of more than 1 s without media; *below full rate* = viewers whose "
              "media time advanced slower than 0.95x wall time; *tool CPU* = `liu bench play`'s "
              "own CPU in % of its core.")
@@ -549,7 +562,8 @@ def cmd_meta(a):
     meta = {"date": env["META_DATE"], "command": env["META_CMD"], "nproc": env["META_NPROC"],
             "cpu_model": env["META_CPU"], "kernel": env["META_KERNEL"], "mem": env["META_MEM"],
             "clip": env["META_CLIP"], "runtime": env["META_RUNTIME"], "raw_dir": env["META_RAW"],
-            "rate": a.rate, "duration": a.duration,
+            "rate": a.rate, "duration": a.duration, "streams": a.streams,
+            "section": a.section, "title": a.title,
             "versions": [l for l in open(a.versions).read().splitlines() if l],
             "names": dict(l.split("=", 1) for l in open(a.names).read().splitlines() if l)}
     with open(a.out, "w") as f:
@@ -574,6 +588,7 @@ def main():
     s = sub.add_parser("ports-free")
     s.add_argument("port", type=int, nargs="+")
     s = sub.add_parser("probe-ok")
+    s.add_argument("--want", type=int, default=1)
     s.add_argument("file")
     s = sub.add_parser("alive")
     s.add_argument("pids", nargs="*")
@@ -601,6 +616,9 @@ def main():
     s.add_argument("--names", required=True)
     s.add_argument("--rate", type=int, required=True)
     s.add_argument("--duration", type=int, required=True)
+    s.add_argument("--streams", type=int, default=1)
+    s.add_argument("--section", default="compare")
+    s.add_argument("--title", default="")
     s.add_argument("--out", required=True)
     a = p.parse_args()
     return {"sample": cmd_sample, "wait-port": cmd_wait_port, "quiet": cmd_quiet, "ports-free": cmd_ports_free, "probe-ok": cmd_probe_ok,

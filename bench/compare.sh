@@ -10,10 +10,16 @@
 # <!-- compare:begin --> and <!-- compare:end --> and keeps the raw files under target/compare/.
 #
 # Usage: bench/compare.sh [-n "100 1000"] [--servers "..."] [--protos "..."] [--duration S]
-#                         [--rate R] [--doc FILE|none] [--no-build]
+#                         [--rate R] [--streams K] [--clip video|audio]
+#                         [--section NAME --title TEXT] [--doc FILE|none] [--no-build]
 # or the same through the environment: N="1000" SERVERS="liu-mw0 nginx-rtmp" bench/compare.sh
-#   servers: liu-mw0 liu-mw40 liu-mw350 nginx-rtmp nms xiu   (all by default)
+#   servers: liu-mw0 liu-mw40 liu-mw350 nginx-rtmp nms xiu   (all by default; liu-mwN for any
+#            merge window of N ms)
 #   protos:  rtmp http-flv                                   (both by default; nginx-rtmp: RTMP only)
+#   --streams K: publish K streams at once and spread the N viewers over them (default 1);
+#   --clip audio: an audio-only clip (AAC 128 kbit/s) instead of the 720p one;
+#   --section NAME: write between <!-- NAME:begin --> and <!-- NAME:end --> (default compare),
+#            under the heading TEXT (for the scale scenarios: see docs/performance.md);
 #   DOC=none (or --doc none) leaves docs/performance.md alone (a quick run);
 #   --no-build uses target/release/liu as it is (while debugging this script).
 set -uo pipefail
@@ -28,7 +34,7 @@ IMAGEIO_VERSION=0.8.1    # FFmpeg 9 for the clip, as scripts/test.sh
 CLIP_SECONDS=60
 
 CMD_ENV=""
-for v in N SERVERS PROTOS DURATION RATE DOC QUIET_WAIT; do
+for v in N SERVERS PROTOS DURATION RATE STREAMS CLIP_KIND SECTION TITLE DOC QUIET_WAIT; do
     [ -n "${!v+x}" ] && CMD_ENV+="$v=\"${!v}\" "
 done
 CMD_LINE="${CMD_ENV}bench/compare.sh${*:+ $*}"
@@ -38,6 +44,10 @@ SERVERS=${SERVERS:-"liu-mw0 liu-mw40 liu-mw350 nginx-rtmp nms xiu"}
 PROTOS=${PROTOS:-"rtmp http-flv"}
 DURATION=${DURATION:-30}
 RATE=${RATE:-200}
+STREAMS=${STREAMS:-1}
+CLIP_KIND=${CLIP_KIND:-video}
+SECTION=${SECTION:-compare}
+TITLE=${TITLE:-}
 QUIET_WAIT=${QUIET_WAIT:-120}   # seconds a row waits for other processes' load to end
 DOC=${DOC:-docs/performance.md}
 BUILD=1
@@ -50,6 +60,10 @@ while [ $# -gt 0 ]; do
         --protos) PROTOS=$2; shift 2 ;;
         --duration) DURATION=$2; shift 2 ;;
         --rate) RATE=$2; shift 2 ;;
+        --streams) STREAMS=$2; shift 2 ;;
+        --clip) CLIP_KIND=$2; shift 2 ;;
+        --section) SECTION=$2; shift 2 ;;
+        --title) TITLE=$2; shift 2 ;;
         --doc) DOC=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -57,7 +71,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 for s in $SERVERS; do
-    case "$s" in liu-mw0|liu-mw40|liu-mw350|nginx-rtmp|nms|xiu) ;;
+    case "$s" in liu-mw|liu-mw*[!0-9]*) echo "bench/compare.sh: bad server: $s" >&2; exit 2 ;;
+        liu-mw*|nginx-rtmp|nms|xiu) ;;
         *) echo "bench/compare.sh: unknown server: $s" >&2; exit 2 ;; esac
 done
 for p in $PROTOS; do
@@ -68,6 +83,13 @@ for n in $N_LIST; do
 done
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || { echo "bench/compare.sh: bad duration: $DURATION" >&2; exit 2; }
 [[ "$RATE" =~ ^[1-9][0-9]*$ ]] || { echo "bench/compare.sh: bad rate: $RATE" >&2; exit 2; }
+[[ "$STREAMS" =~ ^[1-9][0-9]*$ ]] || { echo "bench/compare.sh: bad stream count: $STREAMS" >&2; exit 2; }
+[[ "$SECTION" =~ ^[a-z][a-z0-9-]*$ ]] || { echo "bench/compare.sh: bad section: $SECTION" >&2; exit 2; }
+case "$CLIP_KIND" in video|audio) ;; *) echo "bench/compare.sh: --clip video or audio" >&2; exit 2 ;; esac
+# per-row options of liu bench publish / play
+PUB_OPTS=(); PLAY_OPTS=()
+[ "$STREAMS" = 1 ] || { PUB_OPTS+=(--streams "$STREAMS"); PLAY_OPTS+=(--streams "$STREAMS"); }
+[ "$CLIP_KIND" = video ] || PLAY_OPTS+=(--audio-only)
 
 log() { echo "[compare $(date +%H:%M:%S)] $*" >&2; }
 die() { echo "bench/compare.sh: error: $*" >&2; exit 1; }
@@ -207,6 +229,8 @@ LIU_VERSION="$("$LIU" --version | awk '{print $2}') (commit $LIU_COMMIT$LIU_DIRT
 
 # The clip: FFmpeg 9 from PyPI (imageio-ffmpeg, as scripts/test.sh), else the system ffmpeg.
 CLIP=$DEPS/compare/clip-720p-${CLIP_SECONDS}s.flv
+CLIP_ARGS=()
+[ "$CLIP_KIND" = video ] || { CLIP=$DEPS/compare/clip-audio-${CLIP_SECONDS}s.flv; CLIP_ARGS=(--audio-only); }
 if ! [ -s "$CLIP" ]; then
     DEPS_PY=$DEPS/python
     ff=$(PYTHONPATH="$DEPS_PY" python3 -c "import imageio_ffmpeg;print(imageio_ffmpeg.get_ffmpeg_exe())" 2>/dev/null || true)
@@ -219,18 +243,23 @@ if ! [ -s "$CLIP" ]; then
     [ -n "$ff" ] || ff=$(command -v ffmpeg || true)
     [ -n "$ff" ] || die "no FFmpeg to make the clip (imageio-ffmpeg install failed and no ffmpeg on the PATH)"
     log "making the clip with $ff"
-    LIU_FFMPEG=$ff timeout 600 "$LIU" bench clip --out "$CLIP.tmp" --seconds "$CLIP_SECONDS" >"$RAW/clip.log" 2>&1 ||
+    LIU_FFMPEG=$ff timeout 600 "$LIU" bench clip --out "$CLIP.tmp" --seconds "$CLIP_SECONDS" "${CLIP_ARGS[@]}" >"$RAW/clip.log" 2>&1 ||
         die "liu bench clip failed (see $RAW/clip.log)"
     mv "$CLIP.tmp" "$CLIP"
     "$ff" -hide_banner -version 2>/dev/null | head -n1 >"$CLIP.ffmpeg" || true
 fi
 CLIP_MBPS=$(awk -v b="$(stat -c %s "$CLIP")" -v s="$CLIP_SECONDS" 'BEGIN{printf "%.2f", b*8/s/1e6}')
-CLIP_DESC="1280x720 25 fps H.264 (GOP 2 s) + AAC clip from \`liu bench clip\` (${CLIP_SECONDS} s, ${CLIP_MBPS} Mbit/s in the file$( [ -s "$CLIP.ffmpeg" ] && echo ", $(cut -d' ' -f1-3 "$CLIP.ffmpeg")"))"
+CLIP_WHAT="1280x720 25 fps H.264 (GOP 2 s) + AAC clip from \`liu bench clip\`"
+[ "$CLIP_KIND" = video ] || CLIP_WHAT="audio-only AAC 128 kbit/s clip from \`liu bench clip --audio-only\`"
+CLIP_DESC="$CLIP_WHAT (${CLIP_SECONDS} s, ${CLIP_MBPS} Mbit/s in the file$( [ -s "$CLIP.ffmpeg" ] && echo ", $(cut -d' ' -f1-3 "$CLIP.ffmpeg")"))"
 
 # Versions
 declare -A NAME VERSION
-NAME[liu-mw0]="Liu, merge 0 ms"; NAME[liu-mw40]="Liu, merge 40 ms"; NAME[liu-mw350]="Liu, merge 350 ms"
-VERSION[liu]="Liu $LIU_VERSION, release build, \`merge_window_ms\` 0 / 40 / 350 (the bench tool is the same binary)"
+LIU_WINDOWS=()
+for s in $SERVERS; do
+    case "$s" in liu-mw*) NAME[$s]="Liu, merge ${s#liu-mw} ms"; LIU_WINDOWS+=("${s#liu-mw}") ;; esac
+done
+VERSION[liu]="Liu $LIU_VERSION, release build, \`merge_window_ms\` $(IFS=/; echo "${LIU_WINDOWS[*]}" | sed 's|/| / |g') (the bench tool is the same binary)"
 if [ -z "${UNAVAILABLE[nginx-rtmp]:-}" ] && [[ " $SERVERS " == *" nginx-rtmp "* ]]; then
     ngv=$("$NGINX" -v 2>&1 | sed 's|.*nginx/||')
     rtv=$(dpkg-query -W -f='${Version}' libnginx-mod-rtmp 2>/dev/null || echo '?')
@@ -263,8 +292,11 @@ write_config() {
 [rtmp]
 listen = "127.0.0.1:$rp"
 
+max_connections = 20000
+
 [http]
 listen = "127.0.0.1:$hp"
+max_connections = 20000
 
 [stream]
 merge_window_ms = $mw
@@ -401,18 +433,19 @@ run_row() {
         taskset -c 1 $PY sample --root "$spid" --out "$rd/samples" --interval 0.5 &
         smp=$!; ACTIVE[$smp]=1
         timeout -k 5 "$row_max" taskset -c 1 "$LIU" bench publish --url "rtmp://127.0.0.1:$rp/live/bench" \
-            --file "$CLIP" --loop </dev/null >"$rd/publish.log" 2>&1 &
+            --file "$CLIP" --loop "${PUB_OPTS[@]}" </dev/null >"$rd/publish.log" 2>&1 &
         ppid_pub=$!; ACTIVE[$ppid_pub]=1
-        # wait for the stream: a 1-viewer probe (3 s: long enough for a keyframe without GOP cache)
+        # wait for the stream(s): one probe viewer per stream (3 s: long enough for a keyframe without GOP cache)
         local up=0 deadline=$((SECONDS + 30)) try=0
         sleep 1
         while [ $SECONDS -lt $deadline ]; do
             try=$((try + 1))
             rm -f "$rd/probe.json"
-            timeout -k 2 12 taskset -c 1 "$LIU" bench play --url "$url" -n 1 --duration 3 --connect-timeout 4 \
-                --progress 0 --json "$rd/probe.json" </dev/null >"$rd/probe.log" 2>&1 &
+            timeout -k 2 12 taskset -c 1 "$LIU" bench play --url "$url" -n "$STREAMS" --rate 1000 \
+                --duration 3 --connect-timeout 4 --progress 0 --json "$rd/probe.json" "${PLAY_OPTS[@]}" \
+                </dev/null >"$rd/probe.log" 2>&1 &
             run_fg $!
-            if $PY probe-ok "$rd/probe.json"; then up=1; break; fi
+            if $PY probe-ok --want "$STREAMS" "$rd/probe.json"; then up=1; break; fi
             kill -0 "$spid" 2>/dev/null || break
             kill -0 "$ppid_pub" 2>/dev/null || break
             sleep 1
@@ -428,7 +461,7 @@ run_row() {
         sleep 2   # the probe viewer gone, the GOP cache full: the RSS baseline
         t0=$(now)
         timeout -k 5 $((DURATION + ramp_s + 40)) taskset -c 1 "$LIU" bench play --url "$url" -n "$n" \
-            --rate "$RATE" --duration "$DURATION" --json "$rd/play.json" --progress 5 \
+            --rate "$RATE" --duration "$DURATION" --json "$rd/play.json" --progress 5 "${PLAY_OPTS[@]}" \
             </dev/null >"$rd/play.log" 2>&1 &
         run_fg $!
         local prc=$?
@@ -491,9 +524,10 @@ META_RAW="target/compare/$STAMP"
     done
 } >"$WORK/versions"
 {
-    for s in liu-mw0 liu-mw40 liu-mw350 nginx-rtmp nms xiu; do echo "$s=${NAME[$s]}"; done
+    for s in $SERVERS nginx-rtmp nms xiu; do echo "$s=${NAME[$s]:-$s}"; done
 } >"$WORK/names"
 $PY meta --versions "$WORK/versions" --names "$WORK/names" --rate "$RATE" --duration "$DURATION" \
+    --streams "$STREAMS" --section "$SECTION" --title "$TITLE" \
     --out "$RAW/meta.json" || die "cannot write meta.json"
 
 if [ "$DOC" = none ]; then
