@@ -428,13 +428,14 @@ run_row() {
     fi
 
     local smp=""
-    local ppid_pub=""
+    local ppid_pub="" pub_started=$SECONDS
     if [ "$status" = ok ]; then
         taskset -c 1 $PY sample --root "$spid" --out "$rd/samples" --interval 0.5 &
         smp=$!; ACTIVE[$smp]=1
         timeout -k 5 "$row_max" taskset -c 1 "$LIU" bench publish --url "rtmp://127.0.0.1:$rp/live/bench" \
             --file "$CLIP" --loop "${PUB_OPTS[@]}" </dev/null >"$rd/publish.log" 2>&1 &
         ppid_pub=$!; ACTIVE[$ppid_pub]=1
+        pub_started=$SECONDS
         # wait for the stream(s): one probe viewer per stream (3 s: long enough for a keyframe without GOP cache)
         local up=0 deadline=$((SECONDS + 30)) try=0
         sleep 1
@@ -458,7 +459,10 @@ run_row() {
     fi
 
     if [ "$status" = ok ]; then
-        sleep 2   # the probe viewer gone, the GOP cache full: the RSS baseline
+        # the RSS baseline: the probe viewers gone, and every stream's ring full (it holds the GOP
+        # cache and a 5 s queue window, filled within 5 s of the publish start)
+        sleep 2
+        while [ $((SECONDS - pub_started)) -lt 7 ]; do sleep 0.5; done
         t0=$(now)
         timeout -k 5 $((DURATION + ramp_s + 40)) taskset -c 1 "$LIU" bench play --url "$url" -n "$n" \
             --rate "$RATE" --duration "$DURATION" --json "$rd/play.json" --progress 5 "${PLAY_OPTS[@]}" \

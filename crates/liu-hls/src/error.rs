@@ -1,0 +1,42 @@
+//! Error type of the crate.
+
+/// Everything the muxers reject. Each error concerns one call: the muxer stays
+/// usable and the caller may drop the sample and go on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HlsError {
+    /// A sample without any data.
+    #[error("empty {0} sample")]
+    EmptySample(&'static str),
+    /// The data ended inside a NAL unit length prefix.
+    #[error("truncated NAL unit length prefix at offset {offset}")]
+    TruncatedNalLength {
+        /// Offset of the prefix in the sample data.
+        offset: usize,
+    },
+    /// A NAL unit length of zero, or larger than the bytes left in the sample.
+    #[error("bad NAL unit length {len} at offset {offset} ({remaining} bytes left)")]
+    BadNalLength {
+        /// Offset of the length prefix in the sample data.
+        offset: usize,
+        /// The length read.
+        len: usize,
+        /// Bytes left after the prefix.
+        remaining: usize,
+    },
+    /// `nal_length_size` is not 1, 2, 3 or 4.
+    #[error("unsupported NAL unit length size {0}")]
+    BadNalLengthSize(u8),
+    /// An audio configuration ADTS cannot carry (ISO/IEC 14496-3 1.A.2.2).
+    #[error("unsupported audio configuration: {0}")]
+    UnsupportedAudioConfig(&'static str),
+    /// An AAC access unit too large for one ADTS frame (13-bit `aac_frame_length`).
+    #[error("AAC access unit of {0} bytes does not fit an ADTS frame")]
+    AudioFrameTooLarge(usize),
+    /// A sample for a stream the muxer was not configured with.
+    #[error("no {0} stream configured")]
+    NoSuchStream(&'static str),
+    /// A muxer needs at least one stream.
+    #[error("neither audio nor video configured")]
+    NoStreams,
+}

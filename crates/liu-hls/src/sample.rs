@@ -1,0 +1,43 @@
+//! Codec-level input shared by the TS muxer and the future fMP4 writer.
+//!
+//! Times are milliseconds on the stream's timeline: the FLV tag timestamp and
+//! the FLV `CompositionTime`, as the server's hub delivers them.
+
+use bytes::Bytes;
+use liu_flv::avc::AvcDecoderConfigurationRecord;
+
+pub use liu_flv::aac::AudioSpecificConfig;
+
+/// One coded video frame (access unit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoSample {
+    /// Decoding time in ms (the FLV tag timestamp).
+    pub dts: u64,
+    /// Presentation minus decoding time in ms (the FLV `CompositionTime`).
+    pub cts_offset: i32,
+    /// A random access point (FLV frame type 1, key frame).
+    pub keyframe: bool,
+    /// The frame in length-prefixed form (AVCC: NAL units each preceded by a
+    /// big-endian length of `nal_length_size` bytes): the FLV video tag body
+    /// after its 5-byte AVC header.
+    pub data: Bytes,
+}
+
+/// One raw AAC access unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioSample {
+    /// Presentation time in ms (the FLV tag timestamp).
+    pub pts: u64,
+    /// The raw AAC frame: the FLV AAC body after its 2-byte header.
+    pub data: Bytes,
+}
+
+/// Video decoder configuration, from the FLV sequence header.
+///
+/// `Hevc(HevcDecoderConfigurationRecord)` comes with the codecs issue; the TS
+/// stream type for it is ready ([`crate::ts::STREAM_TYPE_HEVC`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum VideoCodecConfig {
+    /// H.264 / AVC (ISO/IEC 14496-15 §5.3.3.1 `avcC`).
+    Avc(AvcDecoderConfigurationRecord),
+}

@@ -1,0 +1,439 @@
+//! FFmpeg 9 as an oracle for the TS muxer.
+//!
+//! FFmpeg encodes a test clip to FLV (H.264 with B-frames, AAC); the clip is
+//! read with liu-flv, muxed into TS segments cut at key frames, and FFmpeg
+//! decodes each segment and their concatenation. The decoded frames must match
+//! FFmpeg's decode of the FLV itself, without a single error line.
+//!
+//! `LIU_FFMPEG` must name the FFmpeg 9 binary (`scripts/test.sh` exports it);
+//! the test fails when it is unset.
+
+use bytes::{Bytes, BytesMut};
+use liu_flv::aac::AudioSpecificConfig;
+use liu_flv::av::{
+    AudioCodec, VideoCodec, VideoPacket, parse_audio_tag_header, parse_video_tag_header,
+};
+use liu_flv::avc::AvcDecoderConfigurationRecord;
+use liu_flv::flv::{FlvReader, TagType};
+use liu_hls::ts::{TIMESTAMP_OFFSET_MS, TsMuxer};
+use liu_hls::{AudioSample, VideoCodecConfig, VideoSample};
+use mpeg2ts::pes::{PesPacketReader, ReadPesPacket};
+use mpeg2ts::ts::TsPacketReader;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Longest any FFmpeg run may take before it is killed.
+const FFMPEG_TIMEOUT: Duration = Duration::from_secs(60);
+/// Frames in the test clip: 3 s at 25 fps.
+const VIDEO_FRAMES: usize = 75;
+
+fn ffmpeg() -> PathBuf {
+    match std::env::var_os("LIU_FFMPEG") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => panic!(
+            "LIU_FFMPEG is not set: it must name the FFmpeg 9 binary \
+             (scripts/test.sh exports it; here: \
+             .deps/python/imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v9.0.2)"
+        ),
+    }
+}
+
+/// Runs FFmpeg with `args`; returns (success, stdout, stderr). Killed after [`FFMPEG_TIMEOUT`].
+fn run_ffmpeg(args: &[&str]) -> (bool, String, String) {
+    let mut child = match Command::new(ffmpeg())
+        .args(["-hide_banner", "-nostdin"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => panic!("cannot start {}: {e}", ffmpeg().display()),
+    };
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + FFMPEG_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("ffmpeg {args:?} did not finish within {FFMPEG_TIMEOUT:?}; killed");
+            }
+        }
+    };
+    let out = out.join().unwrap_or_default();
+    let err = err.join().unwrap_or_default();
+    (status.success(), out, err)
+}
+
+fn temp_dir() -> PathBuf {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("liu-hls-ts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        panic!("create {}: {e}", dir.display());
+    }
+    dir
+}
+
+enum Sample {
+    Video(VideoSample),
+    Audio(AudioSample),
+}
+
+/// The FLV clip as codec configurations and samples in tag order.
+struct Clip {
+    video: AvcDecoderConfigurationRecord,
+    audio: AudioSpecificConfig,
+    samples: Vec<Sample>,
+}
+
+fn read_flv(data: &[u8]) -> Clip {
+    let mut reader = FlvReader::new(16 << 20);
+    reader.push(data);
+    let (mut video, mut audio, mut samples) = (None, None, Vec::new());
+    loop {
+        let tag = match reader.next_tag() {
+            Ok(Some(t)) => t,
+            Ok(None) => break,
+            Err(e) => panic!("FLV: {e}"),
+        };
+        let ms = u64::from(tag.timestamp);
+        match tag.tag_type {
+            TagType::Video => {
+                let h = parse_video_tag_header(&tag.body).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(h.codec, VideoCodec::Avc);
+                let payload = tag.body.slice(h.header_len..);
+                match h.packet {
+                    VideoPacket::SequenceHeader => {
+                        video = Some(
+                            AvcDecoderConfigurationRecord::parse(&payload)
+                                .unwrap_or_else(|e| panic!("{e}")),
+                        );
+                    }
+                    VideoPacket::CodedFrames => samples.push(Sample::Video(VideoSample {
+                        dts: ms,
+                        cts_offset: h.composition_time,
+                        keyframe: h.is_keyframe(),
+                        data: payload,
+                    })),
+                    _ => {}
+                }
+            }
+            TagType::Audio => {
+                let h = parse_audio_tag_header(&tag.body).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(h.codec, AudioCodec::Aac);
+                let payload = tag.body.slice(h.header_len..);
+                if h.is_sequence_header {
+                    audio = Some(
+                        AudioSpecificConfig::parse(&payload).unwrap_or_else(|e| panic!("{e}")),
+                    );
+                } else {
+                    samples.push(Sample::Audio(AudioSample {
+                        pts: ms,
+                        data: payload,
+                    }));
+                }
+            }
+            TagType::Script => {}
+        }
+    }
+    Clip {
+        video: video.unwrap_or_else(|| panic!("no AVC sequence header in the FLV")),
+        audio: audio.unwrap_or_else(|| panic!("no AAC sequence header in the FLV")),
+        samples,
+    }
+}
+
+/// Muxes the clip into segments, cutting before every key frame but the first.
+fn mux(clip: &Clip) -> Vec<Bytes> {
+    let mut muxer = TsMuxer::new(
+        Some(VideoCodecConfig::Avc(clip.video.clone())),
+        Some(clip.audio),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut segments = Vec::new();
+    let mut seg = BytesMut::new();
+    muxer.start_segment(&mut seg);
+    let mut seen_video = false;
+    for s in &clip.samples {
+        match s {
+            Sample::Video(v) => {
+                if v.keyframe && seen_video {
+                    muxer.flush_audio(&mut seg);
+                    segments.push(seg.split().freeze());
+                    muxer.start_segment(&mut seg);
+                }
+                seen_video = true;
+                muxer
+                    .write_video(v, &mut seg)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            Sample::Audio(a) => muxer
+                .write_audio(a, &mut seg)
+                .unwrap_or_else(|e| panic!("{e}")),
+        }
+    }
+    muxer.flush_audio(&mut seg);
+    segments.push(seg.freeze());
+    segments
+}
+
+/// Decoded frames of one stream: `(pts, md5)` in output order.
+type Frames = Vec<(i64, String)>;
+
+/// Decodes `file` with FFmpeg into framemd5 lines; asserts no error or warning output.
+fn decode(file: &Path) -> (Frames, Frames) {
+    let path = file.to_string_lossy();
+    let (ok, out, err) = run_ffmpeg(&[
+        "-v",
+        "warning",
+        "-i",
+        &path,
+        "-map",
+        "0:v:0",
+        "-map",
+        "0:a:0",
+        "-fps_mode",
+        "passthrough",
+        "-f",
+        "framemd5",
+        "-",
+    ]);
+    assert!(ok, "ffmpeg failed on {path}: {err}");
+    assert!(
+        err.trim().is_empty(),
+        "ffmpeg reported errors on {path}:\n{err}"
+    );
+    let (mut video, mut audio) = (Vec::new(), Vec::new());
+    for line in out
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        assert_eq!(f.len(), 6, "framemd5 line: {line}");
+        let pts: i64 = f[2].parse().unwrap_or_else(|e| panic!("{line}: {e}"));
+        let frame = (pts, f[5].to_string());
+        match f[0] {
+            "0" => video.push(frame),
+            "1" => audio.push(frame),
+            other => panic!("unexpected stream {other}"),
+        }
+    }
+    (video, audio)
+}
+
+fn hashes(frames: &[(i64, String)]) -> Vec<&str> {
+    frames.iter().map(|f| f.1.as_str()).collect()
+}
+
+fn assert_monotonic(frames: &[(i64, String)], what: &str) {
+    for w in frames.windows(2) {
+        assert!(
+            w[0].0 < w[1].0,
+            "{what}: pts not increasing: {} then {}",
+            w[0].0,
+            w[1].0
+        );
+    }
+}
+
+#[test]
+fn ffmpeg_decodes_muxed_segments_like_the_flv() {
+    ffmpeg(); // fails first when LIU_FFMPEG is unset
+    let dir = temp_dir();
+    let flv = dir.join("clip.flv");
+    let flv_path = flv.to_string_lossy().into_owned();
+    let (ok, _, err) = run_ffmpeg(&[
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=44100",
+        "-t",
+        "3",
+        "-c:v",
+        "libx264",
+        "-bf",
+        "2",
+        "-g",
+        "25",
+        "-c:a",
+        "aac",
+        "-f",
+        "flv",
+        &flv_path,
+    ]);
+    assert!(
+        ok && err.trim().is_empty(),
+        "generating the FLV failed: {err}"
+    );
+    let data = std::fs::read(&flv).unwrap_or_else(|e| panic!("read {flv_path}: {e}"));
+    let clip = read_flv(&data);
+    let video_count = clip
+        .samples
+        .iter()
+        .filter(|s| matches!(s, Sample::Video(_)))
+        .count();
+    let audio_count = clip.samples.len() - video_count;
+    assert_eq!(video_count, VIDEO_FRAMES);
+    assert!(
+        clip.samples
+            .iter()
+            .any(|s| matches!(s, Sample::Video(v) if v.cts_offset > 0)),
+        "the clip should have B-frames (composition offsets)"
+    );
+
+    let (ref_video, ref_audio) = decode(&flv);
+    assert_eq!(ref_video.len(), VIDEO_FRAMES);
+    assert!(!ref_audio.is_empty());
+
+    let segments = mux(&clip);
+    assert_eq!(segments.len(), 3, "one segment per 25-frame GOP");
+    let (mut seg_video, mut seg_audio, mut first_audio) = (Vec::new(), Vec::new(), Vec::new());
+    let mut all = Vec::new();
+    for (i, seg) in segments.iter().enumerate() {
+        let path = dir.join(format!("seg{i}.ts"));
+        std::fs::write(&path, seg).unwrap_or_else(|e| panic!("write: {e}"));
+        let (v, a) = decode(&path);
+        assert!(
+            !v.is_empty() && !a.is_empty(),
+            "segment {i}: video {} audio {}",
+            v.len(),
+            a.len()
+        );
+        assert_monotonic(&v, "segment video");
+        assert_monotonic(&a, "segment audio");
+        if i == 0 {
+            first_audio = a.clone();
+        }
+        seg_video.extend(v);
+        seg_audio.extend(a);
+        all.extend_from_slice(seg);
+    }
+    // Every segment decodes on its own: together they give every video frame,
+    // bit-exact, and every audio frame. A fresh AAC decoder lacks the previous
+    // frame's overlap (and PNS noise state), so audio is bit-exact only where
+    // the decoder state matches the reference: in the first segment.
+    assert_eq!(hashes(&seg_video), hashes(&ref_video));
+    assert_eq!(seg_audio.len(), ref_audio.len());
+    assert_eq!(
+        hashes(&first_audio),
+        hashes(&ref_audio[..first_audio.len()])
+    );
+
+    let concat = dir.join("all.ts");
+    std::fs::write(&concat, &all).unwrap_or_else(|e| panic!("write: {e}"));
+    let (video, audio) = decode(&concat);
+    assert_eq!(hashes(&video), hashes(&ref_video));
+    assert_eq!(hashes(&audio), hashes(&ref_audio));
+    assert_monotonic(&video, "video");
+    assert_monotonic(&audio, "audio");
+    println!(
+        "FFmpeg decoded {} video and {} audio frames from {} segments ({} AAC frames in the FLV)",
+        video.len(),
+        audio.len(),
+        segments.len(),
+        audio_count
+    );
+
+    // An independent parser reads back the same DTS/PTS as the FLV gave.
+    let mut reader = PesPacketReader::new(TsPacketReader::new(&all[..]));
+    let mut times = Vec::new();
+    loop {
+        match reader.read_pes_packet() {
+            Ok(Some(p)) if p.header.stream_id.is_video() => {
+                let pts = p.header.pts.map(|t| t.as_u64());
+                times.push((pts, p.header.dts.map(|t| t.as_u64()).or(pts)));
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => panic!("mpeg2ts: {e}"),
+        }
+    }
+    let want: Vec<(Option<u64>, Option<u64>)> = clip
+        .samples
+        .iter()
+        .filter_map(|s| match s {
+            Sample::Video(v) => {
+                let dts = (v.dts + TIMESTAMP_OFFSET_MS) * 90;
+                Some((Some(dts + v.cts_offset.max(0) as u64 * 90), Some(dts)))
+            }
+            Sample::Audio(_) => None,
+        })
+        .collect();
+    assert_eq!(times, want);
+    assert_clock(&all);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The PCR never decreases and never passes the DTS (or PTS) of a PES packet
+/// that starts after it (ISO/IEC 13818-1 §2.4.2: data arrives before it is decoded).
+fn assert_clock(ts: &[u8]) {
+    let mut pcr: Option<u64> = None;
+    let mut pes = 0;
+    for p in ts.chunks(188) {
+        assert_eq!(p[0], 0x47);
+        let pid = u16::from(p[1] & 0x1f) << 8 | u16::from(p[2]);
+        let mut payload = 4;
+        if p[3] & 0x20 != 0 {
+            if p[4] > 0 && p[5] & 0x10 != 0 {
+                let b: Vec<u64> = p[6..11].iter().map(|&b| u64::from(b)).collect();
+                let base = b[0] << 25 | b[1] << 17 | b[2] << 9 | b[3] << 1 | b[4] >> 7;
+                assert_eq!(pid, liu_hls::ts::VIDEO_PID, "PCR on the video PID");
+                assert!(
+                    pcr.is_none_or(|last| last <= base),
+                    "PCR went back to {base}"
+                );
+                pcr = Some(base);
+            }
+            payload += 1 + usize::from(p[4]);
+        }
+        let starts_pes = p[1] & 0x40 != 0 && p.get(payload..payload + 3) == Some(&[0, 0, 1]);
+        if let (true, Some(h)) = (starts_pes, p.get(payload..payload + 19)) {
+            // DTS when PTS_DTS_flags is '11', else PTS.
+            let at = if h[7] & 0x40 != 0 { 14 } else { 9 };
+            let t: Vec<u64> = h[at..at + 5].iter().map(|&b| u64::from(b)).collect();
+            let time =
+                (t[0] >> 1 & 7) << 30 | t[1] << 22 | (t[2] >> 1) << 15 | t[3] << 7 | t[4] >> 1;
+            let clock = pcr.unwrap_or_else(|| panic!("PES before any PCR"));
+            assert!(
+                clock <= time,
+                "PCR {clock} after the DTS/PTS {time} it precedes"
+            );
+            pes += 1;
+        }
+    }
+    assert!(pes > 75, "{pes} PES packets");
+}
