@@ -230,6 +230,11 @@ impl ServerSession {
         self.events.pop_front()
     }
 
+    /// Events are waiting for [`ServerSession::poll_event`].
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Bytes to send to the client, if any.
     pub fn take_output(&mut self) -> Option<Bytes> {
         self.transport.take_output()

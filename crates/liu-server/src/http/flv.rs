@@ -11,7 +11,7 @@
 use std::io;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, StreamBody};
 use liu_flv::flv::{TagType, encode_file_header, encode_tag};
@@ -20,11 +20,15 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::buf_list::BufList;
-use crate::hub::{Delivery, FormSlot, Frame, FrameKind, StreamHeaders, StreamKey, Subscriber};
+use crate::hub::{
+    Delivery, DirectTicket, FormSlot, Frame, FrameKind, Returned, StreamHeaders, StreamKey,
+    Subscriber,
+};
 use crate::io::write_all_vectored;
 use crate::server::Context;
 
 use super::service::Body;
+use super::sink::{FlvSink, MAX_LINE, hex_line};
 
 /// The shared FLV tag form of a frame.
 pub const FLV_FORM: FormSlot = FormSlot(1);
@@ -148,6 +152,38 @@ impl FlvPlayback {
         (audio, video)
     }
 
+    /// The viewer may hand its socket to the stream: its header and first
+    /// tags are out, it has no merge window, and it has not ended.
+    pub fn may_go_direct(&self) -> bool {
+        self.header_sent && self.merge_window.is_zero() && !self.done
+    }
+
+    /// See [`Subscriber::go_direct`].
+    pub(super) fn go_direct(&mut self, sink: Box<FlvSink>) -> Result<DirectTicket, Box<FlvSink>> {
+        self.subscriber.go_direct(sink).map_err(|sink| {
+            let any: Box<dyn std::any::Any + Send> = sink;
+            any.downcast::<FlvSink>()
+                .unwrap_or_else(|_| unreachable!("the sink handed over is an FlvSink"))
+        })
+    }
+
+    /// Waits until the stream hands the socket back, or takes it back at
+    /// shutdown (the playback then ends).
+    pub(super) async fn wait_direct(&mut self, ticket: &mut DirectTicket) -> Option<Returned> {
+        tokio::select! {
+            returned = ticket.returned() => returned,
+            _ = self.stop.changed() => {
+                self.done = true;
+                ticket.recall().await
+            }
+        }
+    }
+
+    /// Continues where the stream stopped writing.
+    pub(super) fn resume(&mut self, returned: Returned) -> Option<Box<FlvSink>> {
+        self.subscriber.resume(returned)
+    }
+
     /// The FLV header's audio and video flags must be right from the first
     /// byte (flv.js and mpegts.js wait for every announced track), so hold
     /// the first tags until the stream's tracks are known: from
@@ -238,53 +274,82 @@ pub(crate) fn flv_form(frame: &Frame) -> Bytes {
     encode_tag(tag_type, frame.wire_timestamp(), &frame.payload)
 }
 
-/// How the native loop ended.
-pub enum NativeEnd {
-    /// The playback ended and the body was terminated: the connection may
-    /// carry another request.
-    Finished,
-    /// The client left, a write failed or the body cannot be terminated.
-    Closed,
-}
-
 /// Streams `playback` on `socket` as the body of a response whose head was
 /// already written: one vectored write per batch of tags, framed as one
 /// chunk (RFC 9112 section 7.1) when `chunked`, else delimited by closing.
-/// Input from the client is watched only to notice that it left.
+/// While the viewer is caught up (and has no merge window) the stream
+/// writes to it directly ([`FlvSink`]). Input from the client is watched
+/// only to notice that it left. Returns the socket if the body ended
+/// properly and the connection may carry another request.
 pub async fn stream_native(
-    socket: &mut TcpStream,
+    socket: TcpStream,
     mut playback: FlvPlayback,
     chunked: bool,
     write_timeout: Duration,
-) -> NativeEnd {
-    let (rd, mut wr) = socket.split();
+) -> Option<TcpStream> {
+    let (rd, wr) = socket.into_split();
+    // Ours, or the stream's while `direct` is set.
+    let mut wr = Some(wr);
     let writing = async {
         let mut out: Vec<Bytes> = Vec::new();
         // Chunk-size lines, each split off one reused buffer.
         let mut lines = BytesMut::new();
+        let mut direct: Option<DirectTicket> = None;
         loop {
+            if let Some(mut ticket) = direct.take() {
+                let returned = playback.wait_direct(&mut ticket).await;
+                let sink = returned
+                    .and_then(|r| playback.resume(r))
+                    .ok_or_else(|| io::Error::other("the stream lost the socket"))?;
+                let FlvSink {
+                    wr: w,
+                    pending,
+                    error,
+                    ..
+                } = *sink;
+                let w = wr.insert(w);
+                if let Some(e) = error {
+                    return Err(e);
+                }
+                out = pending;
+                write_all_vectored(w, &mut out, write_timeout).await?;
+                continue;
+            }
+            let Some(w) = wr.as_mut() else {
+                return Ok(false);
+            };
             if chunked {
                 out.push(Bytes::new()); // the chunk-size line, set below
             }
             if !playback.next_tags(&mut out).await {
                 if !chunked {
-                    return Ok(NativeEnd::Closed);
+                    return Ok(false);
                 }
                 out.clear();
                 out.push(Bytes::from_static(b"0\r\n\r\n"));
-                write_all_vectored(&mut wr, &mut out, write_timeout).await?;
-                return Ok(NativeEnd::Finished);
+                write_all_vectored(w, &mut out, write_timeout).await?;
+                return Ok(true);
             }
             if chunked {
                 let len: usize = out[1..].iter().map(Bytes::len).sum();
-                lines.reserve(20);
-                write_hex_line(&mut lines, len);
+                let mut line = [0u8; MAX_LINE];
+                let n = hex_line(&mut line, len);
+                lines.reserve(MAX_LINE);
+                lines.extend_from_slice(&line[..n]);
                 out[0] = lines.split().freeze();
                 out.push(Bytes::from_static(b"\r\n"));
             }
-            write_all_vectored(&mut wr, &mut out, write_timeout).await?;
+            write_all_vectored(w, &mut out, write_timeout).await?;
             if out.capacity() > SMALL_BATCH {
                 out = Vec::new();
+            }
+            if playback.may_go_direct()
+                && let Some(w) = wr.take()
+            {
+                match playback.go_direct(Box::new(FlvSink::new(w, chunked))) {
+                    Ok(ticket) => direct = Some(ticket),
+                    Err(sink) => wr = Some(sink.wr),
+                }
             }
         }
     };
@@ -308,29 +373,24 @@ pub async fn stream_native(
             }
         }
     };
-    tokio::select! {
+    let finished = tokio::select! {
         end = writing => match end {
-            Ok(end) => end,
+            Ok(finished) => finished,
             Err::<_, io::Error>(e) => {
                 debug!("HTTP-FLV viewer left: {e}");
-                NativeEnd::Closed
+                false
             }
         },
         why = watching => {
             debug!("HTTP-FLV viewer left: {why}");
-            NativeEnd::Closed
+            false
         }
+    };
+    if finished {
+        wr.and_then(|w| rd.reunite(w).ok())
+    } else {
+        None
     }
-}
-
-/// `{len:x}\r\n`, the chunk-size line of RFC 9112 section 7.1.
-fn write_hex_line(buf: &mut BytesMut, len: usize) {
-    let digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1);
-    for i in (0..digits).rev() {
-        let nibble = (len >> (i * 4)) & 0xf;
-        buf.put_u8(b"0123456789abcdef"[nibble]);
-    }
-    buf.put_slice(b"\r\n");
 }
 
 /// The same playback as a hyper response body, one body frame per batch.
@@ -343,23 +403,4 @@ pub fn hyper_body(playback: FlvPlayback) -> Body {
             .then(|| (tags.into_iter().collect::<BufList>(), playback))
     });
     StreamBody::new(stream.map(|b| Ok(hyper::body::Frame::data(b)))).boxed_unsync()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunk_size_lines() {
-        let mut buf = BytesMut::new();
-        for (len, line) in [
-            (0, "0\r\n"),
-            (10, "a\r\n"),
-            (4096, "1000\r\n"),
-            (0x1f3a9, "1f3a9\r\n"),
-        ] {
-            write_hex_line(&mut buf, len);
-            assert_eq!(&buf.split()[..], line.as_bytes());
-        }
-    }
 }

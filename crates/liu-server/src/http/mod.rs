@@ -11,6 +11,7 @@
 mod flv;
 mod head;
 mod service;
+mod sink;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 pub(crate) use flv::{FLV_FORM, flv_form};
-use flv::{FlvPlayback, NativeEnd, stream_native, wait_for_stream};
+use flv::{FlvPlayback, stream_native, wait_for_stream};
 use head::{HeadError, Method, RequestHead, read_head};
 use service::{flv_stream_key, serve_with_hyper};
 
@@ -59,22 +60,23 @@ pub async fn serve_connection(
         };
         // Pipelined bytes after an endless response have no meaning.
         buf = Vec::new();
-        if !serve_flv(&mut socket, &head, key, peer, &ctx, &stop).await {
-            return;
+        match serve_flv(socket, &head, key, peer, &ctx, &stop).await {
+            Some(s) => socket = s,
+            None => return,
         }
     }
 }
 
-/// Answers one HTTP-FLV `GET`; `true` if the connection may carry
-/// another request.
+/// Answers one HTTP-FLV `GET`; returns the socket if the connection may
+/// carry another request.
 async fn serve_flv(
-    socket: &mut TcpStream,
+    mut socket: TcpStream,
     head: &RequestHead,
     key: crate::hub::StreamKey,
     peer: SocketAddr,
     ctx: &Context,
     stop: &watch::Receiver<bool>,
-) -> bool {
+) -> Option<TcpStream> {
     let write_timeout = Duration::from_millis(ctx.config.stream.write_timeout_ms);
     let keep_alive = head.keep_alive;
     let Some(subscriber) = wait_for_stream(ctx, &key, stop).await else {
@@ -84,8 +86,8 @@ async fn serve_flv(
             Framing::Length(NOT_FOUND.len()),
             keep_alive,
         );
-        let sent = write_all(socket, &[answer.as_bytes(), NOT_FOUND], write_timeout).await;
-        return sent && keep_alive;
+        let sent = write_all(&mut socket, &[answer.as_bytes(), NOT_FOUND], write_timeout).await;
+        return (sent && keep_alive).then_some(socket);
     };
     // A 1.0 client cannot take chunks: the body ends when the connection does.
     let chunked = head.http11;
@@ -95,16 +97,16 @@ async fn serve_flv(
         Framing::Close
     };
     let answer = response_head("200 OK", "video/x-flv", framing, keep_alive && chunked);
-    if !write_all(socket, &[answer.as_bytes()], write_timeout).await {
-        return false;
+    if !write_all(&mut socket, &[answer.as_bytes()], write_timeout).await {
+        return None;
     }
     info!(%peer, stream = %key, "HTTP-FLV playing");
     let wait = Duration::from_millis(ctx.config.http.flv_wait_ms);
     let merge_window = ctx.config.merge_window(&key.app);
     let playback = FlvPlayback::new(subscriber, wait, merge_window, stop.clone());
-    let end = stream_native(socket, playback, chunked, write_timeout).await;
+    let socket = stream_native(socket, playback, chunked, write_timeout).await;
     info!(%peer, stream = %key, "HTTP-FLV stopped");
-    matches!(end, NativeEnd::Finished) && keep_alive
+    socket.filter(|_| keep_alive)
 }
 
 const NOT_FOUND: &[u8] = b"stream not found\n";

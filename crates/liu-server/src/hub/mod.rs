@@ -5,6 +5,7 @@
 //! [`Publisher`]; output adapters read them through a [`Subscriber`] and
 //! serialize each frame once per output form ([`Frame::form`]).
 
+mod direct;
 mod frame;
 mod ring;
 mod subscriber;
@@ -18,10 +19,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+pub use direct::{DirectSink, DirectTicket, Returned};
 pub use frame::{FORM_SLOTS, FormSlot, Frame, FrameKind};
 pub use ring::{Entry, RingLimits};
 pub use subscriber::{Delivery, Subscriber, SubscriberError};
 
+use direct::DirectEntry;
 use ring::Ring;
 use timeline::Timeline;
 
@@ -133,6 +136,9 @@ struct StreamState {
     has_audio: bool,
     timeline: Timeline,
     subscribers: usize,
+    /// Caught-up viewers the publisher writes to itself ([`direct`]).
+    direct: Vec<DirectEntry>,
+    next_direct_id: u64,
 }
 
 /// The current codec configuration of a stream, sent to a viewer before
@@ -209,6 +215,8 @@ impl Hub {
                         has_audio: false,
                         timeline: Timeline::default(),
                         subscribers: 0,
+                        direct: Vec::new(),
+                        next_direct_id: 0,
                     }),
                     notify: Notify::new(),
                 })
@@ -249,6 +257,7 @@ impl Hub {
             state.ring.clear_keyframe();
             state.ring.push(Entry::Published);
         }
+        stream.return_direct();
         stream.notify.notify_waiters();
         Ok(Publisher {
             hub: self.clone(),
@@ -351,8 +360,11 @@ impl Publisher {
         }
     }
 
-    /// Wakes the viewers waiting for frames pushed since the last flush.
+    /// Sends the frames pushed since the last flush: written at once to
+    /// viewers that are caught up ([`DirectSink`]), and the others' tasks
+    /// woken. Frames that arrived together leave together.
     pub fn flush(&self) {
+        self.stream.write_direct();
         self.stream.notify.notify_waiters();
     }
 }
@@ -370,6 +382,7 @@ impl Drop for Publisher {
                 state.ring.push(Entry::Unpublished);
             }
         }
+        self.stream.return_direct();
         self.stream.notify.notify_waiters();
         self.hub.release(&self.stream.key);
     }

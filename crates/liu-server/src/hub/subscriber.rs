@@ -1,8 +1,12 @@
 //! A viewer's read position in a stream.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use tokio::sync::oneshot;
+
+use super::direct::{DirectEntry, DirectSink, DirectTicket, Returned};
 use super::{Entry, Frame, FrameKind, Hub, HubConfig, Stream, StreamHeaders};
 
 /// What a viewer gets, in order.
@@ -208,6 +212,52 @@ impl Subscriber {
             }
         }
         Ok(())
+    }
+}
+
+impl Subscriber {
+    /// Hands `sink` to the stream if this viewer has read everything there
+    /// is (no headers, keyframe or publish change pending): the publisher
+    /// then writes new frames to it directly until it hands it back
+    /// ([`DirectTicket`]). Otherwise the sink comes back as `Err`.
+    pub fn go_direct(
+        &mut self,
+        sink: Box<dyn DirectSink>,
+    ) -> Result<DirectTicket, Box<dyn DirectSink>> {
+        let mut state = self.stream.lock();
+        let caught_up = state.publisher.is_some()
+            && !self.need_headers
+            && !self.wait_keyframe
+            && !self.waiting_publish
+            && self.cursor == state.ring.head();
+        if !caught_up {
+            return Err(sink);
+        }
+        let (back, rx) = oneshot::channel();
+        let recall = Arc::new(AtomicBool::new(false));
+        state.next_direct_id += 1;
+        let id = state.next_direct_id;
+        state.direct.push(DirectEntry {
+            id,
+            sink,
+            cursor: self.cursor,
+            back,
+            recall: recall.clone(),
+        });
+        Ok(DirectTicket {
+            stream: self.stream.clone(),
+            id,
+            rx,
+            recall,
+        })
+    }
+
+    /// Continues reading where a sink handed back stopped; returns the sink
+    /// as the type it was handed over as.
+    pub fn resume<T: DirectSink + 'static>(&mut self, returned: Returned) -> Option<Box<T>> {
+        self.cursor = returned.cursor;
+        let any: Box<dyn std::any::Any + Send> = returned.sink;
+        any.downcast::<T>().ok()
     }
 }
 

@@ -1,3 +1,4 @@
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -278,4 +279,128 @@ fn headers_resent_after_a_skip_do_not_go_back_in_time() {
         "timestamps go back: {ts:?}"
     );
     assert!(matches!(&got[1], Delivery::Frame(f) if f.config && f.timestamp == ts[1]));
+}
+
+/// A direct sink that records timestamps, and takes at most `room` more frames.
+struct TestSink {
+    got: Arc<Mutex<Vec<u64>>>,
+    room: usize,
+    /// Timestamps it could not write (kept, as a real sink keeps bytes).
+    left: Vec<u64>,
+}
+
+impl DirectSink for TestSink {
+    fn write_now(&mut self, frames: &[Arc<Frame>]) -> bool {
+        for f in frames {
+            if self.room == 0 {
+                self.left.push(f.timestamp);
+            } else {
+                self.room -= 1;
+                self.got.lock().unwrap().push(f.timestamp);
+            }
+        }
+        self.left.is_empty()
+    }
+}
+
+fn sink(room: usize) -> (Box<TestSink>, Arc<Mutex<Vec<u64>>>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let s = TestSink {
+        got: got.clone(),
+        room,
+        left: Vec::new(),
+    };
+    (Box::new(s), got)
+}
+
+#[tokio::test]
+async fn direct_sinks_get_frames_at_flush_and_come_back_when_full() {
+    let hub = Hub::new(HubConfig::default());
+    let key = StreamKey::new("live", "d");
+    let p = hub.publish(&key).unwrap();
+    video(&p, 0, true);
+    p.flush();
+    let mut sub = hub.subscribe(&key);
+    // Not caught up: the keyframe is unread.
+    let (s, got) = sink(2);
+    let s = sub
+        .go_direct(s)
+        .err()
+        .expect("refused while frames are unread");
+    assert_eq!(timestamps(&frames(&mut sub)), vec![0]);
+    let Ok(mut ticket) = sub.go_direct(s) else {
+        panic!("caught up, yet refused")
+    };
+    video(&p, 40, false);
+    video(&p, 80, false);
+    p.flush();
+    assert_eq!(*got.lock().unwrap(), vec![40, 80]);
+    // Full: the next frame stays in the sink, which comes back; the viewer
+    // continues after it.
+    video(&p, 120, false);
+    p.flush();
+    let returned = ticket.returned().await.expect("handed back");
+    let back: Box<TestSink> = sub.resume(returned).unwrap();
+    assert_eq!(back.left, vec![120]);
+    video(&p, 160, false);
+    p.flush();
+    assert_eq!(timestamps(&frames(&mut sub)), vec![160]);
+    assert_eq!(*got.lock().unwrap(), vec![40, 80]);
+}
+
+#[tokio::test]
+async fn direct_sinks_can_be_recalled_and_return_on_unpublish() {
+    let hub = Hub::new(HubConfig::default());
+    let key = StreamKey::new("live", "r");
+    let p = hub.publish(&key).unwrap();
+    video(&p, 0, true);
+    p.flush();
+    let mut sub = hub.subscribe(&key);
+    frames(&mut sub);
+    let (s, got) = sink(100);
+    let Ok(mut ticket) = sub.go_direct(s) else {
+        panic!("refused")
+    };
+    video(&p, 40, false);
+    p.flush();
+    let returned = ticket.recall().await.expect("recalled");
+    let s: Box<TestSink> = sub.resume(returned).unwrap();
+    drop(ticket);
+    video(&p, 80, false);
+    p.flush();
+    assert_eq!(*got.lock().unwrap(), vec![40], "written after the recall");
+    assert_eq!(timestamps(&frames(&mut sub)), vec![80]);
+
+    // Direct again; the publisher leaves: the sink comes back and the viewer
+    // reads the unpublish itself.
+    let Ok(mut ticket) = sub.go_direct(s) else {
+        panic!("refused")
+    };
+    drop(p);
+    let returned = ticket.returned().await.expect("handed back on unpublish");
+    let _: Box<TestSink> = sub.resume(returned).unwrap();
+    assert!(matches!(
+        frames(&mut sub).as_slice(),
+        [Delivery::Unpublished]
+    ));
+}
+
+#[tokio::test]
+async fn a_dropped_ticket_takes_its_sink_out() {
+    let hub = Hub::new(HubConfig::default());
+    let key = StreamKey::new("live", "x");
+    let p = hub.publish(&key).unwrap();
+    video(&p, 0, true);
+    p.flush();
+    let mut sub = hub.subscribe(&key);
+    frames(&mut sub);
+    let (s, got) = sink(100);
+    let Ok(ticket) = sub.go_direct(s) else {
+        panic!("refused")
+    };
+    drop(ticket);
+    video(&p, 40, false);
+    p.flush();
+    assert!(got.lock().unwrap().is_empty());
+    assert!(p.stream.lock().direct.is_empty());
 }

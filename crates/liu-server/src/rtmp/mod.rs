@@ -1,5 +1,12 @@
 //! RTMP over TCP: drives a sans-IO [`ServerSession`] from a socket and
 //! connects it to the hub as a publisher or a viewer.
+//!
+//! A playing viewer with no merge window that has caught up hands its
+//! socket's write side to the stream ([`sink::RtmpSink`], the hub's direct
+//! fan-out) and takes it back when the socket fills up, when the client
+//! sends a command, or at shutdown.
+
+mod sink;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,10 +24,12 @@ use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::hub::{
-    Delivery, FormSlot, Frame, FrameFlags, FrameKind, Publisher, StreamKey, Subscriber,
+    Delivery, DirectTicket, FormSlot, Frame, FrameFlags, FrameKind, Publisher, Returned, StreamKey,
+    Subscriber,
 };
 use crate::io::{random_seed, write_all_vectored};
 use crate::server::Context;
+use sink::RtmpSink;
 
 /// The shared RTMP chunk form of a frame (message stream 1, the configured chunk size).
 pub const RTMP_FORM: FormSlot = FormSlot(0);
@@ -146,7 +155,10 @@ impl Connection {
         socket: TcpStream,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), ConnError> {
-        let (rd, mut wr) = socket.into_split();
+        let (rd, wr) = socket.into_split();
+        // The write side is ours, or the stream's while `direct` is set.
+        let mut wr = Some(wr);
+        let mut direct: Option<DirectTicket> = None;
         // Grows with bursts and is shrunk back after them: an idle viewer
         // keeps no large buffers.
         let mut batch = Vec::new();
@@ -163,6 +175,7 @@ impl Connection {
                 Role::Idle | Role::Publishing { .. } => Some(tokio::time::Instant::now() + idle),
                 Role::Playing(_) => None,
             };
+            let is_direct = direct.is_some();
             tokio::select! {
                 ready = rd.readable() => {
                     ready?;
@@ -172,16 +185,32 @@ impl Connection {
                         Err(ConnError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                         Err(e) => return Err(e),
                     }
+                    self.take_session_output();
+                    // A command (or anything to answer) needs the socket back.
+                    if direct.is_some() && (self.session.has_events() || !self.out.is_empty()) {
+                        self.undirect(&mut direct, &mut wr).await?;
+                    }
                     self.handle_events()?;
                     if let Role::Publishing { publisher, .. } = &self.role {
                         publisher.flush();
                     }
                     self.take_session_output();
-                    self.flush(&mut wr).await?;
+                    if let Some(w) = wr.as_mut() {
+                        self.flush(w).await?;
+                    }
+                }
+                returned = async {
+                    match direct.as_mut() {
+                        Some(ticket) => ticket.returned().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    direct = None;
+                    self.resume_direct(returned, &mut wr).await?;
                 }
                 result = async {
                     match &mut self.role {
-                        Role::Playing(p) if !p.paused => p.subscriber.next_batch(&mut batch, BATCH).await,
+                        Role::Playing(p) if !p.paused && !is_direct => p.subscriber.next_batch(&mut batch, BATCH).await,
                         _ => std::future::pending().await,
                     }
                 } => {
@@ -210,7 +239,10 @@ impl Connection {
                     if batch.capacity() > SMALL_BATCH {
                         batch = Vec::new();
                     }
-                    self.flush(&mut wr).await?;
+                    if let Some(w) = wr.as_mut() {
+                        self.flush(w).await?;
+                    }
+                    self.try_direct(&mut direct, &mut wr);
                 }
                 _ = async {
                     match read_deadline {
@@ -224,16 +256,94 @@ impl Connection {
                     }));
                 }
                 _ = shutdown.changed() => {
+                    self.undirect(&mut direct, &mut wr).await?;
                     if let Role::Playing(p) = &self.role {
                         let (id, name) = (p.stream_id, p.name.clone());
                         self.session.notify_unpublished(id, &name, true);
                         self.take_session_output();
-                        let _ = self.flush(&mut wr).await;
+                        if let Some(w) = wr.as_mut() {
+                            let _ = self.flush(w).await;
+                        }
                     }
                     return Ok(());
                 }
             }
         }
+    }
+
+    /// Hands the write side to the stream if this viewer is caught up, plays
+    /// without a merge window and can use the shared chunked form.
+    fn try_direct(&mut self, direct: &mut Option<DirectTicket>, wr: &mut Option<OwnedWriteHalf>) {
+        let chunk_size = self.ctx.config.rtmp.chunk_size;
+        let Role::Playing(p) = &mut self.role else {
+            return;
+        };
+        if direct.is_some()
+            || p.paused
+            || !p.started
+            || !p.merge_window.is_zero()
+            || !self.out.is_empty()
+            || self.session.out_chunk_size() != chunk_size
+        {
+            return;
+        }
+        let Some(w) = wr.take() else { return };
+        let sink = Box::new(RtmpSink::new(w, p.stream_id, p.audio, p.video, chunk_size));
+        match p.subscriber.go_direct(sink) {
+            Ok(ticket) => *direct = Some(ticket),
+            Err(sink) => {
+                let any: Box<dyn std::any::Any + Send> = sink;
+                if let Ok(sink) = any.downcast::<RtmpSink>() {
+                    *wr = Some(sink.wr);
+                }
+            }
+        }
+    }
+
+    /// Takes the write side back from the stream (a command came, or
+    /// shutdown).
+    async fn undirect(
+        &mut self,
+        direct: &mut Option<DirectTicket>,
+        wr: &mut Option<OwnedWriteHalf>,
+    ) -> Result<(), ConnError> {
+        let Some(mut ticket) = direct.take() else {
+            return Ok(());
+        };
+        let returned = ticket.recall().await;
+        self.resume_direct(returned, wr).await
+    }
+
+    /// The write side is back: the viewer reads the ring where the stream
+    /// stopped writing, after what the socket did not take is written.
+    async fn resume_direct(
+        &mut self,
+        returned: Option<Returned>,
+        wr: &mut Option<OwnedWriteHalf>,
+    ) -> Result<(), ConnError> {
+        let returned =
+            returned.ok_or_else(|| ConnError::Closed("the stream lost the socket".into()))?;
+        let sink = match &mut self.role {
+            Role::Playing(p) => p.subscriber.resume::<RtmpSink>(returned),
+            _ => returned.into_sink::<RtmpSink>(),
+        };
+        let sink = sink.ok_or_else(|| ConnError::Closed("a foreign sink came back".into()))?;
+        let RtmpSink {
+            wr: w,
+            pending,
+            error,
+            ..
+        } = *sink;
+        if let Some(e) = error {
+            return Err(ConnError::Io(e));
+        }
+        let mut w = w;
+        // What the socket did not take goes first.
+        let before = std::mem::replace(&mut self.out, pending);
+        self.out.extend(before);
+        self.flush(&mut w).await?;
+        *wr = Some(w);
+        Ok(())
     }
 
     fn take_session_output(&mut self) {
