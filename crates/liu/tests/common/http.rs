@@ -186,9 +186,8 @@ impl RawHttp {
             if now >= deadline {
                 return Err(format!("body of {len} bytes not read within {limit:?}"));
             }
-            match self.read_some(deadline - now) {
-                Ok(0) => return Err("closed inside the body".into()),
-                Ok(_) | Err(_) => {}
+            if let Ok(0) = self.read_some(deadline - now) {
+                return Err("closed inside the body".into());
             }
         }
         let raw = std::mem::take(&mut self.raw);
