@@ -120,6 +120,10 @@ pub struct StreamConfig {
     /// Hold a viewer's writes up to this long so one write carries several
     /// messages (fewer system calls, more latency). 0 writes at once.
     pub merge_window_ms: u64,
+    /// Submit the direct fan-out's writes with io_uring (one system call per
+    /// flush for all caught-up viewers); off, or where the kernel refuses
+    /// it, one `writev` per viewer.
+    pub io_uring: bool,
 }
 
 impl Default for StreamConfig {
@@ -134,6 +138,7 @@ impl Default for StreamConfig {
             slow_viewer_window_ms: hub.slow_viewer_window_ms,
             write_timeout_ms: 10_000,
             merge_window_ms: 0,
+            io_uring: hub.io_uring,
         }
     }
 }
@@ -149,6 +154,7 @@ impl StreamConfig {
             },
             max_skips: self.max_skips,
             slow_viewer_window_ms: self.slow_viewer_window_ms,
+            io_uring: self.io_uring,
         }
     }
 }

@@ -8,6 +8,7 @@ mod http;
 pub mod hub;
 mod io;
 mod rtmp;
+mod send_batch;
 mod server;
 #[doc(hidden)]
 pub mod workload;

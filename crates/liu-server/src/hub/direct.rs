@@ -9,20 +9,66 @@
 //! left and is handed back to its task, which carries on as usual: awaits
 //! the socket, then reads the ring from where the sink stopped.
 
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::sync::oneshot;
 
 use super::{Frame, Stream};
+use crate::send_batch::{MAX_PARTS, SendBatch, SendJob};
+
+thread_local! {
+    /// One flush's scratch per thread: the bytes, the jobs and the results.
+    static SCRATCH: RefCell<(DirectBytes, Vec<SendJob>, Vec<io::Result<usize>>)> =
+        RefCell::new(Default::default());
+}
 
 /// A viewer's output, written to by the publisher while the viewer keeps up.
 pub trait DirectSink: std::any::Any + Send {
-    /// Writes `frames`, in order, without blocking. `true` if everything
-    /// was written; `false` hands the sink back to its task, with whatever
-    /// could not be written kept inside it.
-    fn write_now(&mut self, frames: &[Arc<Frame>]) -> bool;
+    /// The socket this viewer's bytes go to.
+    fn socket(&self) -> RawFd;
+    /// Appends this viewer's bytes for `frames`, in order, to `out`.
+    fn bytes_for(&mut self, frames: &[Arc<Frame>], out: &mut DirectBytes);
+    /// The write stopped short (a full socket): `rest` is to be written
+    /// first by the viewer's task, to which the sink now goes back.
+    fn keep(&mut self, rest: Vec<Bytes>);
+    /// The write failed; the sink goes back to its task with the error.
+    fn fail(&mut self, error: io::Error);
 }
+
+/// The bytes of one flush for all direct sinks: shared buffers, plus small
+/// per-viewer pieces (a patched header, a chunk-size line) copied into one
+/// arena, so a flush allocates nothing per viewer.
+#[derive(Default)]
+pub struct DirectBytes {
+    bufs: Vec<Bytes>,
+    arena: BytesMut,
+}
+
+impl DirectBytes {
+    /// A buffer shared with other viewers.
+    pub fn shared(&mut self, b: Bytes) {
+        if !b.is_empty() {
+            self.bufs.push(b);
+        }
+    }
+
+    /// A few bytes of this viewer's own.
+    pub fn copy(&mut self, b: &[u8]) {
+        if self.arena.capacity() - self.arena.len() < b.len() {
+            self.arena.reserve(ARENA.max(b.len()));
+        }
+        self.arena.extend_from_slice(b);
+        self.bufs.push(self.arena.split().freeze());
+    }
+}
+
+/// Arena bytes reserved at a time.
+const ARENA: usize = 16 * 1024;
 
 /// A sink handed back: the viewer continues reading the ring at `cursor`.
 pub struct Returned {
@@ -114,7 +160,7 @@ impl Stream {
     /// outside the stream's lock. Sinks that could not take everything, or
     /// whose task asked for them, go back to their tasks.
     pub(super) fn write_direct(&self) {
-        let (entries, frames, first, head) = {
+        let (mut entries, frames, first, head) = {
             let mut state = self.lock();
             if state.direct.is_empty() {
                 return;
@@ -139,20 +185,57 @@ impl Stream {
             (entries, frames, first, head)
         };
         let mut kept = Vec::with_capacity(entries.len());
-        for mut entry in entries {
-            if entry.recalled() {
-                entry.give_back();
-                continue;
+        SCRATCH.with(|scratch| {
+            let (bytes, jobs, results) = &mut *scratch.borrow_mut();
+            bytes.bufs.clear();
+            jobs.clear();
+            // Each entry's bytes, as one job per entry (an empty job for one
+            // that is recalled or has nothing due).
+            for entry in &mut entries {
+                let start = bytes.bufs.len();
+                if !entry.recalled() {
+                    let due = &frames[(entry.cursor - first) as usize..];
+                    entry.sink.bytes_for(due, bytes);
+                }
+                if bytes.bufs.len() - start > MAX_PARTS {
+                    // Too many pieces for one write: the task takes them.
+                    let rest = bytes.bufs.drain(start..).collect();
+                    entry.sink.keep(rest);
+                    entry.recall.store(true, Ordering::Release);
+                }
+                jobs.push(SendJob {
+                    fd: entry.sink.socket(),
+                    parts: start..bytes.bufs.len(),
+                });
             }
-            let due = &frames[(entry.cursor - first) as usize..];
-            let written = due.is_empty() || entry.sink.write_now(due);
-            entry.cursor = head;
-            if written {
-                kept.push(entry);
-            } else {
+            SendBatch::with(self.use_io_uring, |batch| {
+                batch.send(jobs, &bytes.bufs, results)
+            });
+            for ((mut entry, job), result) in
+                entries.into_iter().zip(jobs.iter()).zip(results.drain(..))
+            {
+                entry.cursor = head;
+                if entry.recalled() {
+                    entry.give_back();
+                    continue;
+                }
+                let parts = &bytes.bufs[job.parts.clone()];
+                let wanted: usize = parts.iter().map(Bytes::len).sum();
+                match result {
+                    Ok(n) if n == wanted => {
+                        kept.push(entry);
+                        continue;
+                    }
+                    Ok(n) => entry.sink.keep(rest_after(parts, n)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        entry.sink.keep(parts.to_vec());
+                    }
+                    Err(e) => entry.sink.fail(e),
+                }
                 entry.give_back();
             }
-        }
+            bytes.bufs.clear();
+        });
         let mut state = self.lock();
         for entry in kept {
             if entry.recalled() {
@@ -167,5 +250,53 @@ impl Stream {
     pub(super) fn return_direct(&self) {
         let entries = std::mem::take(&mut self.lock().direct);
         entries.into_iter().for_each(DirectEntry::give_back);
+    }
+}
+
+/// The buffers after the first `n` bytes.
+fn rest_after(parts: &[Bytes], n: usize) -> Vec<Bytes> {
+    let mut skip = n;
+    let mut rest = Vec::new();
+    for part in parts {
+        if skip >= part.len() {
+            skip -= part.len();
+            continue;
+        }
+        let mut part = part.clone();
+        part.advance(skip);
+        skip = 0;
+        rest.push(part);
+    }
+    rest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rest_after_a_short_write() {
+        let parts = [
+            Bytes::from_static(b"ab"),
+            Bytes::from_static(b"cde"),
+            Bytes::from_static(b"f"),
+        ];
+        let wire = b"abcdef";
+        for n in 0..=wire.len() {
+            let rest: Vec<u8> = rest_after(&parts, n).concat();
+            assert_eq!(rest, &wire[n..], "after {n} bytes");
+        }
+    }
+
+    #[test]
+    fn copied_pieces_share_one_arena() {
+        let mut out = DirectBytes::default();
+        out.copy(b"12");
+        out.shared(Bytes::from_static(b"shared"));
+        out.copy(b"345");
+        out.shared(Bytes::new());
+        let all: Vec<u8> = out.bufs.concat();
+        assert_eq!(all, b"12shared345");
+        assert_eq!(out.bufs.len(), 3);
     }
 }

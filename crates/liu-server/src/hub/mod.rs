@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-pub use direct::{DirectSink, DirectTicket, Returned};
+pub use direct::{DirectBytes, DirectSink, DirectTicket, Returned};
 pub use frame::{FORM_SLOTS, FormSlot, Frame, FrameKind};
 pub use ring::{Entry, RingLimits};
 pub use subscriber::{Delivery, Subscriber, SubscriberError};
@@ -36,6 +36,8 @@ pub struct HubConfig {
     /// `slow_viewer_window_ms` is disconnected.
     pub max_skips: u32,
     pub slow_viewer_window_ms: u64,
+    /// Direct fan-out writes go through io_uring where the kernel allows.
+    pub io_uring: bool,
 }
 
 impl Default for HubConfig {
@@ -49,6 +51,7 @@ impl Default for HubConfig {
             },
             max_skips: 3,
             slow_viewer_window_ms: 60_000,
+            io_uring: true,
         }
     }
 }
@@ -123,6 +126,7 @@ pub struct Stream {
     key: StreamKey,
     state: Mutex<StreamState>,
     notify: Notify,
+    use_io_uring: bool,
 }
 
 struct StreamState {
@@ -219,6 +223,7 @@ impl Hub {
                         next_direct_id: 0,
                     }),
                     notify: Notify::new(),
+                    use_io_uring: self.inner.config.io_uring,
                 })
             })
             .clone()

@@ -281,36 +281,60 @@ fn headers_resent_after_a_skip_do_not_go_back_in_time() {
     assert!(matches!(&got[1], Delivery::Frame(f) if f.config && f.timestamp == ts[1]));
 }
 
-/// A direct sink that records timestamps, and takes at most `room` more frames.
+/// A direct sink on a Unix socket: records the frames it was asked to write.
 struct TestSink {
-    got: Arc<Mutex<Vec<u64>>>,
-    room: usize,
-    /// Timestamps it could not write (kept, as a real sink keeps bytes).
-    left: Vec<u64>,
+    sock: std::os::unix::net::UnixStream,
+    asked: Arc<Mutex<Vec<u64>>>,
+    kept: Vec<Bytes>,
 }
 
 impl DirectSink for TestSink {
-    fn write_now(&mut self, frames: &[Arc<Frame>]) -> bool {
+    fn socket(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.sock)
+    }
+    fn bytes_for(&mut self, frames: &[Arc<Frame>], out: &mut DirectBytes) {
         for f in frames {
-            if self.room == 0 {
-                self.left.push(f.timestamp);
-            } else {
-                self.room -= 1;
-                self.got.lock().unwrap().push(f.timestamp);
-            }
+            self.asked.lock().unwrap().push(f.timestamp);
+            out.shared(f.payload.clone());
         }
-        self.left.is_empty()
+    }
+    fn keep(&mut self, rest: Vec<Bytes>) {
+        self.kept.extend(rest);
+    }
+    fn fail(&mut self, e: std::io::Error) {
+        panic!("write failed: {e}");
     }
 }
 
-fn sink(room: usize) -> (Box<TestSink>, Arc<Mutex<Vec<u64>>>) {
-    let got = Arc::new(Mutex::new(Vec::new()));
+/// A sink, the socket's other end, and what the sink was asked to write.
+fn sink() -> (
+    Box<TestSink>,
+    std::os::unix::net::UnixStream,
+    Arc<Mutex<Vec<u64>>>,
+) {
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let asked = Arc::new(Mutex::new(Vec::new()));
     let s = TestSink {
-        got: got.clone(),
-        room,
-        left: Vec::new(),
+        sock: a,
+        asked: asked.clone(),
+        kept: Vec::new(),
     };
-    (Box::new(s), got)
+    (Box::new(s), b, asked)
+}
+
+fn read_all(peer: &mut std::os::unix::net::UnixStream) -> Vec<u8> {
+    use std::io::Read;
+    peer.set_nonblocking(true).unwrap();
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = peer.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        all.extend_from_slice(&buf[..n]);
+    }
+    all
 }
 
 #[tokio::test]
@@ -322,7 +346,8 @@ async fn direct_sinks_get_frames_at_flush_and_come_back_when_full() {
     p.flush();
     let mut sub = hub.subscribe(&key);
     // Not caught up: the keyframe is unread.
-    let (s, got) = sink(2);
+    let (s, mut peer, asked) = sink();
+    let writer = s.sock.try_clone().unwrap();
     let s = sub
         .go_direct(s)
         .err()
@@ -334,18 +359,24 @@ async fn direct_sinks_get_frames_at_flush_and_come_back_when_full() {
     video(&p, 40, false);
     video(&p, 80, false);
     p.flush();
-    assert_eq!(*got.lock().unwrap(), vec![40, 80]);
-    // Full: the next frame stays in the sink, which comes back; the viewer
-    // continues after it.
+    assert_eq!(*asked.lock().unwrap(), vec![40, 80]);
+    assert_eq!(read_all(&mut peer), b"frameframe");
+    // A full socket: the frame stays in the sink, which comes back; the
+    // viewer continues after it.
+    {
+        use std::io::Write;
+        let mut w = &writer;
+        while w.write(&[0u8; 4096]).is_ok() {}
+    }
     video(&p, 120, false);
     p.flush();
     let returned = ticket.returned().await.expect("handed back");
     let back: Box<TestSink> = sub.resume(returned).unwrap();
-    assert_eq!(back.left, vec![120]);
+    assert_eq!(back.kept, vec![Bytes::from_static(b"frame")]);
     video(&p, 160, false);
     p.flush();
     assert_eq!(timestamps(&frames(&mut sub)), vec![160]);
-    assert_eq!(*got.lock().unwrap(), vec![40, 80]);
+    assert_eq!(*asked.lock().unwrap(), vec![40, 80, 120]);
 }
 
 #[tokio::test]
@@ -357,7 +388,7 @@ async fn direct_sinks_can_be_recalled_and_return_on_unpublish() {
     p.flush();
     let mut sub = hub.subscribe(&key);
     frames(&mut sub);
-    let (s, got) = sink(100);
+    let (s, mut peer, asked) = sink();
     let Ok(mut ticket) = sub.go_direct(s) else {
         panic!("refused")
     };
@@ -368,7 +399,8 @@ async fn direct_sinks_can_be_recalled_and_return_on_unpublish() {
     drop(ticket);
     video(&p, 80, false);
     p.flush();
-    assert_eq!(*got.lock().unwrap(), vec![40], "written after the recall");
+    assert_eq!(*asked.lock().unwrap(), vec![40], "written after the recall");
+    assert_eq!(read_all(&mut peer), b"frame");
     assert_eq!(timestamps(&frames(&mut sub)), vec![80]);
 
     // Direct again; the publisher leaves: the sink comes back and the viewer
@@ -394,13 +426,13 @@ async fn a_dropped_ticket_takes_its_sink_out() {
     p.flush();
     let mut sub = hub.subscribe(&key);
     frames(&mut sub);
-    let (s, got) = sink(100);
+    let (s, _peer, asked) = sink();
     let Ok(ticket) = sub.go_direct(s) else {
         panic!("refused")
     };
     drop(ticket);
     video(&p, 40, false);
     p.flush();
-    assert!(got.lock().unwrap().is_empty());
+    assert!(asked.lock().unwrap().is_empty());
     assert!(p.stream.lock().direct.is_empty());
 }
