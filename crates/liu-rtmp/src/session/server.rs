@@ -223,6 +223,7 @@ impl ServerSession {
                 self.handle_message(msg)?;
             }
         }
+        self.transport.compact_input();
         Ok(())
     }
 

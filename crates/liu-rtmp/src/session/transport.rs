@@ -156,11 +156,25 @@ impl Transport {
     pub fn take_output(&mut self) -> Option<Bytes> {
         if self.output.is_empty() {
             None
+        } else if self.output.capacity() > IDLE_BUFFER {
+            // All of it: an idle connection keeps no large buffer.
+            Some(std::mem::take(&mut self.output).freeze())
         } else {
             Some(self.output.split().freeze())
         }
     }
+
+    /// Releases the input buffer once it is consumed and large: an idle
+    /// connection keeps no large buffer.
+    pub fn compact_input(&mut self) {
+        if self.input.is_empty() && self.input.capacity() > IDLE_BUFFER {
+            self.input = BytesMut::new();
+        }
+    }
 }
+
+/// Buffer capacity a connection keeps between messages.
+const IDLE_BUFFER: usize = 1024;
 
 /// Decodes the values of a data message; type 15 (AMF3 data) carries a
 /// format byte before AMF0 values.
