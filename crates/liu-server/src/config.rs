@@ -30,6 +30,18 @@ pub struct AppConfig {
 impl Config {
     /// How long a viewer of `app` holds its writes to send several messages
     /// in one (0: write at once).
+    /// The hub's settings, with every application's merge window.
+    pub fn hub_config(&self) -> crate::hub::HubConfig {
+        let mut hub = self.stream.hub_config();
+        hub.merge_window = Duration::from_millis(self.stream.merge_window_ms);
+        hub.app_merge_windows = self
+            .app
+            .iter()
+            .filter_map(|(name, a)| Some((name.clone(), Duration::from_millis(a.merge_window_ms?))))
+            .collect();
+        hub
+    }
+
     pub fn merge_window(&self, app: &str) -> Duration {
         let ms = self
             .app
@@ -155,6 +167,8 @@ impl StreamConfig {
             max_skips: self.max_skips,
             slow_viewer_window_ms: self.slow_viewer_window_ms,
             io_uring: self.io_uring,
+            merge_window: Duration::from_millis(self.merge_window_ms),
+            app_merge_windows: Default::default(),
         }
     }
 }

@@ -43,7 +43,7 @@ pub async fn bind(config: Config) -> Result<BoundServer, ServerError> {
             addr: config.http.listen,
             source,
         })?;
-    let hub = Hub::new(config.stream.hub_config());
+    let hub = Hub::new(config.hub_config());
     Ok(BoundServer {
         ctx: Arc::new(Context {
             config,

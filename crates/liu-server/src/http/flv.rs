@@ -153,9 +153,9 @@ impl FlvPlayback {
     }
 
     /// The viewer may hand its socket to the stream: its header and first
-    /// tags are out, it has no merge window, and it has not ended.
+    /// tags are out, and it has not ended.
     pub fn may_go_direct(&self) -> bool {
-        self.header_sent && self.merge_window.is_zero() && !self.done
+        self.header_sent && !self.done
     }
 
     /// See [`Subscriber::go_direct`].

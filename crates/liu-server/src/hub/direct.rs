@@ -14,6 +14,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::sync::oneshot;
@@ -66,6 +67,9 @@ impl DirectBytes {
         self.bufs.push(self.arena.split().freeze());
     }
 }
+
+/// Longest an idle direct writer sleeps before it checks for sinks.
+const WRITER_IDLE: Duration = Duration::from_secs(1);
 
 /// Arena bytes reserved at a time.
 const ARENA: usize = 16 * 1024;
@@ -156,14 +160,16 @@ impl Drop for DirectTicket {
 }
 
 impl Stream {
-    /// Writes the frames pushed since the last flush to every direct sink,
+    /// Writes the frames pushed since the last write to every direct sink,
     /// outside the stream's lock. Sinks that could not take everything, or
-    /// whose task asked for them, go back to their tasks.
-    pub(super) fn write_direct(&self) {
+    /// whose task asked for them, go back to their tasks. `false` when
+    /// there was no sink (a ticker then stops).
+    pub(super) fn write_direct(&self) -> bool {
         let (mut entries, frames, first, head) = {
             let mut state = self.lock();
             if state.direct.is_empty() {
-                return;
+                state.direct_ticker = false;
+                return false;
             }
             let head = state.ring.head();
             let first = state.direct.iter().map(|e| e.cursor).min().unwrap_or(head);
@@ -180,7 +186,7 @@ impl Stream {
             if !all_frames {
                 drop(state);
                 entries.into_iter().for_each(DirectEntry::give_back);
-                return;
+                return true;
             }
             (entries, frames, first, head)
         };
@@ -244,6 +250,51 @@ impl Stream {
                 state.direct.push(entry);
             }
         }
+        true
+    }
+
+    /// Starts the stream's direct writer: one task that writes every
+    /// direct sink, after each publisher flush (merge window 0) or every
+    /// merge window (one timer and one submission per window for all
+    /// viewers, not one per viewer). Frames that arrive while it writes
+    /// go out together in its next round, so under load writes merge by
+    /// themselves instead of piling up, and the publisher never waits for
+    /// its viewers. It ends when no sink is left.
+    pub(super) fn start_ticker(self: &Arc<Self>) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        let stream = Arc::downgrade(self);
+        let window = self.merge_window;
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(window.max(Duration::from_millis(1)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                let Some(s) = stream.upgrade() else {
+                    return;
+                };
+                if window.is_zero() {
+                    // Bounded, so a writer whose stream has gone quiet still
+                    // notices that its sinks are gone.
+                    let _ = tokio::time::timeout(WRITER_IDLE, s.direct_wake.notified()).await;
+                } else {
+                    drop(s);
+                    tick.tick().await;
+                    let Some(again) = stream.upgrade() else {
+                        return;
+                    };
+                    if !again.write_direct() {
+                        return;
+                    }
+                    continue;
+                }
+                if !s.write_direct() {
+                    return;
+                }
+            }
+        });
+        true
     }
 
     /// Hands every direct sink back to its task (the publisher came or went).

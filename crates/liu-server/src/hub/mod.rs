@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -38,6 +39,20 @@ pub struct HubConfig {
     pub slow_viewer_window_ms: u64,
     /// Direct fan-out writes go through io_uring where the kernel allows.
     pub io_uring: bool,
+    /// How long viewers' writes are held to carry several messages
+    /// (`[stream] merge_window_ms`), and per application.
+    pub merge_window: Duration,
+    pub app_merge_windows: HashMap<String, Duration>,
+}
+
+impl HubConfig {
+    /// The merge window of streams of `app`.
+    pub fn merge_window_for(&self, app: &str) -> Duration {
+        self.app_merge_windows
+            .get(app)
+            .copied()
+            .unwrap_or(self.merge_window)
+    }
 }
 
 impl Default for HubConfig {
@@ -52,6 +67,8 @@ impl Default for HubConfig {
             max_skips: 3,
             slow_viewer_window_ms: 60_000,
             io_uring: true,
+            merge_window: Duration::ZERO,
+            app_merge_windows: HashMap::new(),
         }
     }
 }
@@ -127,6 +144,10 @@ pub struct Stream {
     state: Mutex<StreamState>,
     notify: Notify,
     use_io_uring: bool,
+    /// Direct writes happen every this long (0: at each publisher flush).
+    merge_window: Duration,
+    /// Wakes the direct writer (a publisher flushed).
+    direct_wake: Notify,
 }
 
 struct StreamState {
@@ -143,6 +164,8 @@ struct StreamState {
     /// Caught-up viewers the publisher writes to itself ([`direct`]).
     direct: Vec<DirectEntry>,
     next_direct_id: u64,
+    /// The direct writer task is running.
+    direct_ticker: bool,
 }
 
 /// The current codec configuration of a stream, sent to a viewer before
@@ -221,9 +244,12 @@ impl Hub {
                         subscribers: 0,
                         direct: Vec::new(),
                         next_direct_id: 0,
+                        direct_ticker: false,
                     }),
                     notify: Notify::new(),
                     use_io_uring: self.inner.config.io_uring,
+                    merge_window: self.inner.config.merge_window_for(&key.app),
+                    direct_wake: Notify::new(),
                 })
             })
             .clone()
@@ -365,11 +391,12 @@ impl Publisher {
         }
     }
 
-    /// Sends the frames pushed since the last flush: written at once to
-    /// viewers that are caught up ([`DirectSink`]), and the others' tasks
-    /// woken. Frames that arrived together leave together.
+    /// Sends the frames pushed since the last flush: the stream's direct
+    /// writer writes them to the viewers that are caught up ([`DirectSink`]),
+    /// and the others' tasks are woken. Frames that arrived together leave
+    /// together.
     pub fn flush(&self) {
-        self.stream.write_direct();
+        self.stream.direct_wake.notify_one();
         self.stream.notify.notify_waiters();
     }
 }

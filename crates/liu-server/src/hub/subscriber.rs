@@ -233,6 +233,12 @@ impl Subscriber {
         if !caught_up {
             return Err(sink);
         }
+        if !state.direct_ticker {
+            if !self.stream.start_ticker() {
+                return Err(sink);
+            }
+            state.direct_ticker = true;
+        }
         let (back, rx) = oneshot::channel();
         let recall = Arc::new(AtomicBool::new(false));
         state.next_direct_id += 1;

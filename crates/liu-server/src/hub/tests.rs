@@ -337,6 +337,11 @@ fn read_all(peer: &mut std::os::unix::net::UnixStream) -> Vec<u8> {
     all
 }
 
+/// Lets the stream's direct writer task run.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+}
+
 #[tokio::test]
 async fn direct_sinks_get_frames_at_flush_and_come_back_when_full() {
     let hub = Hub::new(HubConfig::default());
@@ -344,6 +349,7 @@ async fn direct_sinks_get_frames_at_flush_and_come_back_when_full() {
     let p = hub.publish(&key).unwrap();
     video(&p, 0, true);
     p.flush();
+    settle().await;
     let mut sub = hub.subscribe(&key);
     // Not caught up: the keyframe is unread.
     let (s, mut peer, asked) = sink();
@@ -359,6 +365,7 @@ async fn direct_sinks_get_frames_at_flush_and_come_back_when_full() {
     video(&p, 40, false);
     video(&p, 80, false);
     p.flush();
+    settle().await;
     assert_eq!(*asked.lock().unwrap(), vec![40, 80]);
     assert_eq!(read_all(&mut peer), b"frameframe");
     // A full socket: the frame stays in the sink, which comes back; the
@@ -370,11 +377,13 @@ async fn direct_sinks_get_frames_at_flush_and_come_back_when_full() {
     }
     video(&p, 120, false);
     p.flush();
+    settle().await;
     let returned = ticket.returned().await.expect("handed back");
     let back: Box<TestSink> = sub.resume(returned).unwrap();
     assert_eq!(back.kept, vec![Bytes::from_static(b"frame")]);
     video(&p, 160, false);
     p.flush();
+    settle().await;
     assert_eq!(timestamps(&frames(&mut sub)), vec![160]);
     assert_eq!(*asked.lock().unwrap(), vec![40, 80, 120]);
 }
@@ -386,6 +395,7 @@ async fn direct_sinks_can_be_recalled_and_return_on_unpublish() {
     let p = hub.publish(&key).unwrap();
     video(&p, 0, true);
     p.flush();
+    settle().await;
     let mut sub = hub.subscribe(&key);
     frames(&mut sub);
     let (s, mut peer, asked) = sink();
@@ -394,11 +404,13 @@ async fn direct_sinks_can_be_recalled_and_return_on_unpublish() {
     };
     video(&p, 40, false);
     p.flush();
+    settle().await;
     let returned = ticket.recall().await.expect("recalled");
     let s: Box<TestSink> = sub.resume(returned).unwrap();
     drop(ticket);
     video(&p, 80, false);
     p.flush();
+    settle().await;
     assert_eq!(*asked.lock().unwrap(), vec![40], "written after the recall");
     assert_eq!(read_all(&mut peer), b"frame");
     assert_eq!(timestamps(&frames(&mut sub)), vec![80]);
@@ -424,6 +436,7 @@ async fn a_dropped_ticket_takes_its_sink_out() {
     let p = hub.publish(&key).unwrap();
     video(&p, 0, true);
     p.flush();
+    settle().await;
     let mut sub = hub.subscribe(&key);
     frames(&mut sub);
     let (s, _peer, asked) = sink();
@@ -433,6 +446,7 @@ async fn a_dropped_ticket_takes_its_sink_out() {
     drop(ticket);
     video(&p, 40, false);
     p.flush();
+    settle().await;
     assert!(asked.lock().unwrap().is_empty());
     assert!(p.stream.lock().direct.is_empty());
 }

@@ -281,7 +281,6 @@ impl Connection {
         if direct.is_some()
             || p.paused
             || !p.started
-            || !p.merge_window.is_zero()
             || !self.out.is_empty()
             || self.session.out_chunk_size() != chunk_size
         {
