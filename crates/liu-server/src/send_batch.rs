@@ -16,6 +16,8 @@ use io_uring::{IoUring, opcode, types};
 
 /// Submission queue entries of a thread's ring; larger batches go in parts.
 const RING_ENTRIES: u32 = 1024;
+/// Scratch entries kept between calls.
+const LARGE_SCRATCH: usize = 4096;
 /// Most buffers one socket's write takes (well below `IOV_MAX`).
 pub const MAX_PARTS: usize = 512;
 
@@ -96,6 +98,13 @@ impl SendBatch {
             }
         } else {
             results.extend(jobs.iter().map(|job| self.writev(job)));
+        }
+        // Large scratch from a big round is not kept.
+        if self.iovecs.capacity() > LARGE_SCRATCH {
+            self.iovecs = Vec::new();
+        }
+        if self.msgs.capacity() > LARGE_SCRATCH {
+            self.msgs = Vec::new();
         }
     }
 

@@ -71,6 +71,9 @@ impl DirectBytes {
 /// Longest an idle direct writer sleeps before it checks for sinks.
 const WRITER_IDLE: Duration = Duration::from_secs(1);
 
+/// Scratch entries kept between rounds.
+const LARGE_SCRATCH: usize = 4096;
+
 /// Arena bytes reserved at a time.
 const ARENA: usize = 16 * 1024;
 
@@ -241,6 +244,15 @@ impl Stream {
                 entry.give_back();
             }
             bytes.bufs.clear();
+            // A round with long writes (a merge window, many viewers) leaves
+            // large scratch: give it back rather than keep it per stream.
+            if bytes.bufs.capacity() > LARGE_SCRATCH {
+                bytes.bufs = Vec::new();
+                *results = Vec::new();
+            }
+            if jobs.capacity() > LARGE_SCRATCH {
+                *jobs = Vec::new();
+            }
         });
         let mut state = self.lock();
         for entry in kept {
