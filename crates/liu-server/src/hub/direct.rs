@@ -185,6 +185,10 @@ impl Stream {
                     _ => all_frames = false,
                 }
             }
+            if frames.is_empty() && all_frames {
+                // Nothing new (a quiet publisher, an idle tick).
+                return true;
+            }
             let entries = std::mem::take(&mut state.direct);
             if !all_frames {
                 drop(state);
