@@ -1,16 +1,19 @@
-//! HLS for Liu, sans-IO: today the MPEG-TS muxer; the fMP4 writer, the
-//! segmenter and the playlists will live here too.
+//! HLS for Liu, sans-IO: today the MPEG-TS muxer and media playlists; the
+//! fMP4 writer and the segmenter will live here too.
 //!
 //! - [`sample`]: codec-level input ([`VideoSample`], [`AudioSample`]) and codec
 //!   configurations, as the server's hub delivers them from FLV tags.
 //! - [`ts`]: the MPEG-2 transport stream muxer (ISO/IEC 13818-1) for TS
 //!   segments (RFC 8216 §3.2).
+//! - [`playlist`]: media playlists (RFC 8216 §4.3) rendered from a window
+//!   of segments.
 //!
 //! Nothing here touches a socket, a file or a clock: every call takes samples
 //! and appends bytes to a caller-provided `BytesMut`. Malformed input is
 //! returned as an [`HlsError`], never a panic.
 
 pub mod error;
+pub mod playlist;
 pub mod sample;
 pub mod ts;
 

@@ -1,0 +1,219 @@
+//! Media playlists (RFC 8216 section 4.3; the `draft-pantos-hls-rfc8216bis`
+//! tags come with low-latency HLS): a sliding window of segments rendered
+//! as text, with the rules a player relies on kept in one place.
+
+use std::fmt::Write as _;
+
+/// One listed media segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentEntry {
+    /// Its media sequence number (RFC 8216 section 6.2.1).
+    pub sequence: u64,
+    /// URI relative to the playlist.
+    pub uri: String,
+    /// Duration in seconds, from its media timestamps.
+    pub duration: f64,
+    /// It follows a discontinuity (a republish, a codec change): section 4.3.2.3.
+    pub discontinuity: bool,
+    /// Wall-clock time of its first sample, Unix milliseconds (section 4.3.2.6).
+    pub program_date_time_ms: Option<u64>,
+}
+
+/// A media playlist: what [`MediaPlaylist::render`] writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaPlaylist<'a> {
+    /// The window, oldest first, with consecutive sequence numbers.
+    pub segments: &'a [SegmentEntry],
+    /// Discontinuities before the first listed segment (section 4.3.3.3).
+    pub discontinuity_sequence: u64,
+    /// `EXT-X-MAP` URI of the initialization section (fMP4 segments).
+    pub map_uri: Option<&'a str>,
+    /// The stream is over: `EXT-X-ENDLIST` (section 4.3.3.4).
+    pub ended: bool,
+}
+
+impl MediaPlaylist<'_> {
+    /// `EXT-X-TARGETDURATION`: every listed duration, rounded to the nearest
+    /// integer, is at most this (section 4.3.3.1); at least 1.
+    pub fn target_duration(&self) -> u64 {
+        self.segments
+            .iter()
+            .map(|s| s.duration.round() as u64)
+            .max()
+            .unwrap_or(1)
+            .max(1)
+    }
+
+    /// The lowest `EXT-X-VERSION` the features used need (section 7):
+    /// 3 for decimal `EXTINF`, 6 for `EXT-X-MAP` in a media playlist.
+    pub fn version(&self) -> u8 {
+        if self.map_uri.is_some() { 6 } else { 3 }
+    }
+
+    /// The playlist text.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(128 + self.segments.len() * 96);
+        let media_sequence = self.segments.first().map_or(0, |s| s.sequence);
+        out.push_str("#EXTM3U\n");
+        let _ = writeln!(out, "#EXT-X-VERSION:{}", self.version());
+        let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", self.target_duration());
+        let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{media_sequence}");
+        if self.discontinuity_sequence > 0 {
+            let _ = writeln!(
+                out,
+                "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
+                self.discontinuity_sequence
+            );
+        }
+        // Every segment starts with a keyframe (section 4.3.5.1).
+        out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+        if let Some(uri) = self.map_uri {
+            let _ = writeln!(out, "#EXT-X-MAP:URI=\"{uri}\"");
+        }
+        for s in self.segments {
+            if s.discontinuity {
+                out.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            if let Some(ms) = s.program_date_time_ms {
+                out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
+                write_date_time(&mut out, ms);
+                out.push('\n');
+            }
+            let _ = writeln!(out, "#EXTINF:{:.3},\n{}", s.duration, s.uri);
+        }
+        if self.ended {
+            out.push_str("#EXT-X-ENDLIST\n");
+        }
+        out
+    }
+}
+
+/// Unix milliseconds as an ISO 8601 date-time in UTC with milliseconds
+/// (RFC 3339, as section 4.3.2.6 asks), e.g. `2026-11-25T03:50:00.123Z`.
+pub fn write_date_time(out: &mut String, unix_ms: u64) {
+    let secs = unix_ms / 1000;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days as i64);
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        unix_ms % 1000
+    );
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day)
+/// (the well-known era-based conversion).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(sequence: u64, duration: f64) -> SegmentEntry {
+        SegmentEntry {
+            sequence,
+            uri: format!("seg-{sequence}.ts"),
+            duration,
+            discontinuity: false,
+            program_date_time_ms: Some(1_764_042_600_000 + sequence * 2000),
+        }
+    }
+
+    #[test]
+    fn dates() {
+        let mut s = String::new();
+        write_date_time(&mut s, 0);
+        assert_eq!(s, "1970-01-01T00:00:00.000Z");
+        s.clear();
+        write_date_time(&mut s, 951_782_400_123); // 2000-02-29
+        assert_eq!(s, "2000-02-29T00:00:00.123Z");
+        s.clear();
+        write_date_time(&mut s, 1_795_651_199_999);
+        assert_eq!(s, "2026-11-25T23:59:59.999Z");
+    }
+
+    #[test]
+    fn target_duration_rounds_to_nearest() {
+        let segs = [seg(7, 2.0), seg(8, 2.49), seg(9, 1.2)];
+        let p = MediaPlaylist {
+            segments: &segs,
+            discontinuity_sequence: 0,
+            map_uri: None,
+            ended: false,
+        };
+        assert_eq!(p.target_duration(), 2);
+        let long = [seg(1, 2.5), seg(2, 10.04)];
+        let p = MediaPlaylist {
+            segments: &long,
+            ..p
+        };
+        assert_eq!(p.target_duration(), 10);
+    }
+
+    #[test]
+    fn an_independent_parser_reads_what_is_rendered() {
+        let mut segs = vec![seg(41, 2.002), seg(42, 1.961), seg(43, 4.5)];
+        segs[1].discontinuity = true;
+        let p = MediaPlaylist {
+            segments: &segs,
+            discontinuity_sequence: 3,
+            map_uri: None,
+            ended: true,
+        };
+        let text = p.render();
+        let parsed = match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+            Ok(m3u8_rs::Playlist::MediaPlaylist(m)) => m,
+            other => panic!("not a media playlist: {other:?}\n{text}"),
+        };
+        assert_eq!(parsed.version, Some(3));
+        assert_eq!(parsed.target_duration, 5);
+        assert_eq!(parsed.media_sequence, 41);
+        assert_eq!(parsed.discontinuity_sequence, 3);
+        assert!(parsed.end_list && parsed.independent_segments);
+        let uris: Vec<&str> = parsed.segments.iter().map(|s| s.uri.as_str()).collect();
+        assert_eq!(uris, ["seg-41.ts", "seg-42.ts", "seg-43.ts"]);
+        let discontinuities: Vec<bool> = parsed.segments.iter().map(|s| s.discontinuity).collect();
+        assert_eq!(discontinuities, [false, true, false]);
+        assert!((parsed.segments[0].duration - 2.002).abs() < 1e-6);
+        assert!(
+            parsed
+                .segments
+                .iter()
+                .all(|s| s.program_date_time.is_some())
+        );
+        assert!(
+            text.contains("#EXT-X-PROGRAM-DATE-TIME:2025-11-25T03:51:22.000Z\n#EXTINF:2.002,"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn fmp4_playlists_name_their_init_section() {
+        let segs = [seg(0, 2.0)];
+        let p = MediaPlaylist {
+            segments: &segs,
+            discontinuity_sequence: 0,
+            map_uri: Some("init.mp4"),
+            ended: false,
+        };
+        let text = p.render();
+        assert!(text.contains("#EXT-X-VERSION:6\n"));
+        assert!(text.contains("#EXT-X-MAP:URI=\"init.mp4\"\n"));
+        assert!(!text.contains("ENDLIST") && !text.contains("DISCONTINUITY-SEQUENCE"));
+    }
+}
