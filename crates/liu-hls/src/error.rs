@@ -39,4 +39,7 @@ pub enum HlsError {
     /// A muxer needs at least one stream.
     #[error("neither audio nor video configured")]
     NoStreams,
+    /// An FLV tag body or codec configuration that does not parse.
+    #[error(transparent)]
+    Flv(#[from] liu_flv::FlvError),
 }

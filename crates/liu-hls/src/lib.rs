@@ -1,5 +1,5 @@
-//! HLS for Liu, sans-IO: today the MPEG-TS muxer and media playlists; the
-//! fMP4 writer and the segmenter will live here too.
+//! HLS for Liu, sans-IO: today the MPEG-TS muxer, the TS segmenter and media
+//! playlists; the fMP4 writer and LL-HLS will live here too.
 //!
 //! - [`sample`]: codec-level input ([`VideoSample`], [`AudioSample`]) and codec
 //!   configurations, as the server's hub delivers them from FLV tags.
@@ -7,6 +7,8 @@
 //!   segments (RFC 8216 §3.2).
 //! - [`playlist`]: media playlists (RFC 8216 §4.3) rendered from a window
 //!   of segments.
+//! - [`segmenter`]: FLV tag bodies cut into TS segments on keyframes, with a
+//!   sliding window and its playlist.
 //!
 //! Nothing here touches a socket, a file or a clock: every call takes samples
 //! and appends bytes to a caller-provided `BytesMut`. Malformed input is
@@ -15,6 +17,7 @@
 pub mod error;
 pub mod playlist;
 pub mod sample;
+pub mod segmenter;
 pub mod ts;
 
 pub use error::HlsError;

@@ -1,0 +1,447 @@
+//! Cutting a live stream into MPEG-TS segments (RFC 8216 section 3, 6.2.1):
+//! FLV tag bodies in, a sliding window of segments and its playlist out.
+//!
+//! A segment starts on a video keyframe (on any audio frame in an
+//! audio-only stream) once the current one has reached the target
+//! duration, so a long GOP gives a longer segment, never a broken one. The
+//! window keeps `window` segments listed and `keep_extra` more fetchable,
+//! for a player that read an older playlist.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use liu_flv::aac::AudioSpecificConfig;
+use liu_flv::av::{
+    AudioCodec, VideoCodec, VideoPacket, parse_audio_tag_header, parse_video_tag_header,
+};
+use liu_flv::avc::AvcDecoderConfigurationRecord;
+
+use crate::error::HlsError;
+use crate::playlist::{MediaPlaylist, SegmentEntry};
+use crate::sample::{AudioSample, VideoCodecConfig, VideoSample};
+use crate::ts::TsMuxer;
+
+/// How segments are cut and kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SegmenterConfig {
+    /// A segment is cut at the first keyframe at or after this duration.
+    pub target_duration: Duration,
+    /// Segments listed in the playlist.
+    pub window: usize,
+    /// Segments kept (fetchable) beyond the listed ones.
+    pub keep_extra: usize,
+}
+
+impl Default for SegmenterConfig {
+    fn default() -> Self {
+        SegmenterConfig {
+            target_duration: Duration::from_secs(2),
+            window: 6,
+            keep_extra: 3,
+        }
+    }
+}
+
+/// A finished segment.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub entry: SegmentEntry,
+    pub data: Bytes,
+}
+
+/// The segment being written.
+struct Open {
+    sequence: u64,
+    start_ms: u64,
+    last_ms: u64,
+    data: BytesMut,
+    discontinuity: bool,
+    program_date_time_ms: u64,
+}
+
+/// One stream's TS segmenter.
+pub struct TsSegmenter {
+    config: SegmenterConfig,
+    video_config: Option<AvcDecoderConfigurationRecord>,
+    audio_config: Option<AudioSpecificConfig>,
+    muxer: Option<TsMuxer>,
+    open: Option<Open>,
+    segments: VecDeque<Segment>,
+    next_sequence: u64,
+    /// Discontinuities before the first listed segment.
+    discontinuity_sequence: u64,
+    /// The next segment follows a discontinuity.
+    discontinuity: bool,
+    ended: bool,
+}
+
+impl TsSegmenter {
+    pub fn new(config: SegmenterConfig) -> Self {
+        TsSegmenter {
+            config,
+            video_config: None,
+            audio_config: None,
+            muxer: None,
+            open: None,
+            segments: VecDeque::new(),
+            next_sequence: 0,
+            discontinuity_sequence: 0,
+            discontinuity: false,
+            ended: false,
+        }
+    }
+
+    /// A video tag body at decode time `dts_ms`; `now_ms` is the wall clock
+    /// (Unix ms) for `EXT-X-PROGRAM-DATE-TIME`. Codecs other than H.264 are
+    /// left out of the segments.
+    pub fn push_video(&mut self, dts_ms: u64, body: &Bytes, now_ms: u64) -> Result<(), HlsError> {
+        let h = parse_video_tag_header(body)?;
+        if h.codec != VideoCodec::Avc {
+            return Ok(());
+        }
+        let payload = body.slice(h.header_len.min(body.len())..);
+        match h.packet {
+            VideoPacket::SequenceHeader => {
+                let record = AvcDecoderConfigurationRecord::parse(&payload)?;
+                if let Some(m) = self.muxer.as_mut() {
+                    m.set_video_config(VideoCodecConfig::Avc(record.clone()))?;
+                }
+                self.video_config = Some(record);
+                Ok(())
+            }
+            VideoPacket::CodedFrames if !payload.is_empty() => {
+                let keyframe = h.is_keyframe();
+                if self.muxer.is_none() && !(keyframe && self.start_muxer()?) {
+                    return Ok(()); // wait for a keyframe with its configuration
+                }
+                self.cut_if_due(dts_ms, keyframe, now_ms);
+                let sample = VideoSample {
+                    dts: dts_ms,
+                    cts_offset: h.composition_time,
+                    keyframe,
+                    data: payload,
+                };
+                self.write(dts_ms, |m, out| m.write_video(&sample, out))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// An audio tag body at time `pts_ms` (AAC only, as TS segments carry).
+    pub fn push_audio(&mut self, pts_ms: u64, body: &Bytes, now_ms: u64) -> Result<(), HlsError> {
+        let h = parse_audio_tag_header(body)?;
+        if h.codec != AudioCodec::Aac {
+            return Ok(());
+        }
+        let payload = body.slice(h.header_len.min(body.len())..);
+        if h.is_sequence_header {
+            self.audio_config = Some(AudioSpecificConfig::parse(&payload)?);
+            return Ok(());
+        }
+        if payload.is_empty() {
+            return Ok(());
+        }
+        if self.muxer.is_none() {
+            // An audio-only stream starts anywhere; with video, at a keyframe.
+            if self.video_config.is_some() || !self.start_muxer()? {
+                return Ok(());
+            }
+        }
+        if !self.muxer.as_ref().is_some_and(TsMuxer::has_video) {
+            self.cut_if_due(pts_ms, true, now_ms);
+        }
+        let sample = AudioSample {
+            pts: pts_ms,
+            data: payload,
+        };
+        self.write(pts_ms, |m, out| m.write_audio(&sample, out))
+    }
+
+    /// The publisher left or came back: the current segment ends, the next
+    /// one starts with `EXT-X-DISCONTINUITY` and fresh codec configuration.
+    pub fn discontinuity(&mut self) {
+        self.close();
+        self.muxer = None;
+        self.video_config = None;
+        self.audio_config = None;
+        self.discontinuity = !self.segments.is_empty();
+    }
+
+    /// The stream is over: the last segment closes and the playlist ends.
+    pub fn end(&mut self) {
+        self.close();
+        self.ended = true;
+    }
+
+    /// The media playlist of the window (RFC 8216 section 4.3).
+    pub fn playlist(&self) -> String {
+        let listed = self.segments.len().saturating_sub(self.config.window);
+        let entries: Vec<SegmentEntry> = self
+            .segments
+            .iter()
+            .skip(listed)
+            .map(|s| s.entry.clone())
+            .collect();
+        MediaPlaylist {
+            segments: &entries,
+            discontinuity_sequence: self.discontinuity_sequence
+                + self
+                    .segments
+                    .iter()
+                    .take(listed)
+                    .filter(|s| s.entry.discontinuity)
+                    .count() as u64,
+            map_uri: None,
+            ended: self.ended,
+        }
+        .render()
+    }
+
+    /// A kept segment by sequence number.
+    pub fn segment(&self, sequence: u64) -> Option<&Segment> {
+        let first = self.segments.front()?.entry.sequence;
+        self.segments.get(sequence.checked_sub(first)? as usize)
+    }
+
+    /// Finished segments, oldest first.
+    pub fn segments(&self) -> impl Iterator<Item = &Segment> {
+        self.segments.iter()
+    }
+
+    fn start_muxer(&mut self) -> Result<bool, HlsError> {
+        let video = self.video_config.clone().map(VideoCodecConfig::Avc);
+        if video.is_none() && self.audio_config.is_none() {
+            return Ok(false);
+        }
+        self.muxer = Some(TsMuxer::new(video, self.audio_config.clone())?);
+        Ok(true)
+    }
+
+    /// Closes the open segment at a keyframe once it is long enough.
+    fn cut_if_due(&mut self, at_ms: u64, keyframe: bool, now_ms: u64) {
+        let due = match &self.open {
+            None => true,
+            Some(o) => {
+                keyframe
+                    && at_ms.saturating_sub(o.start_ms)
+                        >= self.config.target_duration.as_millis() as u64
+            }
+        };
+        if !due {
+            return;
+        }
+        self.close_at(Some(at_ms));
+        let mut data = BytesMut::with_capacity(64 * 1024);
+        if let Some(m) = self.muxer.as_mut() {
+            m.start_segment(&mut data);
+        }
+        self.open = Some(Open {
+            sequence: self.next_sequence,
+            start_ms: at_ms,
+            last_ms: at_ms,
+            data,
+            discontinuity: std::mem::take(&mut self.discontinuity),
+            program_date_time_ms: now_ms,
+        });
+        self.next_sequence += 1;
+    }
+
+    fn write(
+        &mut self,
+        at_ms: u64,
+        f: impl FnOnce(&mut TsMuxer, &mut BytesMut) -> Result<(), HlsError>,
+    ) -> Result<(), HlsError> {
+        let (Some(m), Some(open)) = (self.muxer.as_mut(), self.open.as_mut()) else {
+            return Ok(());
+        };
+        open.last_ms = open.last_ms.max(at_ms);
+        f(m, &mut open.data)
+    }
+
+    fn close(&mut self) {
+        self.close_at(None);
+    }
+
+    /// Ends the open segment: at `next_ms` (the next segment's start), or
+    /// at its last sample plus an estimated frame interval.
+    fn close_at(&mut self, next_ms: Option<u64>) {
+        let Some(mut open) = self.open.take() else {
+            return;
+        };
+        if let Some(m) = self.muxer.as_mut() {
+            m.flush_audio(&mut open.data);
+        }
+        let end_ms = next_ms.unwrap_or(open.last_ms + 40);
+        self.segments.push_back(Segment {
+            entry: SegmentEntry {
+                sequence: open.sequence,
+                uri: format!("{}.ts", open.sequence),
+                duration: end_ms.saturating_sub(open.start_ms) as f64 / 1000.0,
+                discontinuity: open.discontinuity,
+                program_date_time_ms: Some(open.program_date_time_ms),
+            },
+            data: open.data.freeze(),
+        });
+        while self.segments.len() > self.config.window + self.config.keep_extra {
+            if let Some(gone) = self.segments.pop_front()
+                && gone.entry.discontinuity
+            {
+                self.discontinuity_sequence += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn avcc() -> Bytes {
+        let record = AvcDecoderConfigurationRecord {
+            profile_indication: 100,
+            profile_compatibility: 0,
+            level_indication: 31,
+            nal_length_size: 4,
+            sps: vec![Bytes::from_static(&[0x67, 0x64, 0x00, 0x1f, 0xac])],
+            pps: vec![Bytes::from_static(&[0x68, 0xee, 0x3c, 0x80])],
+        };
+        let mut body = vec![0x17, 0x00, 0, 0, 0];
+        body.extend_from_slice(&record.encode());
+        Bytes::from(body)
+    }
+
+    fn frame(keyframe: bool) -> Bytes {
+        let nal: &[u8] = if keyframe {
+            &[0x65, 0x88, 0x84]
+        } else {
+            &[0x41, 0x9a, 0x02]
+        };
+        let mut body = vec![if keyframe { 0x17 } else { 0x27 }, 0x01, 0, 0, 0];
+        body.extend_from_slice(&(nal.len() as u32).to_be_bytes());
+        body.extend_from_slice(nal);
+        Bytes::from(body)
+    }
+
+    const ASC: &[u8] = &[0xaf, 0x00, 0x12, 0x10];
+    const AAC: &[u8] = &[0xaf, 0x01, 0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c];
+
+    /// `seconds` of 25 fps video (a keyframe every `gop` frames) and AAC
+    /// every 23 ms, from `from_ms`.
+    fn feed(s: &mut TsSegmenter, from_ms: u64, seconds: u64, gop: u64) {
+        s.push_video(from_ms, &avcc(), 0).unwrap();
+        s.push_audio(from_ms, &Bytes::from_static(ASC), 0).unwrap();
+        let mut audio_ms = from_ms;
+        for i in 0..seconds * 25 {
+            let t = from_ms + i * 40;
+            while audio_ms <= t {
+                s.push_audio(audio_ms, &Bytes::from_static(AAC), audio_ms)
+                    .unwrap();
+                audio_ms += 23;
+            }
+            s.push_video(t, &frame(i % gop == 0), t).unwrap();
+        }
+    }
+
+    fn starts_with_pat(data: &[u8]) -> bool {
+        data.len() >= 188 && data[0] == 0x47 && u16::from_be_bytes([data[1], data[2]]) & 0x1fff == 0
+    }
+
+    fn parse(text: &str) -> m3u8_rs::MediaPlaylist {
+        match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+            Ok(m3u8_rs::Playlist::MediaPlaylist(m)) => m,
+            other => panic!("not a media playlist: {other:?}\n{text}"),
+        }
+    }
+
+    #[test]
+    fn cuts_on_keyframes_at_the_target() {
+        let mut s = TsSegmenter::new(SegmenterConfig::default());
+        feed(&mut s, 0, 10, 25);
+        s.end();
+        let durations: Vec<f64> = s.segments().map(|g| g.entry.duration).collect();
+        assert_eq!(durations, [2.0, 2.0, 2.0, 2.0, 2.0]);
+        assert!(
+            s.segments()
+                .all(|g| starts_with_pat(&g.data) && g.data.len() % 188 == 0)
+        );
+        let p = parse(&s.playlist());
+        assert_eq!(
+            (p.target_duration, p.media_sequence, p.end_list),
+            (2, 0, true)
+        );
+        assert_eq!(p.segments.len(), 5);
+        assert_eq!(p.segments[4].uri, "4.ts");
+    }
+
+    #[test]
+    fn a_long_gop_makes_long_segments_and_the_window_slides() {
+        let config = SegmenterConfig {
+            target_duration: Duration::from_secs(2),
+            window: 3,
+            keep_extra: 1,
+        };
+        let mut s = TsSegmenter::new(config);
+        feed(&mut s, 0, 30, 125); // a keyframe every 5 s
+        s.end();
+        let durations: Vec<f64> = s.segments().map(|g| g.entry.duration).collect();
+        assert_eq!(durations, [5.0, 5.0, 5.0, 5.0], "kept: window + extra");
+        let p = parse(&s.playlist());
+        assert_eq!(p.target_duration, 5);
+        assert_eq!(p.media_sequence, 3);
+        assert_eq!(p.segments.len(), 3);
+        assert!(s.segment(1).is_none() && s.segment(2).is_some() && s.segment(5).is_some());
+        assert!(s.segment(6).is_none());
+    }
+
+    #[test]
+    fn a_republish_is_a_discontinuity() {
+        let mut s = TsSegmenter::new(SegmenterConfig::default());
+        feed(&mut s, 0, 4, 25);
+        s.discontinuity();
+        feed(&mut s, 4000, 4, 25);
+        s.end();
+        let flags: Vec<bool> = s.segments().map(|g| g.entry.discontinuity).collect();
+        assert_eq!(flags, [false, false, true, false]);
+        let text = s.playlist();
+        assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{text}");
+        let p = parse(&text);
+        assert!(p.segments[2].discontinuity);
+    }
+
+    #[test]
+    fn audio_only_streams_are_cut_on_any_frame() {
+        let mut s = TsSegmenter::new(SegmenterConfig::default());
+        s.push_audio(0, &Bytes::from_static(ASC), 0).unwrap();
+        for i in 0..300u64 {
+            s.push_audio(i * 23, &Bytes::from_static(AAC), 0).unwrap();
+        }
+        s.end();
+        assert_eq!(s.segments().count(), 4);
+        assert!(s.segments().all(|g| starts_with_pat(&g.data)));
+        assert!(
+            s.segments()
+                .take(3)
+                .all(|g| (g.entry.duration - 2.0).abs() < 0.03)
+        );
+    }
+
+    #[test]
+    fn frames_before_the_first_keyframe_and_garbage_are_skipped() {
+        let mut s = TsSegmenter::new(SegmenterConfig::default());
+        s.push_video(0, &avcc(), 0).unwrap();
+        s.push_video(0, &frame(false), 0).unwrap();
+        assert!(
+            s.push_video(
+                40,
+                &Bytes::from_static(&[0x17, 0x01, 0, 0, 0, 0, 0, 0, 9]),
+                0
+            )
+            .is_err()
+        );
+        assert!(s.push_video(40, &Bytes::new(), 0).is_err());
+        s.push_video(80, &frame(true), 0).unwrap();
+        s.end();
+        assert_eq!(s.segments().count(), 1);
+    }
+}
