@@ -214,7 +214,7 @@ impl TsSegmenter {
         if video.is_none() && self.audio_config.is_none() {
             return Ok(false);
         }
-        self.muxer = Some(TsMuxer::new(video, self.audio_config.clone())?);
+        self.muxer = Some(TsMuxer::new(video, self.audio_config)?);
         Ok(true)
     }
 
