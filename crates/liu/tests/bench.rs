@@ -43,6 +43,22 @@ fn liu_bench(args: &[&str]) -> Guard {
     Guard(Some(child))
 }
 
+/// `liu bench publish --loop` of `file` to `url` for `seconds` of media.
+fn publish_loop(url: &str, file: &str, seconds: &str, extra: &[&str]) -> Guard {
+    let mut args = vec![
+        "publish",
+        "--url",
+        url,
+        "--file",
+        file,
+        "--loop",
+        "--duration",
+        seconds,
+    ];
+    args.extend_from_slice(extra);
+    liu_bench(&args)
+}
+
 fn play(url: &str) -> Guard {
     play_with(url, &["-n", "20"])
 }
@@ -107,16 +123,7 @@ fn bench_publish_and_play_over_rtmp_and_http_flv() {
     let name = stream_name("bench");
     let url = server.rtmp_url(&name);
 
-    let publisher = liu_bench(&[
-        "publish",
-        "--url",
-        &url,
-        "--file",
-        clip.path_str(),
-        "--loop",
-        "--duration",
-        "14",
-    ]);
+    let publisher = publish_loop(&url, clip.path_str(), "14", &[]);
     std::thread::sleep(Duration::from_millis(1500));
     let decoder = Viewer::ffmpeg(&ffmpeg9(), &url);
     let rtmp = play(&url);
@@ -172,18 +179,7 @@ fn bench_several_streams() {
     let server = LiuServer::start("[http]\nflv_wait_ms = 1000\n");
     let name = stream_name("multi");
     let url = server.rtmp_url(&name);
-    let publisher = liu_bench(&[
-        "publish",
-        "--url",
-        &url,
-        "--file",
-        clip.path_str(),
-        "--loop",
-        "--duration",
-        "10",
-        "--streams",
-        "3",
-    ]);
+    let publisher = publish_loop(&url, clip.path_str(), "10", &["--streams", "3"]);
     std::thread::sleep(Duration::from_millis(1500));
     let rtmp = play_with(&url, &["-n", "6", "--streams", "3"]);
     let http = play_with(&server.flv_url(&name), &["-n", "6", "--streams", "3"]);
@@ -233,16 +229,7 @@ fn bench_audio_only() {
     let server = LiuServer::start("");
     let name = stream_name("audio");
     let url = server.rtmp_url(&name);
-    let publisher = liu_bench(&[
-        "publish",
-        "--url",
-        &url,
-        "--file",
-        file,
-        "--loop",
-        "--duration",
-        "10",
-    ]);
+    let publisher = publish_loop(&url, file, "10", &[]);
     std::thread::sleep(Duration::from_millis(1000));
     let with = play_with(
         &server.flv_url(&name),

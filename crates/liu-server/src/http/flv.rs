@@ -160,11 +160,7 @@ impl FlvPlayback {
 
     /// See [`Subscriber::go_direct`].
     pub(super) fn go_direct(&mut self, sink: Box<FlvSink>) -> Result<DirectTicket, Box<FlvSink>> {
-        self.subscriber.go_direct(sink).map_err(|sink| {
-            let any: Box<dyn std::any::Any + Send> = sink;
-            any.downcast::<FlvSink>()
-                .unwrap_or_else(|_| unreachable!("the sink handed over is an FlvSink"))
-        })
+        self.subscriber.go_direct(sink)
     }
 
     /// Waits until the stream hands the socket back, or takes it back at

@@ -45,19 +45,17 @@ impl DirectSink for FlvSink {
         if frames.is_empty() {
             return;
         }
-        if self.chunked {
-            let len: usize = frames
-                .iter()
-                .map(|f| f.form(FLV_FORM, flv_form).len())
-                .sum();
-            let mut line = [0u8; MAX_LINE];
-            let n = hex_line(&mut line, len);
-            out.copy(&line[..n]);
-        }
+        let line = self.chunked.then(|| out.slot());
+        let mut len = 0;
         for frame in frames {
-            out.shared(frame.form(FLV_FORM, flv_form));
+            let tag = frame.form(FLV_FORM, flv_form);
+            len += tag.len();
+            out.shared(tag);
         }
-        if self.chunked {
+        if let Some(slot) = line {
+            let mut text = [0u8; MAX_LINE];
+            let n = hex_line(&mut text, len);
+            out.fill(slot, &text[..n]);
             out.shared(Bytes::from_static(b"\r\n"));
         }
     }

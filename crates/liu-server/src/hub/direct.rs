@@ -60,11 +60,28 @@ impl DirectBytes {
 
     /// A few bytes of this viewer's own.
     pub fn copy(&mut self, b: &[u8]) {
+        let piece = self.copied(b);
+        self.bufs.push(piece);
+    }
+
+    /// A place for bytes known only once what follows is added (a length
+    /// prefix); set it with [`DirectBytes::fill`].
+    pub fn slot(&mut self) -> usize {
+        self.bufs.push(Bytes::new());
+        self.bufs.len() - 1
+    }
+
+    /// Sets a [`DirectBytes::slot`] to a copy of `b`.
+    pub fn fill(&mut self, slot: usize, b: &[u8]) {
+        self.bufs[slot] = self.copied(b);
+    }
+
+    fn copied(&mut self, b: &[u8]) -> Bytes {
         if self.arena.capacity() - self.arena.len() < b.len() {
             self.arena.reserve(ARENA.max(b.len()));
         }
         self.arena.extend_from_slice(b);
-        self.bufs.push(self.arena.split().freeze());
+        self.arena.split().freeze()
     }
 }
 
@@ -362,8 +379,11 @@ mod tests {
         out.shared(Bytes::from_static(b"shared"));
         out.copy(b"345");
         out.shared(Bytes::new());
+        let slot = out.slot();
+        out.shared(Bytes::from_static(b"tail"));
+        out.fill(slot, b"6");
         let all: Vec<u8> = out.bufs.concat();
-        assert_eq!(all, b"12shared345");
-        assert_eq!(out.bufs.len(), 3);
+        assert_eq!(all, b"12shared3456tail");
+        assert_eq!(out.bufs.len(), 5);
     }
 }

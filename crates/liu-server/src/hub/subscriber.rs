@@ -220,10 +220,7 @@ impl Subscriber {
     /// is (no headers, keyframe or publish change pending): the publisher
     /// then writes new frames to it directly until it hands it back
     /// ([`DirectTicket`]). Otherwise the sink comes back as `Err`.
-    pub fn go_direct(
-        &mut self,
-        sink: Box<dyn DirectSink>,
-    ) -> Result<DirectTicket, Box<dyn DirectSink>> {
+    pub fn go_direct<T: DirectSink>(&mut self, sink: Box<T>) -> Result<DirectTicket, Box<T>> {
         let mut state = self.stream.lock();
         let caught_up = state.publisher.is_some()
             && !self.need_headers
@@ -262,8 +259,7 @@ impl Subscriber {
     /// as the type it was handed over as.
     pub fn resume<T: DirectSink + 'static>(&mut self, returned: Returned) -> Option<Box<T>> {
         self.cursor = returned.cursor;
-        let any: Box<dyn std::any::Any + Send> = returned.sink;
-        any.downcast::<T>().ok()
+        returned.into_sink()
     }
 }
 

@@ -290,12 +290,7 @@ impl Connection {
         let sink = Box::new(RtmpSink::new(w, p.stream_id, p.audio, p.video, chunk_size));
         match p.subscriber.go_direct(sink) {
             Ok(ticket) => *direct = Some(ticket),
-            Err(sink) => {
-                let any: Box<dyn std::any::Any + Send> = sink;
-                if let Ok(sink) = any.downcast::<RtmpSink>() {
-                    *wr = Some(sink.wr);
-                }
-            }
+            Err(sink) => *wr = Some(sink.wr),
         }
     }
 
