@@ -66,6 +66,9 @@ pub struct TsSegmenter {
     video_config: Option<AvcDecoderConfigurationRecord>,
     audio_config: Option<AudioSpecificConfig>,
     muxer: Option<TsMuxer>,
+    /// The muxer before the last discontinuity: the next one continues its
+    /// continuity counters.
+    previous_muxer: Option<TsMuxer>,
     open: Option<Open>,
     segments: VecDeque<Segment>,
     next_sequence: u64,
@@ -74,6 +77,8 @@ pub struct TsSegmenter {
     /// The next segment follows a discontinuity.
     discontinuity: bool,
     ended: bool,
+    /// Prepended to each segment's file name in the playlist.
+    uri_prefix: String,
 }
 
 impl TsSegmenter {
@@ -83,13 +88,31 @@ impl TsSegmenter {
             video_config: None,
             audio_config: None,
             muxer: None,
+            previous_muxer: None,
             open: None,
             segments: VecDeque::new(),
             next_sequence: 0,
             discontinuity_sequence: 0,
             discontinuity: false,
             ended: false,
+            uri_prefix: String::new(),
         }
+    }
+
+    /// Segment URIs become `{prefix}{sequence}.ts` (relative to the playlist).
+    pub fn with_uri_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.uri_prefix = prefix.into();
+        self
+    }
+
+    /// True once [`TsSegmenter::end`] was called.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// The sequence number of the newest finished segment.
+    pub fn last_sequence(&self) -> Option<u64> {
+        self.segments.back().map(|s| s.entry.sequence)
     }
 
     /// A video tag body at decode time `dts_ms`; `now_ms` is the wall clock
@@ -162,7 +185,9 @@ impl TsSegmenter {
     /// one starts with `EXT-X-DISCONTINUITY` and fresh codec configuration.
     pub fn discontinuity(&mut self) {
         self.close();
-        self.muxer = None;
+        if let Some(m) = self.muxer.take() {
+            self.previous_muxer = Some(m);
+        }
         self.video_config = None;
         self.audio_config = None;
         self.discontinuity = !self.segments.is_empty();
@@ -214,7 +239,11 @@ impl TsSegmenter {
         if video.is_none() && self.audio_config.is_none() {
             return Ok(false);
         }
-        self.muxer = Some(TsMuxer::new(video, self.audio_config)?);
+        let mut muxer = TsMuxer::new(video, self.audio_config)?;
+        if let Some(previous) = self.previous_muxer.take() {
+            muxer.continue_from(&previous);
+        }
+        self.muxer = Some(muxer);
         Ok(true)
     }
 
@@ -276,7 +305,7 @@ impl TsSegmenter {
         self.segments.push_back(Segment {
             entry: SegmentEntry {
                 sequence: open.sequence,
-                uri: format!("{}.ts", open.sequence),
+                uri: format!("{}{}.ts", self.uri_prefix, open.sequence),
                 duration: end_ms.saturating_sub(open.start_ms) as f64 / 1000.0,
                 discontinuity: open.discontinuity,
                 program_date_time_ms: Some(open.program_date_time_ms),
@@ -407,6 +436,36 @@ mod tests {
         assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{text}");
         let p = parse(&text);
         assert!(p.segments[2].discontinuity);
+    }
+
+    #[test]
+    fn continuity_counters_run_on_across_a_discontinuity() {
+        let mut s = TsSegmenter::new(SegmenterConfig::default());
+        feed(&mut s, 0, 4, 25);
+        s.discontinuity();
+        feed(&mut s, 4000, 4, 25);
+        s.end();
+        let mut last = std::collections::HashMap::new();
+        let mut checked = 0;
+        for g in s.segments() {
+            for p in g.data.chunks(188) {
+                let pid = u16::from_be_bytes([p[1], p[2]]) & 0x1fff;
+                if p[3] & 0x10 == 0 {
+                    continue; // no payload: the counter does not advance
+                }
+                let cc = p[3] & 0x0f;
+                if let Some(prev) = last.insert(pid, cc) {
+                    assert_eq!(
+                        cc,
+                        (prev + 1) & 0x0f,
+                        "PID {pid:#x}, segment {}",
+                        g.entry.sequence
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub struct Config {
     pub rtmp: RtmpConfig,
     pub http: HttpConfig,
     pub stream: StreamConfig,
+    pub hls: HlsConfig,
     /// Per-application overrides, `[app.NAME]`.
     pub app: BTreeMap<String, AppConfig>,
 }
@@ -25,6 +26,8 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct AppConfig {
     pub merge_window_ms: Option<u64>,
+    /// Serve this application's streams over HLS (`[hls] enabled` if unset).
+    pub hls: Option<bool>,
 }
 
 impl Config {
@@ -40,6 +43,14 @@ impl Config {
             .filter_map(|(name, a)| Some((name.clone(), Duration::from_millis(a.merge_window_ms?))))
             .collect();
         hub
+    }
+
+    /// Whether streams of `app` are served over HLS.
+    pub fn hls_enabled(&self, app: &str) -> bool {
+        self.app
+            .get(app)
+            .and_then(|a| a.hls)
+            .unwrap_or(self.hls.enabled)
     }
 
     pub fn merge_window(&self, app: &str) -> Duration {
@@ -173,6 +184,43 @@ impl StreamConfig {
     }
 }
 
+/// HLS: `/APP/STREAM.m3u8` (MPEG-TS segments), kept in memory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HlsConfig {
+    pub enabled: bool,
+    /// A segment is cut at the first keyframe once it is this long.
+    pub target_duration_ms: u64,
+    /// Segments listed in a playlist.
+    pub window: usize,
+    /// Segments kept fetchable beyond the listed ones (for players that
+    /// read an older playlist).
+    pub keep_extra: usize,
+    /// Mux a stream only once someone asks for it over HLS (the first
+    /// playlist then waits for the first segment); otherwise from publish.
+    pub on_demand: bool,
+    /// Muxing stops when nobody has asked for the stream this long.
+    pub idle_timeout_ms: u64,
+    /// After the publisher leaves, the playlist stays this long without
+    /// `EXT-X-ENDLIST`: a republish within it continues the playlist after
+    /// a discontinuity. Then it ends, and is dropped as long again later.
+    pub grace_ms: u64,
+}
+
+impl Default for HlsConfig {
+    fn default() -> Self {
+        HlsConfig {
+            enabled: true,
+            target_duration_ms: 2_000,
+            window: 6,
+            keep_extra: 3,
+            on_demand: true,
+            idle_timeout_ms: 60_000,
+            grace_ms: 10_000,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +239,15 @@ mod tests {
                 .unwrap();
         assert_eq!(config.merge_window("low"), Duration::ZERO);
         assert_eq!(config.merge_window("live"), Duration::from_millis(10));
+    }
+
+    #[test]
+    fn hls_can_be_turned_off_per_app() {
+        let config: Config = toml::from_str("[app.private]\nhls = false\n").unwrap();
+        assert!(config.hls_enabled("live") && !config.hls_enabled("private"));
+        let config: Config =
+            toml::from_str("[hls]\nenabled = false\n[app.tv]\nhls = true\n").unwrap();
+        assert!(!config.hls_enabled("live") && config.hls_enabled("tv"));
     }
 
     #[test]

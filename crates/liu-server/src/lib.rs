@@ -4,6 +4,7 @@
 mod buf_list;
 pub mod config;
 mod error;
+mod hls;
 mod http;
 pub mod hub;
 mod io;

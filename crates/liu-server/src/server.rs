@@ -10,6 +10,7 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::Config;
+use crate::hls::HlsStreams;
 use crate::hub::Hub;
 use crate::{ServerError, http, rtmp};
 
@@ -17,6 +18,7 @@ use crate::{ServerError, http, rtmp};
 pub struct Context {
     pub config: Config,
     pub hub: Hub,
+    pub hls: Arc<HlsStreams>,
     pub started: Instant,
 }
 
@@ -44,10 +46,12 @@ pub async fn bind(config: Config) -> Result<BoundServer, ServerError> {
             source,
         })?;
     let hub = Hub::new(config.hub_config());
+    let hls = Arc::new(HlsStreams::new(hub.clone(), config.clone()));
     Ok(BoundServer {
         ctx: Arc::new(Context {
             config,
             hub,
+            hls,
             started: Instant::now(),
         }),
         rtmp,
@@ -102,6 +106,7 @@ impl BoundServer {
         shutdown.await;
         info!("shutting down");
         let _ = stop_tx.send(true);
+        self.ctx.hls.shutdown();
         rtmp_task.abort();
         http_task.abort();
         // Connections hold a receiver each; wait for them to say goodbye.

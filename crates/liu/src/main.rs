@@ -30,7 +30,7 @@ struct ServeArgs {
     /// RTMP listen address [default: 0.0.0.0:1935, or the config file's]
     #[arg(long, value_name = "ADDR")]
     rtmp: Option<SocketAddr>,
-    /// HTTP listen address (HTTP-FLV) [default: 0.0.0.0:8080, or the config file's]
+    /// HTTP listen address (HTTP-FLV, HLS) [default: 0.0.0.0:8080, or the config file's]
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
     /// TOML configuration file (see docs/configuration.md)
@@ -96,6 +96,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("play:  rtmp://{rtmp_host}:{}/live/<stream>", rtmp.port());
         println!(
             "       http://{http_host}:{}/live/<stream>.flv",
+            http.port()
+        );
+        println!(
+            "       http://{http_host}:{}/live/<stream>.m3u8   (HLS)",
             http.port()
         );
         tracing::info!(%rtmp, %http, "Liu {} listening", env!("CARGO_PKG_VERSION"));

@@ -158,6 +158,31 @@ impl TsMuxer {
         })
     }
 
+    /// Continues where `previous` (the muxer before a discontinuity) left
+    /// off: continuity counters run on, so a demuxer reading both sees no
+    /// lost packets (§2.4.3.3), and a changed PMT gets the next version.
+    pub fn continue_from(&mut self, previous: &TsMuxer) {
+        self.pat_cc = previous.pat_cc;
+        self.pmt_cc = previous.pmt_cc;
+        if let (Some(v), Some(p)) = (self.video.as_mut(), previous.video.as_ref()) {
+            v.cc = p.cc;
+        }
+        if let (Some(a), Some(p)) = (self.audio.as_mut(), previous.audio.as_ref()) {
+            a.cc = p.cc;
+        }
+        let same = build_pmt(
+            self.video.as_ref(),
+            self.audio.is_some(),
+            previous.pmt_version,
+        );
+        self.pmt_version = if same.bytes() == previous.pmt.bytes() {
+            previous.pmt_version
+        } else {
+            (previous.pmt_version + 1) & 0x1f
+        };
+        self.pmt = build_pmt(self.video.as_ref(), self.audio.is_some(), self.pmt_version);
+    }
+
     /// Replaces the video configuration, e.g. after a new sequence header.
     ///
     /// The new parameter sets go before the next key frames. If the stream

@@ -25,6 +25,7 @@ use tracing::{debug, info, warn};
 pub(crate) use flv::{FLV_FORM, flv_form};
 use flv::{FlvPlayback, stream_native, wait_for_stream};
 use head::{HeadError, Method, RequestHead, read_head};
+pub(crate) use service::Body;
 use service::{flv_stream_key, serve_with_hyper};
 
 use crate::server::Context;

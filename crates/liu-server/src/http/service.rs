@@ -21,6 +21,7 @@ use tracing::{debug, info};
 use super::flv::{FlvPlayback, hyper_body, wait_for_stream};
 use super::head::MAX_HEAD_BYTES;
 use crate::buf_list::BufList;
+use crate::hls::HlsRequest;
 use crate::hub::StreamKey;
 use crate::io::{Prefixed, WriteTimeout};
 use crate::server::Context;
@@ -69,11 +70,14 @@ async fn route(
     if req.method() == Method::OPTIONS {
         return preflight(&req);
     }
+    if let Some(hls) = HlsRequest::parse(path) {
+        return crate::hls::serve(hls, req.method(), req.headers(), &ctx).await;
+    }
     let Some(key) = flv_stream_key(path) else {
         return if path == "/" {
             text(
                 StatusCode::OK,
-                "Liu live streaming server. Play: /APP/STREAM.flv\n",
+                "Liu live streaming server. Play: /APP/STREAM.flv, /APP/STREAM.m3u8\n",
             )
         } else {
             text(StatusCode::NOT_FOUND, "not found\n")

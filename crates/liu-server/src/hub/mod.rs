@@ -317,6 +317,12 @@ impl Hub {
         Subscriber::new(self.clone(), stream, start, &self.inner.config)
     }
 
+    /// True while `key` has a live publisher.
+    pub fn is_published(&self, key: &StreamKey) -> bool {
+        let stream = self.streams().get(key).cloned();
+        stream.is_some_and(|s| s.is_published())
+    }
+
     /// Names of the streams currently published.
     pub fn published(&self) -> Vec<StreamKey> {
         let streams: Vec<Arc<Stream>> = self.streams().values().cloned().collect();

@@ -396,6 +396,7 @@ impl Connection {
                         Ok(publisher) => {
                             tracing::Span::current().record("stream", req.name.as_str());
                             info!(stream = %key, "publishing");
+                            self.ctx.hls.published(&key);
                             self.session.accept_publish(req.stream_id, &req.name);
                             self.role = Role::Publishing {
                                 publisher,

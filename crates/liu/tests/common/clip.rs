@@ -26,6 +26,8 @@ pub struct ClipSpec {
     /// Keyframe interval in pictures (`-g`): 50 (2 s) by default; 250 (10 s) is FFmpeg's and
     /// OBS's default.
     pub gop: u32,
+    /// B-frames between references (`-bf`): 2 by default.
+    pub bframes: u32,
 }
 
 impl ClipSpec {
@@ -37,6 +39,7 @@ impl ClipSpec {
             tone_hz: 1000,
             cbr: None,
             gop: 50,
+            bframes: 2,
         }
     }
     pub fn seconds(mut self, s: u32) -> Self {
@@ -58,9 +61,14 @@ impl ClipSpec {
         self.gop = pictures;
         self
     }
+    /// No B-frames: decode order is presentation order.
+    pub fn no_bframes(mut self) -> Self {
+        self.bframes = 0;
+        self
+    }
     fn key(&self) -> String {
         format!(
-            "v1-{}-{}s-{}hz-{}{}",
+            "v1-{}-{}s-{}hz-{}{}{}",
             self.pattern,
             self.seconds,
             self.tone_hz,
@@ -69,6 +77,11 @@ impl ClipSpec {
                 String::new()
             } else {
                 format!("-g{}", self.gop)
+            },
+            if self.bframes == 2 {
+                String::new()
+            } else {
+                format!("-bf{}", self.bframes)
             }
         )
     }
@@ -167,13 +180,12 @@ fn generate_clip(spec: &ClipSpec, path: &Path, md5_path: &Path) {
             "high",
             "-pix_fmt",
             "yuv420p",
-            "-bf",
-            "2",
             "-sc_threshold",
             "0",
         ]
         .map(String::from),
     );
+    args.extend(["-bf".to_string(), spec.bframes.to_string()]);
     let gop = spec.gop.to_string();
     args.extend(["-g", &gop, "-keyint_min", &gop].map(String::from));
     if let Some(rate) = spec.cbr {
@@ -226,9 +238,10 @@ fn generate_clip(spec: &ClipSpec, path: &Path, md5_path: &Path) {
         })
         .count();
     assert!(
-        reordered > 0,
-        "generated clip {} has no B-frames (pts == dts everywhere)",
-        tmp.display()
+        (reordered > 0) == (spec.bframes > 0),
+        "generated clip {} has B-frames: {reordered} reordered (asked for {})",
+        tmp.display(),
+        spec.bframes
     );
 
     let reference = decode_file(&ffmpeg9(), &tmp);

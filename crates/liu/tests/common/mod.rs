@@ -12,6 +12,7 @@
 mod amf;
 mod clip;
 mod decode;
+mod hls;
 mod http;
 mod process;
 mod rtmp;
@@ -22,5 +23,6 @@ mod viewer;
 // Each test binary uses a subset of the harness.
 #[allow(unused_imports)]
 pub use {
-    amf::*, clip::*, decode::*, http::*, process::*, rtmp::*, server::*, sockets::*, viewer::*,
+    amf::*, clip::*, decode::*, hls::*, http::*, process::*, rtmp::*, server::*, sockets::*,
+    viewer::*,
 };

@@ -117,6 +117,13 @@ impl LiuServer {
     pub fn flv_url(&self, stream: &str) -> String {
         format!("http://{}/live/{}.flv", self.http_addr, stream)
     }
+    /// The classic (MPEG-TS) HLS playlist's path.
+    pub fn hls_path(&self, stream: &str) -> String {
+        format!("/live/{stream}.m3u8")
+    }
+    pub fn hls_url(&self, stream: &str) -> String {
+        format!("http://{}{}", self.http_addr, self.hls_path(stream))
+    }
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -1,0 +1,107 @@
+//! HLS playback: every stream muxed once into segments kept in memory, and
+//! served on the HTTP port to any number of viewers.
+//!
+//! - [`HlsStreams`]: the streams being muxed, each an [`HlsSession`] that
+//!   reads the hub like any viewer and feeds `liu-hls`'s segmenter.
+//! - `routes`: the HTTP side (playlists, segments, HEAD, Range, caching).
+//!
+//! A session starts on the first HLS request for a published stream (or at
+//! publish, with `[hls] on_demand = false`) and stops when nobody asked for
+//! the stream for `idle_timeout_ms`, or `grace_ms` after the publisher left
+//! (and did not come back) plus as long again with `EXT-X-ENDLIST`.
+
+mod routes;
+mod session;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::config::{Config, HlsConfig};
+use crate::hub::{Hub, StreamKey};
+
+pub use routes::{HlsRequest, serve};
+pub use session::HlsSession;
+
+/// The streams being muxed for HLS.
+pub struct HlsStreams {
+    hub: Hub,
+    config: Config,
+    sessions: Mutex<HashMap<StreamKey, Arc<HlsSession>>>,
+    /// When the registry was made: request times are kept as ms since.
+    epoch: Instant,
+    stop: watch::Sender<bool>,
+}
+
+impl HlsStreams {
+    pub fn new(hub: Hub, config: Config) -> Self {
+        HlsStreams {
+            hub,
+            config,
+            sessions: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
+            stop: watch::channel(false).0,
+        }
+    }
+
+    fn settings(&self) -> &HlsConfig {
+        &self.config.hls
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<StreamKey, Arc<HlsSession>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The session of `key`, started if the stream is published and its
+    /// application serves HLS; marks it as asked for.
+    pub fn session(self: &Arc<Self>, key: &StreamKey) -> Option<Arc<HlsSession>> {
+        if !self.config.hls_enabled(&key.app) {
+            return None;
+        }
+        let now = self.now_ms();
+        let mut sessions = self.sessions();
+        if let Some(s) = sessions.get(key) {
+            s.touch(now);
+            return Some(s.clone());
+        }
+        if !self.hub.is_published(key) {
+            return None;
+        }
+        let session = HlsSession::start(self.clone(), key.clone(), now);
+        sessions.insert(key.clone(), session.clone());
+        Some(session)
+    }
+
+    /// A stream was published: with `on_demand` off, start muxing it now.
+    pub fn published(self: &Arc<Self>, key: &StreamKey) {
+        if !self.settings().on_demand {
+            let _ = self.session(key);
+        }
+    }
+
+    /// Ends every session (server shutdown).
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Forgets `session` if it is still the one registered for its stream.
+    fn remove(&self, session: &Arc<HlsSession>) {
+        let mut sessions = self.sessions();
+        if sessions
+            .get(session.key())
+            .is_some_and(|s| Arc::ptr_eq(s, session))
+        {
+            sessions.remove(session.key());
+        }
+    }
+
+    fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.settings().idle_timeout_ms)
+    }
+}
