@@ -3,7 +3,7 @@
 #   - Debian's Chromium at /usr/bin/chromium (apt-get; Playwright's own browser download cannot
 #     work on these machines, so the test drives the system Chromium with playwright-core);
 #   - the npm packages pinned in tests/browser/package.json + package-lock.json (mpegts.js,
-#     playwright-core) into tests/browser/node_modules, with `npm ci`, only when node_modules is
+#     hls.js, playwright-core) into tests/browser/node_modules, with `npm ci`, only when node_modules is
 #     missing or the lock file changed since the last install (stamp file in node_modules).
 # Idempotent; exports nothing (the test finds everything at fixed repo-relative paths).
 # Uses the preinstalled Node.js and npm: never installs Debian's nodejs/npm (they conflict).
@@ -45,6 +45,7 @@ want_stamp=$(cat "$BROWSER_DIR/package.json" "$BROWSER_DIR/package-lock.json" | 
 have_stamp=$(cat "$STAMP" 2>/dev/null || true)
 if [ "$want_stamp" != "$have_stamp" ] \
     || [ ! -f "$BROWSER_DIR/node_modules/mpegts.js/dist/mpegts.js" ] \
+    || [ ! -f "$BROWSER_DIR/node_modules/hls.js/dist/hls.min.js" ] \
     || [ ! -f "$BROWSER_DIR/node_modules/playwright-core/package.json" ]; then
     echo "installing npm packages of tests/browser (npm ci)"
     (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error) \
@@ -52,9 +53,11 @@ if [ "$want_stamp" != "$have_stamp" ] \
     echo "$want_stamp" > "$STAMP"
 fi
 
-for f in node_modules/mpegts.js/dist/mpegts.js node_modules/playwright-core/package.json; do
+for f in node_modules/mpegts.js/dist/mpegts.js node_modules/hls.js/dist/hls.min.js \
+    node_modules/playwright-core/package.json; do
     [ -f "$BROWSER_DIR/$f" ] || die "tests/browser/$f is missing after npm ci"
 done
 mpegts_version=$(node -p 'require(process.argv[1]).version' "$BROWSER_DIR/node_modules/mpegts.js/package.json")
+hlsjs_version=$(node -p 'require(process.argv[1]).version' "$BROWSER_DIR/node_modules/hls.js/package.json")
 pw_version=$(node -p 'require(process.argv[1]).version' "$BROWSER_DIR/node_modules/playwright-core/package.json")
-echo "browser test deps: $chromium_version, mpegts.js $mpegts_version, playwright-core $pw_version, node $(node --version)"
+echo "browser test deps: $chromium_version, mpegts.js $mpegts_version, hls.js $hlsjs_version, playwright-core $pw_version, node $(node --version)"

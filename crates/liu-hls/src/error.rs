@@ -39,6 +39,19 @@ pub enum HlsError {
     /// A muxer needs at least one stream.
     #[error("neither audio nor video configured")]
     NoStreams,
+    /// An H.264 sequence parameter set that is missing or does not parse,
+    /// naming the field where it failed.
+    #[error("bad H.264 sequence parameter set: {0}")]
+    Sps(&'static str),
+    /// A movie fragment without any sample.
+    #[error("movie fragment without samples")]
+    EmptyFragment,
+    /// A track ID of 0 (ISO/IEC 14496-12 §8.3.2.3 reserves it).
+    #[error("invalid track ID {0}")]
+    BadTrackId(u32),
+    /// A box, fragment or sample count too large for its 32-bit field (bytes or count).
+    #[error("{0} is too large for an MP4 box field")]
+    TooLarge(usize),
     /// An FLV tag body or codec configuration that does not parse.
     #[error(transparent)]
     Flv(#[from] liu_flv::FlvError),

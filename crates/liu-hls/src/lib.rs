@@ -1,10 +1,12 @@
-//! HLS for Liu, sans-IO: today the MPEG-TS muxer, the TS segmenter and media
-//! playlists; the fMP4 writer and LL-HLS will live here too.
+//! HLS for Liu, sans-IO: the MPEG-TS muxer, the fMP4 writer, the TS
+//! segmenter and media playlists; LL-HLS will live here too.
 //!
 //! - [`sample`]: codec-level input ([`VideoSample`], [`AudioSample`]) and codec
 //!   configurations, as the server's hub delivers them from FLV tags.
 //! - [`ts`]: the MPEG-2 transport stream muxer (ISO/IEC 13818-1) for TS
 //!   segments (RFC 8216 §3.2).
+//! - [`fmp4`]: fragmented MP4 (ISO/IEC 14496-12, CMAF layout) for fMP4
+//!   segments (RFC 8216 §3.3): initialization section and movie fragments.
 //! - [`playlist`]: media playlists (RFC 8216 §4.3) rendered from a window
 //!   of segments.
 //! - [`segmenter`]: FLV tag bodies cut into TS segments on keyframes, with a
@@ -14,7 +16,9 @@
 //! and appends bytes to a caller-provided `BytesMut`. Malformed input is
 //! returned as an [`HlsError`], never a panic.
 
+pub mod cmaf;
 pub mod error;
+pub mod fmp4;
 pub mod playlist;
 pub mod sample;
 pub mod segmenter;

@@ -19,6 +19,37 @@ pub struct SegmentEntry {
     pub program_date_time_ms: Option<u64>,
 }
 
+/// One partial segment (draft-pantos-hls-rfc8216bis section 4.4.4.9).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartEntry {
+    pub uri: String,
+    /// Seconds.
+    pub duration: f64,
+    /// Starts with a keyframe (`INDEPENDENT=YES`).
+    pub independent: bool,
+}
+
+/// What a Low-Latency HLS playlist adds to a media playlist
+/// (draft-pantos-hls-rfc8216bis sections 4.4.3.7-8, 4.4.4.9, 4.4.5.3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LowLatency<'a> {
+    /// `EXT-X-TARGETDURATION` is at least this.
+    pub min_target_duration: u64,
+    /// Seconds; `PART-TARGET` is at least this and at least every listed part.
+    pub part_target: f64,
+    /// Parts to list, by segment sequence number.
+    pub parts: &'a [(u64, Vec<PartEntry>)],
+    /// The segment being written, listed by its parts only.
+    pub open: Option<&'a SegmentEntry>,
+    /// Each listed segment's initialization section: (sequence, URI).
+    pub maps: &'a [(u64, String)],
+    /// URI of the next part (`EXT-X-PRELOAD-HINT`).
+    pub preload_hint: Option<&'a str>,
+    /// A delta update: segments older than `CAN-SKIP-UNTIL` are replaced by
+    /// `EXT-X-SKIP` (section 6.2.5.1).
+    pub skip: bool,
+}
+
 /// A media playlist: what [`MediaPlaylist::render`] writes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaPlaylist<'a> {
@@ -80,6 +111,106 @@ impl MediaPlaylist<'_> {
                 out.push('\n');
             }
             let _ = writeln!(out, "#EXTINF:{:.3},\n{}", s.duration, s.uri);
+        }
+        if self.ended {
+            out.push_str("#EXT-X-ENDLIST\n");
+        }
+        out
+    }
+}
+
+impl MediaPlaylist<'_> {
+    /// The playlist with Low-Latency HLS parts, server control, preload
+    /// hint and, on request, as a delta update. `EXT-X-VERSION` is 9 (the
+    /// version `EXT-X-SKIP` needs).
+    pub fn render_low_latency(&self, ll: &LowLatency<'_>) -> String {
+        let mut out = String::with_capacity(512 + self.segments.len() * 160);
+        let target = self.target_duration().max(ll.min_target_duration).max(1);
+        let part_target = ll
+            .parts
+            .iter()
+            .flat_map(|(_, ps)| ps.iter().map(|p| p.duration))
+            .fold(ll.part_target, f64::max);
+        // Segments older than six target durations may be skipped (4.4.3.8).
+        let skip_until = 6.0 * target as f64;
+        let first = self.segments.first().or(ll.open);
+        let media_sequence = first.map_or(0, |s| s.sequence);
+        out.push_str("#EXTM3U\n#EXT-X-VERSION:9\n");
+        let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target}");
+        let _ = writeln!(
+            out,
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={skip_until:.1},PART-HOLD-BACK={:.3}",
+            3.0 * part_target
+        );
+        let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={part_target:.3}");
+        let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{media_sequence}");
+        if self.discontinuity_sequence > 0 {
+            let _ = writeln!(
+                out,
+                "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
+                self.discontinuity_sequence
+            );
+        }
+        out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+        let mut skipped = 0;
+        if ll.skip {
+            let open_duration: f64 = ll
+                .open
+                .and_then(|o| ll.parts.iter().find(|(s, _)| *s == o.sequence))
+                .map_or(0.0, |(_, ps)| ps.iter().map(|p| p.duration).sum());
+            let mut after: f64 =
+                self.segments.iter().map(|s| s.duration).sum::<f64>() + open_duration;
+            for s in self.segments {
+                after -= s.duration;
+                if after <= skip_until {
+                    break;
+                }
+                skipped += 1;
+            }
+            if skipped > 0 {
+                let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+            }
+        }
+        let mut map: Option<&str> = None;
+        let listed = self.segments[skipped..].iter().map(|s| (s, true));
+        for (s, finished) in listed.chain(ll.open.map(|o| (o, false))) {
+            let uri = ll
+                .maps
+                .iter()
+                .find(|(seq, _)| *seq == s.sequence)
+                .map(|(_, u)| u.as_str());
+            if uri.is_some() && uri != map {
+                map = uri;
+                let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", uri.unwrap_or_default());
+            }
+            if s.discontinuity {
+                out.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            if let Some(ms) = s.program_date_time_ms {
+                out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
+                write_date_time(&mut out, ms);
+                out.push('\n');
+            }
+            if let Some((_, parts)) = ll.parts.iter().find(|(seq, _)| *seq == s.sequence) {
+                for p in parts {
+                    let _ = write!(
+                        out,
+                        "#EXT-X-PART:DURATION={:.3},URI=\"{}\"",
+                        p.duration, p.uri
+                    );
+                    out.push_str(if p.independent {
+                        ",INDEPENDENT=YES\n"
+                    } else {
+                        "\n"
+                    });
+                }
+            }
+            if finished {
+                let _ = writeln!(out, "#EXTINF:{:.3},\n{}", s.duration, s.uri);
+            }
+        }
+        if let Some(hint) = ll.preload_hint {
+            let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{hint}\"");
         }
         if self.ended {
             out.push_str("#EXT-X-ENDLIST\n");

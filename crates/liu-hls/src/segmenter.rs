@@ -323,24 +323,28 @@ impl TsSegmenter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn avcc() -> Bytes {
+    pub(crate) fn avcc() -> Bytes {
         let record = AvcDecoderConfigurationRecord {
             profile_indication: 100,
             profile_compatibility: 0,
-            level_indication: 31,
+            level_indication: 10,
             nal_length_size: 4,
-            sps: vec![Bytes::from_static(&[0x67, 0x64, 0x00, 0x1f, 0xac])],
-            pps: vec![Bytes::from_static(&[0x68, 0xee, 0x3c, 0x80])],
+            // x264's for 64x48 High 1.0 (the fMP4 writer reads the size from it).
+            sps: vec![Bytes::from_static(&[
+                0x67, 0x64, 0x00, 0x0a, 0xac, 0xd9, 0x44, 0x7b, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00,
+                0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x22, 0x59, 0x60,
+            ])],
+            pps: vec![Bytes::from_static(&[0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0])],
         };
         let mut body = vec![0x17, 0x00, 0, 0, 0];
         body.extend_from_slice(&record.encode());
         Bytes::from(body)
     }
 
-    fn frame(keyframe: bool) -> Bytes {
+    pub(crate) fn frame(keyframe: bool) -> Bytes {
         let nal: &[u8] = if keyframe {
             &[0x65, 0x88, 0x84]
         } else {
@@ -352,8 +356,8 @@ mod tests {
         Bytes::from(body)
     }
 
-    const ASC: &[u8] = &[0xaf, 0x00, 0x12, 0x10];
-    const AAC: &[u8] = &[0xaf, 0x01, 0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c];
+    pub(crate) const ASC: &[u8] = &[0xaf, 0x00, 0x12, 0x10];
+    pub(crate) const AAC: &[u8] = &[0xaf, 0x01, 0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c];
 
     /// `seconds` of 25 fps video (a keyframe every `gop` frames) and AAC
     /// every 23 ms, from `from_ms`.

@@ -28,6 +28,10 @@ pub struct AppConfig {
     pub merge_window_ms: Option<u64>,
     /// Serve this application's streams over HLS (`[hls] enabled` if unset).
     pub hls: Option<bool>,
+    /// Classic HLS (MPEG-TS) for this application (`[hls] ts` if unset).
+    pub hls_ts: Option<bool>,
+    /// fMP4 / LL-HLS for this application (`[hls] fmp4` if unset).
+    pub hls_fmp4: Option<bool>,
 }
 
 impl Config {
@@ -51,6 +55,18 @@ impl Config {
             .get(app)
             .and_then(|a| a.hls)
             .unwrap_or(self.hls.enabled)
+    }
+
+    /// Which HLS forms streams of `app` get: (MPEG-TS, fMP4 / LL-HLS).
+    pub fn hls_forms(&self, app: &str) -> (bool, bool) {
+        if !self.hls_enabled(app) {
+            return (false, false);
+        }
+        let a = self.app.get(app);
+        (
+            a.and_then(|a| a.hls_ts).unwrap_or(self.hls.ts),
+            a.and_then(|a| a.hls_fmp4).unwrap_or(self.hls.fmp4),
+        )
     }
 
     pub fn merge_window(&self, app: &str) -> Duration {
@@ -189,6 +205,12 @@ impl StreamConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct HlsConfig {
     pub enabled: bool,
+    /// Classic HLS: `/APP/STREAM.m3u8` with MPEG-TS segments.
+    pub ts: bool,
+    /// CMAF HLS: `/APP/STREAM/index.m3u8` with fMP4 segments and LL-HLS parts.
+    pub fmp4: bool,
+    /// Longest LL-HLS part (`PART-TARGET`).
+    pub part_target_ms: u64,
     /// A segment is cut at the first keyframe once it is this long.
     pub target_duration_ms: u64,
     /// Segments listed in a playlist.
@@ -211,6 +233,9 @@ impl Default for HlsConfig {
     fn default() -> Self {
         HlsConfig {
             enabled: true,
+            ts: true,
+            fmp4: true,
+            part_target_ms: 334,
             target_duration_ms: 2_000,
             window: 6,
             keep_extra: 3,
@@ -248,6 +273,12 @@ mod tests {
         let config: Config =
             toml::from_str("[hls]\nenabled = false\n[app.tv]\nhls = true\n").unwrap();
         assert!(!config.hls_enabled("live") && config.hls_enabled("tv"));
+        let config: Config =
+            toml::from_str("[hls]\nts = false\n[app.a]\nhls_fmp4 = false\n[app.b]\nhls = false\n")
+                .unwrap();
+        assert_eq!(config.hls_forms("live"), (false, true));
+        assert_eq!(config.hls_forms("a"), (false, false));
+        assert_eq!(config.hls_forms("b"), (false, false));
     }
 
     #[test]

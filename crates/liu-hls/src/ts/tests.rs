@@ -230,7 +230,7 @@ fn mpeg2ts_reads_back_pes_and_timestamps() {
             want.extend_from_slice(PPS);
         }
         want.extend_from_slice(&[0, 0, 0, 1]);
-        want.extend_from_slice(&frame(key, 500 + i as usize * 100, i as u8 * 40)[4..]);
+        want.extend_from_slice(&frame(key, 500 + i as usize * 100, (i * 40) as u8)[4..]);
         assert_eq!(p.data, want, "frame {i}");
     }
     // Audio frames every 20 ms: 100 ms per PES gives five per packet.

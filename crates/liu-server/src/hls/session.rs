@@ -6,10 +6,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use liu_hls::cmaf::{CmafConfig, CmafSegmenter};
 use liu_hls::segmenter::{SegmenterConfig, TsSegmenter};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 use tracing::{Instrument, debug, info, info_span, warn};
+
+use liu_hls::HlsError;
 
 use super::HlsStreams;
 use crate::hub::{Delivery, FrameKind, StreamKey};
@@ -33,11 +36,17 @@ pub struct HlsSession {
 }
 
 struct SessionState {
-    ts: TsSegmenter,
+    /// Classic HLS, if the app has it.
+    ts: Option<TsSegmenter>,
+    /// fMP4 / LL-HLS, if the app has it.
+    cmaf: Option<CmafSegmenter>,
     /// The rendered TS playlist, once it lists a segment.
     ts_playlist: Option<Bytes>,
-    /// The segmenter's (newest segment, ended) the playlist was rendered at.
-    rendered: (Option<u64>, bool),
+    /// The rendered LL-HLS playlist and its delta update, once a part exists.
+    cmaf_playlist: Option<(Bytes, Bytes)>,
+    /// What the playlists were rendered at (newest TS segment, newest
+    /// part, ended).
+    rendered: (Option<u64>, Option<(u64, usize)>, bool),
     /// The session is over: no more segments will come.
     gone: bool,
     bad_frames: u64,
@@ -53,15 +62,28 @@ impl HlsSession {
             window: settings.window.max(1),
             keep_extra: settings.keep_extra,
         };
-        let ts =
-            TsSegmenter::new(config).with_uri_prefix(format!("{}/{token}-", uri_escape(&key.name)));
+        let (with_ts, with_cmaf) = streams.config.hls_forms(&key.app);
+        let ts = with_ts.then(|| {
+            TsSegmenter::new(config).with_uri_prefix(format!("{}/{token}-", uri_escape(&key.name)))
+        });
+        let cmaf = with_cmaf.then(|| {
+            CmafSegmenter::new(CmafConfig {
+                target_duration: config.target_duration,
+                part_target: Duration::from_millis(settings.part_target_ms.max(20)),
+                window: config.window,
+                keep_extra: config.keep_extra,
+            })
+            .with_uri_prefix(format!("{token}-"))
+        });
         let session = Arc::new(HlsSession {
             key,
             token,
             state: Mutex::new(SessionState {
                 ts,
+                cmaf,
                 ts_playlist: None,
-                rendered: (None, false),
+                cmaf_playlist: None,
+                rendered: (None, None, false),
                 gone: false,
                 bad_frames: 0,
             }),
@@ -89,17 +111,24 @@ impl HlsSession {
         self.last_request.fetch_max(now_ms, Ordering::Relaxed);
     }
 
-    /// The TS playlist, waiting up to `wait` for its first segment.
-    pub async fn ts_playlist(&self, wait: Duration) -> Option<Bytes> {
+    /// Waits (up to `wait`) until `ready` answers something other than
+    /// `None`, re-asking whenever the session changes; `None` if the session
+    /// ended or the time ran out first.
+    pub async fn wait_for<T>(
+        &self,
+        wait: Duration,
+        mut ready: impl FnMut(&mut SessionView<'_>) -> Option<T>,
+    ) -> Option<T> {
         let mut changed = self.version.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             {
-                let state = self.lock();
-                if let Some(p) = &state.ts_playlist {
-                    return Some(p.clone());
+                let mut state = self.lock();
+                let gone = state.gone;
+                if let Some(v) = ready(&mut SessionView { state: &mut state }) {
+                    return Some(v);
                 }
-                if state.gone {
+                if gone {
                     return None;
                 }
             }
@@ -108,11 +137,6 @@ impl HlsSession {
                 _ => return None,
             }
         }
-    }
-
-    /// A kept TS segment.
-    pub fn ts_segment(&self, sequence: u64) -> Option<Bytes> {
-        self.lock().ts.segment(sequence).map(|s| s.data.clone())
     }
 
     /// Reads the stream until the session ends, then leaves the registry.
@@ -134,7 +158,7 @@ impl HlsSession {
                         // Muxing fell behind the queue limits: start over at a keyframe.
                         warn!("HLS muxing restarts: {e}");
                         subscriber = streams.hub.subscribe(&self.key);
-                        self.lock().ts.discontinuity();
+                        self.lock().each(|ts| ts.discontinuity(), |c| c.discontinuity());
                         continue;
                     }
                     if ended_at.is_some() && batch.iter().any(|d| matches!(d, Delivery::Published)) {
@@ -158,7 +182,7 @@ impl HlsSession {
                 && ended_at.is_none()
                 && t.elapsed() >= grace
             {
-                self.lock().ts.end();
+                self.lock().each(|ts| ts.end(), |c| c.end());
                 self.refresh();
                 ended_at = Some(Instant::now());
             }
@@ -172,7 +196,7 @@ impl HlsSession {
         info!("HLS muxing stopped: {reason}");
     }
 
-    /// Feeds a batch from the hub to the segmenter.
+    /// Feeds a batch from the hub to the segmenters.
     fn absorb(&self, batch: &mut Vec<Delivery>, left_at: &mut Option<Instant>) {
         // Frames of a batch are live up to its newest one (the first batch
         // holds the GOP cache): wall clock for EXT-X-PROGRAM-DATE-TIME.
@@ -191,9 +215,16 @@ impl HlsSession {
                 match delivery {
                     Delivery::Frame(f) => {
                         let wall = now.saturating_sub(newest.saturating_sub(f.timestamp));
+                        let (t, body) = (f.timestamp, &f.payload);
                         let pushed = match f.kind {
-                            FrameKind::Video => state.ts.push_video(f.timestamp, &f.payload, wall),
-                            FrameKind::Audio => state.ts.push_audio(f.timestamp, &f.payload, wall),
+                            FrameKind::Video => state.try_each(
+                                |ts| ts.push_video(t, body, wall),
+                                |c| c.push_video(t, body, wall),
+                            ),
+                            FrameKind::Audio => state.try_each(
+                                |ts| ts.push_audio(t, body, wall),
+                                |c| c.push_audio(t, body, wall),
+                            ),
                             FrameKind::Data => Ok(()),
                         };
                         if let Err(e) = pushed {
@@ -206,28 +237,92 @@ impl HlsSession {
                         }
                     }
                     Delivery::Unpublished => {
-                        state.ts.discontinuity();
+                        state.each(|ts| ts.discontinuity(), |c| c.discontinuity());
                         *left_at = Some(Instant::now());
                     }
                     Delivery::Published => *left_at = None,
-                    Delivery::Skipped => state.ts.discontinuity(),
+                    Delivery::Skipped => state.each(|ts| ts.discontinuity(), |c| c.discontinuity()),
                 }
             }
         }
         self.refresh();
     }
 
-    /// Re-renders the playlist and wakes waiting requests if it changed.
+    /// Re-renders the playlists and wakes waiting requests if they changed.
     fn refresh(&self) {
         let mut state = self.lock();
-        let now = (state.ts.last_sequence(), state.ts.is_ended());
+        let ts = state.ts.as_ref().map(|t| (t.last_sequence(), t.is_ended()));
+        let cmaf = state.cmaf.as_ref().map(|c| (c.last_part(), c.is_ended()));
+        let now = (
+            ts.and_then(|t| t.0),
+            cmaf.and_then(|c| c.0),
+            ts.is_some_and(|t| t.1) || cmaf.is_some_and(|c| c.1),
+        );
         if now == state.rendered {
             return;
         }
         state.rendered = now;
-        state.ts_playlist = Some(Bytes::from(state.ts.playlist()));
+        if let Some(ts) = state.ts.as_ref().filter(|t| t.last_sequence().is_some()) {
+            state.ts_playlist = Some(Bytes::from(ts.playlist()));
+        }
+        if let Some(c) = state.cmaf.as_ref().filter(|c| c.last_part().is_some()) {
+            let full = Bytes::from(c.playlist(false));
+            let delta = Bytes::from(c.playlist(true));
+            state.cmaf_playlist = Some((full, delta));
+        }
         drop(state);
         self.version.send_modify(|v| *v += 1);
+    }
+}
+
+impl SessionState {
+    fn each(&mut self, ts: impl FnOnce(&mut TsSegmenter), cmaf: impl FnOnce(&mut CmafSegmenter)) {
+        if let Some(t) = self.ts.as_mut() {
+            ts(t);
+        }
+        if let Some(c) = self.cmaf.as_mut() {
+            cmaf(c);
+        }
+    }
+
+    fn try_each(
+        &mut self,
+        ts: impl FnOnce(&mut TsSegmenter) -> Result<(), HlsError>,
+        cmaf: impl FnOnce(&mut CmafSegmenter) -> Result<(), HlsError>,
+    ) -> Result<(), HlsError> {
+        let a = self.ts.as_mut().map_or(Ok(()), ts);
+        let b = self.cmaf.as_mut().map_or(Ok(()), cmaf);
+        a.and(b)
+    }
+}
+
+/// What a request may read of a session, under its lock.
+pub struct SessionView<'a> {
+    state: &'a mut SessionState,
+}
+
+impl SessionView<'_> {
+    pub fn ts_playlist(&self) -> Option<Bytes> {
+        self.state.ts_playlist.clone()
+    }
+
+    pub fn ts_segment(&self, sequence: u64) -> Option<Bytes> {
+        let ts = self.state.ts.as_ref()?;
+        ts.segment(sequence).map(|s| s.data.clone())
+    }
+
+    pub fn has_ts(&self) -> bool {
+        self.state.ts.is_some()
+    }
+
+    pub fn cmaf(&self) -> Option<&CmafSegmenter> {
+        self.state.cmaf.as_ref()
+    }
+
+    /// The LL-HLS playlist, or its delta update.
+    pub fn cmaf_playlist(&self, delta: bool) -> Option<Bytes> {
+        let (full, d) = self.state.cmaf_playlist.as_ref()?;
+        Some(if delta { d.clone() } else { full.clone() })
     }
 }
 

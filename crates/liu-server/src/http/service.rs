@@ -70,7 +70,7 @@ async fn route(
     if req.method() == Method::OPTIONS {
         return preflight(&req);
     }
-    if let Some(hls) = HlsRequest::parse(path) {
+    if let Some(hls) = HlsRequest::parse(path, req.uri().query()) {
         return crate::hls::serve(hls, req.method(), req.headers(), &ctx).await;
     }
     let Some(key) = flv_stream_key(path) else {

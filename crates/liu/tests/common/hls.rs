@@ -317,3 +317,100 @@ pub fn watch_playlist(
         w
     })
 }
+
+/// What an fMP4 media segment (or part) holds, read box by box (ISO/IEC 14496-12 §8.8).
+#[derive(Debug, Clone, Default)]
+pub struct Fmp4SegmentInfo {
+    pub fragments: usize,
+    /// `tfdt` of the first video run, 90 kHz.
+    pub first_video_tfdt: Option<u64>,
+    /// The first video sample's flags say sync (`sample_is_non_sync_sample` 0).
+    pub first_video_sync: bool,
+    pub video_samples: usize,
+    pub audio_samples: usize,
+}
+
+/// A box: its type and body.
+type BmffBox<'a> = ([u8; 4], &'a [u8]);
+
+fn boxes(mut data: &[u8]) -> Result<Vec<BmffBox<'_>>, String> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        if data.len() < 8 {
+            return Err(format!("{} stray bytes", data.len()));
+        }
+        let size = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
+        if size < 8 || size > data.len() {
+            return Err(format!("box size {size} of {} bytes left", data.len()));
+        }
+        out.push((data[4..8].try_into().unwrap(), &data[8..size]));
+        data = &data[size..];
+    }
+    Ok(out)
+}
+
+fn be32(b: &[u8], at: usize) -> Result<u32, String> {
+    b.get(at..at + 4)
+        .map(|s| u32::from_be_bytes(s.try_into().unwrap()))
+        .ok_or_else(|| "truncated box".to_string())
+}
+
+pub fn fmp4_segment_info(data: &[u8], video_track: u32) -> Result<Fmp4SegmentInfo, String> {
+    let mut info = Fmp4SegmentInfo::default();
+    let top = boxes(data)?;
+    if top.first().map(|b| &b.0) != Some(b"moof") {
+        return Err("does not start with moof".into());
+    }
+    for (kind, body) in top {
+        if &kind != b"moof" {
+            continue;
+        }
+        info.fragments += 1;
+        for (kind, traf) in boxes(body)? {
+            if &kind != b"traf" {
+                continue;
+            }
+            let (mut track, mut tfdt, mut count, mut first_flags) = (0, None, 0, None);
+            for (kind, b) in boxes(traf)? {
+                match &kind {
+                    b"tfhd" => track = be32(b, 4)?,
+                    b"tfdt" => {
+                        tfdt = Some(if b[0] == 1 {
+                            u64::from(be32(b, 4)?) << 32 | u64::from(be32(b, 8)?)
+                        } else {
+                            u64::from(be32(b, 4)?)
+                        })
+                    }
+                    b"trun" => {
+                        let flags = be32(b, 0)? & 0xff_ffff;
+                        count = be32(b, 4)? as usize;
+                        let mut at = 8;
+                        if flags & 0x1 != 0 {
+                            at += 4;
+                        }
+                        if flags & 0x4 != 0 {
+                            first_flags = Some(be32(b, at)?);
+                            at += 4;
+                        }
+                        if first_flags.is_none() && flags & 0x400 != 0 {
+                            at += if flags & 0x100 != 0 { 4 } else { 0 };
+                            at += if flags & 0x200 != 0 { 4 } else { 0 };
+                            first_flags = Some(be32(b, at)?);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if track == video_track {
+                if info.first_video_tfdt.is_none() {
+                    info.first_video_tfdt = tfdt;
+                    info.first_video_sync = first_flags.is_some_and(|f| f & 0x0001_0000 == 0);
+                }
+                info.video_samples += count;
+            } else {
+                info.audio_samples += count;
+            }
+        }
+    }
+    Ok(info)
+}

@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 mod amf;
+mod browser;
 mod clip;
 mod decode;
 mod hls;
@@ -23,6 +24,6 @@ mod viewer;
 // Each test binary uses a subset of the harness.
 #[allow(unused_imports)]
 pub use {
-    amf::*, clip::*, decode::*, hls::*, http::*, process::*, rtmp::*, server::*, sockets::*,
-    viewer::*,
+    amf::*, browser::*, clip::*, decode::*, hls::*, http::*, process::*, rtmp::*, server::*,
+    sockets::*, viewer::*,
 };
