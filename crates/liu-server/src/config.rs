@@ -221,7 +221,8 @@ pub struct HlsConfig {
     /// Mux a stream only once someone asks for it over HLS (the first
     /// playlist then waits for the first segment); otherwise from publish.
     pub on_demand: bool,
-    /// Muxing stops when nobody has asked for the stream this long.
+    /// With `on_demand`, muxing stops when nobody has asked for the stream
+    /// this long.
     pub idle_timeout_ms: u64,
     /// After the publisher leaves, the playlist stays this long without
     /// `EXT-X-ENDLIST`: a republish within it continues the playlist after

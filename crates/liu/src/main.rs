@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use liu_server::Config;
 use tracing_subscriber::EnvFilter;
 
-/// Liu (流): a live streaming media server. RTMP in; RTMP and HTTP-FLV out.
+/// Liu (流): a live streaming media server. RTMP in; RTMP, HTTP-FLV and HLS out.
 #[derive(Parser)]
 #[command(name = "liu", version, about)]
 struct Cli {

@@ -337,3 +337,30 @@ fn hls_http_surface() {
     assert_eq!(p.segments.len(), 2, "window of 2");
     assert_eq!(p.target_duration, 1);
 }
+
+/// With `on_demand = false` a stream is muxed from its publish: a first playlist asked for
+/// seconds later already lists the segments since the start (on demand, it would list one).
+#[test]
+fn muxing_from_publish_with_on_demand_off() {
+    let _wd = watchdog("hls_eager", Duration::from_secs(90));
+    let clip = clip(&ClipSpec::standard().gop(25));
+    let server = LiuServer::start("[hls]\non_demand = false\ntarget_duration_ms = 1000\n");
+    let name = stream_name("hlseager");
+    let _publisher = Publisher::spawn(&server.rtmp_url(&name), &clip, &[]);
+    std::thread::sleep(Duration::from_secs(5));
+    let p = parse_media_playlist(
+        &wait_for_playlist(
+            server.http_addr(),
+            &server.hls_path(&name),
+            Duration::from_secs(10),
+        )
+        .body,
+    )
+    .unwrap();
+    assert_eq!(p.media_sequence, 0);
+    assert!(
+        p.segments.len() >= 3,
+        "{} segments listed",
+        p.segments.len()
+    );
+}

@@ -78,6 +78,14 @@ impl HlsStreams {
         Some(session)
     }
 
+    /// The session of `key` if one runs (media requests never start one: a
+    /// cache asking for an old segment must not restart muxing).
+    pub fn existing(&self, key: &StreamKey) -> Option<Arc<HlsSession>> {
+        let session = self.sessions().get(key).cloned()?;
+        session.touch(self.now_ms());
+        Some(session)
+    }
+
     /// A stream was published: with `on_demand` off, start muxing it now.
     pub fn published(self: &Arc<Self>, key: &StreamKey) {
         if !self.settings().on_demand {

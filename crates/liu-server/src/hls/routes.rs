@@ -219,7 +219,16 @@ pub async fn serve(
         | HlsRequest::CmafMedia { key, .. }
         | HlsRequest::Multivariant(key) => key,
     };
-    let Some(session) = ctx.hls.session(key) else {
+    let playlist = matches!(
+        request,
+        HlsRequest::TsPlaylist(_) | HlsRequest::CmafPlaylist { .. } | HlsRequest::Multivariant(_)
+    );
+    let session = if playlist {
+        ctx.hls.session(key)
+    } else {
+        ctx.hls.existing(key)
+    };
+    let Some(session) = session else {
         return plain(StatusCode::NOT_FOUND, "stream not found\n");
     };
     let same_session = |token: &str| token == session.token();

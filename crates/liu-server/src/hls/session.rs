@@ -147,7 +147,12 @@ impl HlsSession {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let grace = Duration::from_millis(streams.settings().grace_ms);
-        let idle = streams.idle_timeout().as_millis() as u64;
+        // Without on_demand, muxing lasts as long as the publish.
+        let idle = if streams.settings().on_demand {
+            streams.idle_timeout().as_millis() as u64
+        } else {
+            u64::MAX
+        };
         let mut batch = Vec::with_capacity(BATCH);
         let mut left_at: Option<Instant> = None;
         let mut ended_at: Option<Instant> = None;
