@@ -14,18 +14,16 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use liu_flv::aac::AudioSpecificConfig;
-use liu_flv::av::{
-    AudioCodec, VideoCodec, VideoPacket, parse_audio_tag_header, parse_video_tag_header,
-};
 use liu_flv::avc::AvcDecoderConfigurationRecord;
 
 use crate::error::HlsError;
+use crate::flv_input::{AudioInput, VideoInput, audio_input, video_input};
 use crate::fmp4::{
     AAC_FRAME_SAMPLES, AUDIO_TRACK_ID, Fmp4Sample, TrackFragment, VIDEO_TRACK_ID,
     cts_ms_to_video_ticks, ms_to_audio_ticks, ms_to_video_ticks, write_fragment, write_init,
 };
 use crate::playlist::{LowLatency, MediaPlaylist, PartEntry, SegmentEntry};
-use crate::sample::VideoCodecConfig;
+use crate::sample::{VideoCodecConfig, VideoSample};
 
 /// How segments and parts are cut and kept.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,14 +72,6 @@ pub struct CmafSegment {
     pub data: Option<Bytes>,
 }
 
-/// A video frame waiting for the next one (which gives its duration).
-struct Held {
-    dts: u64,
-    cts: i32,
-    keyframe: bool,
-    data: Bytes,
-}
-
 /// The part being filled.
 #[derive(Default)]
 struct OpenPart {
@@ -107,7 +97,8 @@ pub struct CmafSegmenter {
     /// The segment being written is `segments.back()` when this is true.
     open: bool,
     part: OpenPart,
-    held: Option<Held>,
+    /// A video frame waiting for the next one (which gives its duration).
+    held: Option<VideoSample>,
     /// The last video frame duration, for the last frame of a segment.
     last_video_ms: u64,
     next_sequence: u64,
@@ -156,66 +147,64 @@ impl CmafSegmenter {
     /// A video tag body at decode time `dts_ms`; `now_ms` is the wall clock
     /// (Unix ms). Codecs other than H.264 are left out.
     pub fn push_video(&mut self, dts_ms: u64, body: &Bytes, now_ms: u64) -> Result<(), HlsError> {
-        let h = parse_video_tag_header(body)?;
-        if h.codec != VideoCodec::Avc {
-            return Ok(());
+        match video_input(dts_ms, body)? {
+            Some(input) => self.push_video_input(&input, now_ms),
+            None => Ok(()),
         }
-        let payload = body.slice(h.header_len.min(body.len())..);
-        match h.packet {
-            VideoPacket::SequenceHeader => {
-                let record = AvcDecoderConfigurationRecord::parse(&payload)?;
-                if self.video_config.as_ref() != Some(&record) {
+    }
+
+    /// [`CmafSegmenter::push_video`] for a tag body already parsed.
+    pub fn push_video_input(&mut self, input: &VideoInput, now_ms: u64) -> Result<(), HlsError> {
+        let sample = match input {
+            VideoInput::Config(record) => {
+                if self.video_config.as_ref() != Some(record) {
                     // New parameters need a new init section: a discontinuity.
                     self.restart();
-                    self.video_config = Some(record);
+                    self.video_config = Some(record.clone());
                 }
-                Ok(())
+                return Ok(());
             }
-            VideoPacket::CodedFrames if !payload.is_empty() => {
-                let keyframe = h.is_keyframe();
-                if self.current_init.is_none() && !(keyframe && self.start()?) {
-                    return Ok(()); // wait for a keyframe with its configuration
-                }
-                if let Some(held) = self.held.take() {
-                    let duration = dts_ms.saturating_sub(held.dts);
-                    if duration > 0 {
-                        self.last_video_ms = duration;
-                    }
-                    self.add_video(held, duration.max(1));
-                    self.cut(dts_ms, keyframe, now_ms)?;
-                } else if !self.open {
-                    self.open_segment(dts_ms, now_ms);
-                }
-                self.held = Some(Held {
-                    dts: dts_ms,
-                    cts: h.composition_time,
-                    keyframe,
-                    data: payload,
-                });
-                Ok(())
-            }
-            _ => Ok(()),
+            VideoInput::Frame(sample) => sample,
+        };
+        let dts_ms = sample.dts;
+        if self.current_init.is_none() && !(sample.keyframe && self.start()?) {
+            return Ok(()); // wait for a keyframe with its configuration
         }
+        if let Some(held) = self.held.take() {
+            let duration = dts_ms.saturating_sub(held.dts);
+            if duration > 0 {
+                self.last_video_ms = duration;
+            }
+            self.add_video(held, duration.max(1));
+            self.cut(dts_ms, sample.keyframe, now_ms)?;
+        } else if !self.open {
+            self.open_segment(dts_ms, now_ms);
+        }
+        self.held = Some(sample.clone());
+        Ok(())
     }
 
     /// An AAC tag body at time `pts_ms`.
     pub fn push_audio(&mut self, pts_ms: u64, body: &Bytes, now_ms: u64) -> Result<(), HlsError> {
-        let h = parse_audio_tag_header(body)?;
-        if h.codec != AudioCodec::Aac {
-            return Ok(());
+        match audio_input(pts_ms, body)? {
+            Some(input) => self.push_audio_input(&input, now_ms),
+            None => Ok(()),
         }
-        let payload = body.slice(h.header_len.min(body.len())..);
-        if h.is_sequence_header {
-            let config = AudioSpecificConfig::parse(&payload)?;
-            if self.audio_config != Some(config) {
-                self.restart();
-                self.audio_config = Some(config);
+    }
+
+    /// [`CmafSegmenter::push_audio`] for a tag body already parsed.
+    pub fn push_audio_input(&mut self, input: &AudioInput, now_ms: u64) -> Result<(), HlsError> {
+        let sample = match input {
+            AudioInput::Config(config) => {
+                if self.audio_config != Some(*config) {
+                    self.restart();
+                    self.audio_config = Some(*config);
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
-        if payload.is_empty() {
-            return Ok(());
-        }
+            AudioInput::Frame(sample) => sample,
+        };
+        let pts_ms = sample.pts;
         if self.current_init.is_none() && (self.video_config.is_some() || !self.start()?) {
             return Ok(()); // with video, media starts at a keyframe
         }
@@ -242,7 +231,7 @@ impl CmafSegmenter {
             duration: AAC_FRAME_SAMPLES,
             cts_offset: 0,
             keyframe: true,
-            data: payload,
+            data: sample.data.clone(),
         });
         Ok(())
     }
@@ -440,14 +429,14 @@ impl CmafSegmenter {
         Ok(true)
     }
 
-    fn add_video(&mut self, held: Held, duration_ms: u64) {
+    fn add_video(&mut self, held: VideoSample, duration_ms: u64) {
         if self.part.video_base.is_none() {
             self.part.video_base = Some(ms_to_video_ticks(held.dts));
             self.part.independent = held.keyframe;
         }
         self.part.video.push(Fmp4Sample {
             duration: u32::try_from(ms_to_video_ticks(duration_ms)).unwrap_or(u32::MAX),
-            cts_offset: cts_ms_to_video_ticks(held.cts),
+            cts_offset: cts_ms_to_video_ticks(held.cts_offset),
             keyframe: held.keyframe,
             data: held.data,
         });

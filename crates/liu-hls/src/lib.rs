@@ -1,5 +1,5 @@
-//! HLS for Liu, sans-IO: the MPEG-TS muxer, the fMP4 writer, the TS
-//! segmenter and media playlists; LL-HLS will live here too.
+//! HLS for Liu, sans-IO: the MPEG-TS muxer, the fMP4 writer, the TS and
+//! CMAF (Low-Latency HLS) segmenters and their playlists.
 //!
 //! - [`sample`]: codec-level input ([`VideoSample`], [`AudioSample`]) and codec
 //!   configurations, as the server's hub delivers them from FLV tags.
@@ -9,6 +9,9 @@
 //!   segments (RFC 8216 §3.3): initialization section and movie fragments.
 //! - [`playlist`]: media playlists (RFC 8216 §4.3) rendered from a window
 //!   of segments.
+//! - [`flv_input`]: FLV tag bodies parsed once into what the segmenters take.
+//! - [`cmaf`]: FLV tag bodies cut into fMP4 segments and LL-HLS parts, with
+//!   their playlist.
 //! - [`segmenter`]: FLV tag bodies cut into TS segments on keyframes, with a
 //!   sliding window and its playlist.
 //!
@@ -18,6 +21,7 @@
 
 pub mod cmaf;
 pub mod error;
+pub mod flv_input;
 pub mod fmp4;
 pub mod playlist;
 pub mod sample;

@@ -85,32 +85,19 @@ impl MediaPlaylist<'_> {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(128 + self.segments.len() * 96);
         let media_sequence = self.segments.first().map_or(0, |s| s.sequence);
-        out.push_str("#EXTM3U\n");
-        let _ = writeln!(out, "#EXT-X-VERSION:{}", self.version());
-        let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", self.target_duration());
-        let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{media_sequence}");
-        if self.discontinuity_sequence > 0 {
-            let _ = writeln!(
-                out,
-                "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
-                self.discontinuity_sequence
-            );
-        }
-        // Every segment starts with a keyframe (section 4.3.5.1).
-        out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+        self.write_head(
+            &mut out,
+            self.version(),
+            self.target_duration(),
+            media_sequence,
+            "",
+        );
         if let Some(uri) = self.map_uri {
             let _ = writeln!(out, "#EXT-X-MAP:URI=\"{uri}\"");
         }
         for s in self.segments {
-            if s.discontinuity {
-                out.push_str("#EXT-X-DISCONTINUITY\n");
-            }
-            if let Some(ms) = s.program_date_time_ms {
-                out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
-                write_date_time(&mut out, ms);
-                out.push('\n');
-            }
-            let _ = writeln!(out, "#EXTINF:{:.3},\n{}", s.duration, s.uri);
+            write_segment_start(&mut out, s);
+            write_extinf(&mut out, s);
         }
         if self.ended {
             out.push_str("#EXT-X-ENDLIST\n");
@@ -135,23 +122,12 @@ impl MediaPlaylist<'_> {
         let skip_until = 6.0 * target as f64;
         let first = self.segments.first().or(ll.open);
         let media_sequence = first.map_or(0, |s| s.sequence);
-        out.push_str("#EXTM3U\n#EXT-X-VERSION:9\n");
-        let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target}");
-        let _ = writeln!(
-            out,
-            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={skip_until:.1},PART-HOLD-BACK={:.3}",
+        let control = format!(
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={skip_until:.1},PART-HOLD-BACK={:.3}\n\
+             #EXT-X-PART-INF:PART-TARGET={part_target:.3}\n",
             3.0 * part_target
         );
-        let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={part_target:.3}");
-        let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{media_sequence}");
-        if self.discontinuity_sequence > 0 {
-            let _ = writeln!(
-                out,
-                "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
-                self.discontinuity_sequence
-            );
-        }
-        out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+        self.write_head(&mut out, 9, target, media_sequence, &control);
         let mut skipped = 0;
         if ll.skip {
             let open_duration: f64 = ll
@@ -183,14 +159,7 @@ impl MediaPlaylist<'_> {
                 map = uri;
                 let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", uri.unwrap_or_default());
             }
-            if s.discontinuity {
-                out.push_str("#EXT-X-DISCONTINUITY\n");
-            }
-            if let Some(ms) = s.program_date_time_ms {
-                out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
-                write_date_time(&mut out, ms);
-                out.push('\n');
-            }
+            write_segment_start(&mut out, s);
             if let Some((_, parts)) = ll.parts.iter().find(|(seq, _)| *seq == s.sequence) {
                 for p in parts {
                     let _ = write!(
@@ -206,7 +175,7 @@ impl MediaPlaylist<'_> {
                 }
             }
             if finished {
-                let _ = writeln!(out, "#EXTINF:{:.3},\n{}", s.duration, s.uri);
+                write_extinf(&mut out, s);
             }
         }
         if let Some(hint) = ll.preload_hint {
@@ -217,6 +186,50 @@ impl MediaPlaylist<'_> {
         }
         out
     }
+}
+
+impl MediaPlaylist<'_> {
+    /// The tags before the first segment; `extra` (whole lines) goes after
+    /// the target duration, where LL-HLS puts its server control.
+    fn write_head(
+        &self,
+        out: &mut String,
+        version: u8,
+        target: u64,
+        media_sequence: u64,
+        extra: &str,
+    ) {
+        let _ = write!(
+            out,
+            "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{target}\n{extra}\
+             #EXT-X-MEDIA-SEQUENCE:{media_sequence}\n"
+        );
+        if self.discontinuity_sequence > 0 {
+            let _ = writeln!(
+                out,
+                "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
+                self.discontinuity_sequence
+            );
+        }
+        // Every segment starts with a keyframe (section 4.3.5.1).
+        out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    }
+}
+
+/// A segment's tags before its parts and `EXTINF`.
+fn write_segment_start(out: &mut String, s: &SegmentEntry) {
+    if s.discontinuity {
+        out.push_str("#EXT-X-DISCONTINUITY\n");
+    }
+    if let Some(ms) = s.program_date_time_ms {
+        out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
+        write_date_time(out, ms);
+        out.push('\n');
+    }
+}
+
+fn write_extinf(out: &mut String, s: &SegmentEntry) {
+    let _ = writeln!(out, "#EXTINF:{:.3},\n{}", s.duration, s.uri);
 }
 
 /// Unix milliseconds as an ISO 8601 date-time in UTC with milliseconds

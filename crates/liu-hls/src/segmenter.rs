@@ -12,14 +12,12 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use liu_flv::aac::AudioSpecificConfig;
-use liu_flv::av::{
-    AudioCodec, VideoCodec, VideoPacket, parse_audio_tag_header, parse_video_tag_header,
-};
 use liu_flv::avc::AvcDecoderConfigurationRecord;
 
 use crate::error::HlsError;
+use crate::flv_input::{AudioInput, VideoInput, audio_input, video_input};
 use crate::playlist::{MediaPlaylist, SegmentEntry};
-use crate::sample::{AudioSample, VideoCodecConfig, VideoSample};
+use crate::sample::VideoCodecConfig;
 use crate::ts::TsMuxer;
 
 /// How segments are cut and kept.
@@ -119,52 +117,49 @@ impl TsSegmenter {
     /// (Unix ms) for `EXT-X-PROGRAM-DATE-TIME`. Codecs other than H.264 are
     /// left out of the segments.
     pub fn push_video(&mut self, dts_ms: u64, body: &Bytes, now_ms: u64) -> Result<(), HlsError> {
-        let h = parse_video_tag_header(body)?;
-        if h.codec != VideoCodec::Avc {
-            return Ok(());
+        match video_input(dts_ms, body)? {
+            Some(input) => self.push_video_input(&input, now_ms),
+            None => Ok(()),
         }
-        let payload = body.slice(h.header_len.min(body.len())..);
-        match h.packet {
-            VideoPacket::SequenceHeader => {
-                let record = AvcDecoderConfigurationRecord::parse(&payload)?;
+    }
+
+    /// [`TsSegmenter::push_video`] for a tag body already parsed.
+    pub fn push_video_input(&mut self, input: &VideoInput, now_ms: u64) -> Result<(), HlsError> {
+        match input {
+            VideoInput::Config(record) => {
                 if let Some(m) = self.muxer.as_mut() {
                     m.set_video_config(VideoCodecConfig::Avc(record.clone()))?;
                 }
-                self.video_config = Some(record);
+                self.video_config = Some(record.clone());
                 Ok(())
             }
-            VideoPacket::CodedFrames if !payload.is_empty() => {
-                let keyframe = h.is_keyframe();
-                if self.muxer.is_none() && !(keyframe && self.start_muxer()?) {
+            VideoInput::Frame(sample) => {
+                if self.muxer.is_none() && !(sample.keyframe && self.start_muxer()?) {
                     return Ok(()); // wait for a keyframe with its configuration
                 }
-                self.cut_if_due(dts_ms, keyframe, now_ms);
-                let sample = VideoSample {
-                    dts: dts_ms,
-                    cts_offset: h.composition_time,
-                    keyframe,
-                    data: payload,
-                };
-                self.write(dts_ms, |m, out| m.write_video(&sample, out))
+                self.cut_if_due(sample.dts, sample.keyframe, now_ms);
+                self.write(sample.dts, |m, out| m.write_video(sample, out))
             }
-            _ => Ok(()),
         }
     }
 
     /// An audio tag body at time `pts_ms` (AAC only, as TS segments carry).
     pub fn push_audio(&mut self, pts_ms: u64, body: &Bytes, now_ms: u64) -> Result<(), HlsError> {
-        let h = parse_audio_tag_header(body)?;
-        if h.codec != AudioCodec::Aac {
-            return Ok(());
+        match audio_input(pts_ms, body)? {
+            Some(input) => self.push_audio_input(&input, now_ms),
+            None => Ok(()),
         }
-        let payload = body.slice(h.header_len.min(body.len())..);
-        if h.is_sequence_header {
-            self.audio_config = Some(AudioSpecificConfig::parse(&payload)?);
-            return Ok(());
-        }
-        if payload.is_empty() {
-            return Ok(());
-        }
+    }
+
+    /// [`TsSegmenter::push_audio`] for a tag body already parsed.
+    pub fn push_audio_input(&mut self, input: &AudioInput, now_ms: u64) -> Result<(), HlsError> {
+        let sample = match input {
+            AudioInput::Config(config) => {
+                self.audio_config = Some(*config);
+                return Ok(());
+            }
+            AudioInput::Frame(sample) => sample,
+        };
         if self.muxer.is_none() {
             // An audio-only stream starts anywhere; with video, at a keyframe.
             if self.video_config.is_some() || !self.start_muxer()? {
@@ -172,13 +167,9 @@ impl TsSegmenter {
             }
         }
         if !self.muxer.as_ref().is_some_and(TsMuxer::has_video) {
-            self.cut_if_due(pts_ms, true, now_ms);
+            self.cut_if_due(sample.pts, true, now_ms);
         }
-        let sample = AudioSample {
-            pts: pts_ms,
-            data: payload,
-        };
-        self.write(pts_ms, |m, out| m.write_audio(&sample, out))
+        self.write(sample.pts, |m, out| m.write_audio(sample, out))
     }
 
     /// The publisher left or came back: the current segment ends, the next

@@ -19,88 +19,10 @@ use liu_hls::ts::{TIMESTAMP_OFFSET_MS, TsMuxer};
 use liu_hls::{AudioSample, VideoCodecConfig, VideoSample};
 use mpeg2ts::pes::{PesPacketReader, ReadPesPacket};
 use mpeg2ts::ts::TsPacketReader;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-/// Longest any FFmpeg run may take before it is killed.
-const FFMPEG_TIMEOUT: Duration = Duration::from_secs(60);
-/// Frames in the test clip: 3 s at 25 fps.
-const VIDEO_FRAMES: usize = 75;
-
-fn ffmpeg() -> PathBuf {
-    match std::env::var_os("LIU_FFMPEG") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => panic!(
-            "LIU_FFMPEG is not set: it must name the FFmpeg 9 binary \
-             (scripts/test.sh exports it; here: \
-             .deps/python/imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v9.0.2)"
-        ),
-    }
-}
-
-/// Runs FFmpeg with `args`; returns (success, stdout, stderr). Killed after [`FFMPEG_TIMEOUT`].
-fn run_ffmpeg(args: &[&str]) -> (bool, String, String) {
-    let mut child = match Command::new(ffmpeg())
-        .args(["-hide_banner", "-nostdin"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => panic!("cannot start {}: {e}", ffmpeg().display()),
-    };
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_string(&mut s);
-            }
-            s
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + FFMPEG_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("ffmpeg {args:?} did not finish within {FFMPEG_TIMEOUT:?}; killed");
-            }
-        }
-    };
-    let out = out.join().unwrap_or_default();
-    let err = err.join().unwrap_or_default();
-    (status.success(), out, err)
-}
-
-fn temp_dir() -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("liu-hls-ts-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        panic!("create {}: {e}", dir.display());
-    }
-    dir
-}
+mod common;
+use common::*;
 
 enum Sample {
     Video(VideoSample),
@@ -205,9 +127,6 @@ fn mux(clip: &Clip) -> Vec<Bytes> {
     segments
 }
 
-/// Decoded frames of one stream: `(pts, md5)` in output order.
-type Frames = Vec<(i64, String)>;
-
 /// Decodes `file` with FFmpeg into framemd5 lines; asserts no error or warning output.
 fn decode(file: &Path) -> (Frames, Frames) {
     let path = file.to_string_lossy();
@@ -249,25 +168,10 @@ fn decode(file: &Path) -> (Frames, Frames) {
     (video, audio)
 }
 
-fn hashes(frames: &[(i64, String)]) -> Vec<&str> {
-    frames.iter().map(|f| f.1.as_str()).collect()
-}
-
-fn assert_monotonic(frames: &[(i64, String)], what: &str) {
-    for w in frames.windows(2) {
-        assert!(
-            w[0].0 < w[1].0,
-            "{what}: pts not increasing: {} then {}",
-            w[0].0,
-            w[1].0
-        );
-    }
-}
-
 #[test]
 fn ffmpeg_decodes_muxed_segments_like_the_flv() {
     ffmpeg(); // fails first when LIU_FFMPEG is unset
-    let dir = temp_dir();
+    let dir = temp_dir("ts");
     let flv = dir.join("clip.flv");
     let flv_path = flv.to_string_lossy().into_owned();
     let (ok, _, err) = run_ffmpeg(&[

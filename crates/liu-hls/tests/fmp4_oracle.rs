@@ -28,10 +28,9 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Longest any FFmpeg run may take before it is killed.
-const FFMPEG_TIMEOUT: Duration = Duration::from_secs(60);
-/// Frames in the test clip: 3 s at 25 fps.
-const VIDEO_FRAMES: usize = 75;
+mod common;
+use common::*;
+
 /// Frames per GOP (`-g 25`), so per fragment.
 const GOP: usize = 25;
 
@@ -95,16 +94,6 @@ fn run_ffmpeg(args: &[&str]) -> (bool, String, String) {
     let out = out.join().unwrap_or_default();
     let err = err.join().unwrap_or_default();
     (status.success(), out, err)
-}
-
-fn temp_dir() -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("liu-hls-fmp4-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        panic!("create {}: {e}", dir.display());
-    }
-    dir
 }
 
 /// A coded frame from the FLV: times in ms.
@@ -261,9 +250,6 @@ fn gops(clip: &Clip) -> Vec<Gop> {
     gops
 }
 
-/// Decoded frames of one stream: `(pts, md5)` in output order.
-type Frames = Vec<(i64, String)>;
-
 /// Runs FFmpeg on the first video and audio streams of `file` with `-copyts`
 /// and the output options `output` (a muxer writing to stdout); returns the
 /// fields of each output line, comments left out. Asserts that FFmpeg
@@ -335,23 +321,8 @@ fn demux(file: &Path) -> (Vec<Packet>, Vec<Packet>) {
     (video, audio)
 }
 
-fn hashes(frames: &[(i64, String)]) -> Vec<&str> {
-    frames.iter().map(|f| f.1.as_str()).collect()
-}
-
 fn pts(frames: &[(i64, String)]) -> Vec<i64> {
     frames.iter().map(|f| f.0).collect()
-}
-
-fn assert_monotonic(frames: &[(i64, String)], what: &str) {
-    for w in frames.windows(2) {
-        assert!(
-            w[0].0 < w[1].0,
-            "{what}: pts not increasing: {} then {}",
-            w[0].0,
-            w[1].0
-        );
-    }
 }
 
 fn write(path: &Path, data: &[u8]) {
@@ -361,7 +332,7 @@ fn write(path: &Path, data: &[u8]) {
 #[test]
 fn ffmpeg_decodes_fragments_like_the_flv() {
     ffmpeg(); // fails first when LIU_FFMPEG is unset
-    let dir = temp_dir();
+    let dir = temp_dir("fmp4");
     let flv = dir.join("clip.flv");
     let flv_path = flv.to_string_lossy().into_owned();
     let mut args: Vec<&str> = "-v error -f lavfi -i testsrc2=size=320x240:rate=25 \

@@ -254,9 +254,7 @@ pub async fn serve(
             token, sequence, ..
         } => {
             let data = session
-                .wait_for(Duration::ZERO, |v| Some(v.ts_segment(sequence)))
-                .await
-                .flatten()
+                .read(|v| v.ts_segment(sequence))
                 .filter(|_| same_session(&token));
             match data {
                 Some(data) => ranged(TS_TYPE, data, headers, head_only),
@@ -316,9 +314,7 @@ pub async fn serve(
         }
         HlsRequest::CmafInit { token, id, .. } => {
             let data = session
-                .wait_for(Duration::ZERO, |v| Some(v.cmaf()?.init(id)))
-                .await
-                .flatten()
+                .read(|v| v.cmaf()?.init(id))
                 .filter(|_| same_session(&token));
             match data {
                 Some(data) => ranged(MP4_TYPE, data, headers, head_only),

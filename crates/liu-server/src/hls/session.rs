@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use liu_hls::cmaf::{CmafConfig, CmafSegmenter};
+use liu_hls::flv_input::{audio_input, video_input};
 use liu_hls::segmenter::{SegmenterConfig, TsSegmenter};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
@@ -111,24 +112,30 @@ impl HlsSession {
         self.last_request.fetch_max(now_ms, Ordering::Relaxed);
     }
 
+    /// Reads the session under its lock.
+    pub fn read<T>(&self, f: impl FnOnce(&SessionView<'_>) -> T) -> T {
+        f(&SessionView {
+            state: &self.lock(),
+        })
+    }
+
     /// Waits (up to `wait`) until `ready` answers something other than
     /// `None`, re-asking whenever the session changes; `None` if the session
     /// ended or the time ran out first.
     pub async fn wait_for<T>(
         &self,
         wait: Duration,
-        mut ready: impl FnMut(&mut SessionView<'_>) -> Option<T>,
+        mut ready: impl FnMut(&SessionView<'_>) -> Option<T>,
     ) -> Option<T> {
         let mut changed = self.version.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             {
-                let mut state = self.lock();
-                let gone = state.gone;
-                if let Some(v) = ready(&mut SessionView { state: &mut state }) {
+                let state = self.lock();
+                if let Some(v) = ready(&SessionView { state: &state }) {
                     return Some(v);
                 }
-                if gone {
+                if state.gone {
                     return None;
                 }
             }
@@ -220,16 +227,26 @@ impl HlsSession {
                 match delivery {
                     Delivery::Frame(f) => {
                         let wall = now.saturating_sub(newest.saturating_sub(f.timestamp));
-                        let (t, body) = (f.timestamp, &f.payload);
+                        // Parsed once, for both forms.
                         let pushed = match f.kind {
-                            FrameKind::Video => state.try_each(
-                                |ts| ts.push_video(t, body, wall),
-                                |c| c.push_video(t, body, wall),
-                            ),
-                            FrameKind::Audio => state.try_each(
-                                |ts| ts.push_audio(t, body, wall),
-                                |c| c.push_audio(t, body, wall),
-                            ),
+                            FrameKind::Video => {
+                                video_input(f.timestamp, &f.payload).and_then(|i| {
+                                    let Some(i) = i else { return Ok(()) };
+                                    state.try_each(
+                                        |ts| ts.push_video_input(&i, wall),
+                                        |c| c.push_video_input(&i, wall),
+                                    )
+                                })
+                            }
+                            FrameKind::Audio => {
+                                audio_input(f.timestamp, &f.payload).and_then(|i| {
+                                    let Some(i) = i else { return Ok(()) };
+                                    state.try_each(
+                                        |ts| ts.push_audio_input(&i, wall),
+                                        |c| c.push_audio_input(&i, wall),
+                                    )
+                                })
+                            }
                             FrameKind::Data => Ok(()),
                         };
                         if let Err(e) = pushed {
@@ -303,7 +320,7 @@ impl SessionState {
 
 /// What a request may read of a session, under its lock.
 pub struct SessionView<'a> {
-    state: &'a mut SessionState,
+    state: &'a SessionState,
 }
 
 impl SessionView<'_> {

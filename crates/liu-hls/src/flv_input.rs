@@ -1,0 +1,72 @@
+//! FLV tag bodies as the segmenters take them: each parsed once into what
+//! HLS segments carry (video tag header, E.4.3.1, and audio tag header,
+//! E.4.2.1, of the FLV specification; `avcC`, ISO/IEC 14496-15 §5.3.3.1;
+//! AudioSpecificConfig, ISO/IEC 14496-3 §1.6.2.1).
+
+use bytes::Bytes;
+use liu_flv::aac::AudioSpecificConfig;
+use liu_flv::av::{
+    AudioCodec, VideoCodec, VideoPacket, parse_audio_tag_header, parse_video_tag_header,
+};
+use liu_flv::avc::AvcDecoderConfigurationRecord;
+
+use crate::error::HlsError;
+use crate::sample::{AudioSample, VideoSample};
+
+/// A video tag body the segments carry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VideoInput {
+    /// An AVC sequence header.
+    Config(AvcDecoderConfigurationRecord),
+    Frame(VideoSample),
+}
+
+/// An audio tag body the segments carry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AudioInput {
+    /// An AAC sequence header.
+    Config(AudioSpecificConfig),
+    Frame(AudioSample),
+}
+
+/// A video tag body at decode time `dts_ms`; `None` for what HLS segments
+/// leave out (codecs other than H.264, end of sequence, empty frames).
+pub fn video_input(dts_ms: u64, body: &Bytes) -> Result<Option<VideoInput>, HlsError> {
+    let h = parse_video_tag_header(body)?;
+    if h.codec != VideoCodec::Avc {
+        return Ok(None);
+    }
+    let payload = body.slice(h.header_len.min(body.len())..);
+    Ok(match h.packet {
+        VideoPacket::SequenceHeader => Some(VideoInput::Config(
+            AvcDecoderConfigurationRecord::parse(&payload)?,
+        )),
+        VideoPacket::CodedFrames if !payload.is_empty() => Some(VideoInput::Frame(VideoSample {
+            dts: dts_ms,
+            cts_offset: h.composition_time,
+            keyframe: h.is_keyframe(),
+            data: payload,
+        })),
+        _ => None,
+    })
+}
+
+/// An audio tag body at time `pts_ms`; `None` for what HLS segments leave
+/// out (codecs other than AAC, empty frames).
+pub fn audio_input(pts_ms: u64, body: &Bytes) -> Result<Option<AudioInput>, HlsError> {
+    let h = parse_audio_tag_header(body)?;
+    if h.codec != AudioCodec::Aac {
+        return Ok(None);
+    }
+    let payload = body.slice(h.header_len.min(body.len())..);
+    Ok(if h.is_sequence_header {
+        Some(AudioInput::Config(AudioSpecificConfig::parse(&payload)?))
+    } else if payload.is_empty() {
+        None
+    } else {
+        Some(AudioInput::Frame(AudioSample {
+            pts: pts_ms,
+            data: payload,
+        }))
+    })
+}
