@@ -405,7 +405,7 @@ def cmd_table(a):
         path = os.path.join(a.rows, name, "row.json")
         if os.path.isfile(path):
             rows.append(json.load(open(path)))
-    proto_order = {"rtmp": 0, "http-flv": 1}
+    proto_order = {"rtmp": 0, "http-flv": 1, "hls": 2, "ll-hls": 3}
     rows.sort(key=lambda r: (r["viewers"], order(r["server"]), proto_order.get(r["proto"], 9)))
     BEGIN, END = markers(meta.get("section", "compare"))
     streams = meta.get("streams", 1)
@@ -441,7 +441,8 @@ def cmd_table(a):
     notes = []
     for r in rows:
         name = meta["names"].get(r["server"], r["server"])
-        proto = {"rtmp": "RTMP", "http-flv": "HTTP-FLV"}.get(r["proto"], r["proto"])
+        proto = {"rtmp": "RTMP", "http-flv": "HTTP-FLV", "hls": "HLS (TS)",
+                 "ll-hls": "LL-HLS (fMP4 parts)"}.get(r["proto"], r["proto"])
         if r["status"] != "ok" and "failed" not in r:
             L.append(f"| {name} | {proto} | {r['viewers']} | **{r['status']}** "
                      "| - | - | - | - | - | - | - | - | - | - |")

@@ -15,7 +15,9 @@
 # or the same through the environment: N="1000" SERVERS="liu-mw0 nginx-rtmp" bench/compare.sh
 #   servers: liu-mw0 liu-mw40 liu-mw350 nginx-rtmp nms xiu   (all by default; liu-mwN for any
 #            merge window of N ms)
-#   protos:  rtmp http-flv                                   (both by default; nginx-rtmp: RTMP only)
+#   protos:  rtmp http-flv hls ll-hls                        (rtmp and http-flv by default; nginx-rtmp:
+#            RTMP only; hls = STREAM.m3u8 with MPEG-TS segments, ll-hls = STREAM/index.m3u8 with
+#            LL-HLS parts and blocking reloads: Liu only)
 #   --streams K: publish K streams at once and spread the N viewers over them (default 1);
 #   --clip audio: an audio-only clip (AAC 128 kbit/s) instead of the 720p one;
 #   --section NAME: write between <!-- NAME:begin --> and <!-- NAME:end --> (default compare),
@@ -76,7 +78,7 @@ for s in $SERVERS; do
         *) echo "bench/compare.sh: unknown server: $s" >&2; exit 2 ;; esac
 done
 for p in $PROTOS; do
-    case "$p" in rtmp|http-flv) ;; *) echo "bench/compare.sh: unknown protocol: $p" >&2; exit 2 ;; esac
+    case "$p" in rtmp|http-flv|hls|ll-hls) ;; *) echo "bench/compare.sh: unknown protocol: $p" >&2; exit 2 ;; esac
 done
 for n in $N_LIST; do
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "bench/compare.sh: bad N: $n" >&2; exit 2; }
@@ -399,8 +401,12 @@ run_row() {
     local row_args=(--dir "$rd" --server "$server" --label "$label" --proto "$proto" --viewers "$n"
                     --rate "$RATE" --duration "$DURATION")
 
-    if [ "$proto" = rtmp ]; then url="rtmp://127.0.0.1:$rp/live/bench"
-    else url="http://127.0.0.1:$hp/live/bench.flv"; fi
+    case "$proto" in
+        rtmp) url="rtmp://127.0.0.1:$rp/live/bench" ;;
+        hls) url="http://127.0.0.1:$hp/live/bench.m3u8" ;;
+        ll-hls) url="http://127.0.0.1:$hp/live/bench/index.m3u8" ;;
+        *) url="http://127.0.0.1:$hp/live/bench.flv" ;;
+    esac
     log "row $label: $url"
 
     if [ -n "${UNAVAILABLE[$base]:-}" ]; then
@@ -502,6 +508,7 @@ for n in $N_LIST; do
     for server in $SERVERS; do
         for proto in $PROTOS; do
             [ "$server" = nginx-rtmp ] && [ "$proto" = http-flv ] && continue   # no HTTP-FLV in nginx-rtmp
+            case "$proto" in hls|ll-hls) [[ "$server" = liu-mw* ]] || continue ;; esac   # Liu's HLS only
             run_row "$server" "$proto" "$n"
         done
     done

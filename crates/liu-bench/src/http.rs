@@ -1,5 +1,6 @@
-//! Minimal HTTP/1.1 client pieces for HTTP-FLV viewers: the request, the
-//! response head, and a streaming `Transfer-Encoding: chunked` decoder.
+//! Minimal HTTP/1.1 client pieces for HTTP-FLV and HLS viewers: the request,
+//! the response head, a streaming `Transfer-Encoding: chunked` decoder, and
+//! a reader for one response of a kept-alive exchange.
 //! Everything is bounded.
 
 use crate::error::BenchError;
@@ -33,6 +34,8 @@ pub struct ResponseHead {
     pub body: BodyKind,
     /// Bytes of the head, blank line included.
     pub len: usize,
+    /// The server keeps the connection open after this response.
+    pub keep_alive: bool,
 }
 
 /// Parses the response head at the start of `buf`; `None` until complete.
@@ -60,6 +63,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, BenchError> {
         .and_then(|s| s.parse::<u16>().ok())
         .ok_or(BenchError::Http("bad status line"))?;
     let mut body = BodyKind::Close;
+    let mut keep_alive = version == "HTTP/1.1";
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             continue;
@@ -74,13 +78,140 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, BenchError> {
                 .parse()
                 .map_err(|_| BenchError::Http("bad Content-Length"))?;
             body = BodyKind::Length(n);
+        } else if name.eq_ignore_ascii_case("connection") {
+            let value = value.to_ascii_lowercase();
+            keep_alive = match value.as_str() {
+                "close" => false,
+                "keep-alive" => true,
+                _ => keep_alive,
+            };
         }
     }
     Ok(Some(ResponseHead {
         status,
         body,
         len: end + 4,
+        keep_alive: keep_alive && body != BodyKind::Close,
     }))
+}
+
+/// Reads one response of a request/response exchange on a kept-alive
+/// connection: the head (bounded), then the body, handed on as it arrives.
+#[derive(Debug)]
+pub struct ResponseReader {
+    head: Vec<u8>,
+    state: Reading,
+}
+
+#[derive(Debug)]
+enum Reading {
+    Head,
+    Body(ResponseHead, BodyLeft),
+    Done(ResponseHead),
+}
+
+#[derive(Debug)]
+enum BodyLeft {
+    Chunked(Dechunker),
+    Length(u64),
+    Close,
+}
+
+impl Default for ResponseReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ResponseReader {
+    pub fn new() -> Self {
+        ResponseReader {
+            head: Vec::new(),
+            state: Reading::Head,
+        }
+    }
+
+    /// The head, once read.
+    pub fn head(&self) -> Option<&ResponseHead> {
+        match &self.state {
+            Reading::Head => None,
+            Reading::Body(h, _) | Reading::Done(h) => Some(h),
+        }
+    }
+
+    /// Whether the whole response has been read.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, Reading::Done(_))
+    }
+
+    /// Takes bytes from the socket, passing body bytes to `on_body`. Bytes
+    /// after the end of the response are an error (nothing is pipelined).
+    pub fn feed(
+        &mut self,
+        mut data: &[u8],
+        on_body: &mut impl FnMut(&[u8]) -> Result<(), BenchError>,
+    ) -> Result<(), BenchError> {
+        if let Reading::Head = self.state {
+            let before = self.head.len();
+            let room = (MAX_HEAD + 4).saturating_sub(before);
+            self.head.extend_from_slice(&data[..data.len().min(room)]);
+            let Some(head) = parse_head(&self.head)? else {
+                return Ok(());
+            };
+            data = &data[head.len - before..];
+            self.head = Vec::new();
+            let left = match head.body {
+                BodyKind::Chunked => BodyLeft::Chunked(Dechunker::new()),
+                BodyKind::Length(n) => BodyLeft::Length(n),
+                BodyKind::Close => BodyLeft::Close,
+            };
+            self.state = Reading::Body(head, left);
+        }
+        let Reading::Body(head, left) = &mut self.state else {
+            return if data.is_empty() {
+                Ok(())
+            } else {
+                Err(BenchError::Http("bytes after the end of the response"))
+            };
+        };
+        let done = match left {
+            BodyLeft::Chunked(d) => {
+                d.feed(data, on_body)?;
+                d.is_done()
+            }
+            BodyLeft::Length(n) => {
+                let take = usize::try_from(*n).unwrap_or(usize::MAX).min(data.len());
+                on_body(&data[..take])?;
+                *n -= take as u64;
+                if take < data.len() {
+                    return Err(BenchError::Http("bytes after the end of the response"));
+                }
+                *n == 0
+            }
+            BodyLeft::Close => {
+                on_body(data)?;
+                false
+            }
+        };
+        if done {
+            self.state = Reading::Done(head.clone());
+        }
+        Ok(())
+    }
+
+    /// The connection closed: ends a close-delimited body, else an error.
+    pub fn closed(&mut self) -> Result<(), BenchError> {
+        match &self.state {
+            Reading::Body(head, BodyLeft::Close) => {
+                self.state = Reading::Done(head.clone());
+                Ok(())
+            }
+            Reading::Done(_) => Ok(()),
+            _ => Err(BenchError::Http(
+                "the server closed the connection mid-response",
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,6 +400,47 @@ mod tests {
         assert!(d.feed(b"1234567890abcdef0\r\n", &mut |_| Ok(())).is_err());
         let mut d = Dechunker::new();
         assert!(d.feed(&[b'1'; 20], &mut |_| Ok(())).is_err());
+    }
+
+    #[test]
+    fn reads_responses_in_any_split() {
+        let wire = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        for cut in 1..wire.len() {
+            let mut r = ResponseReader::new();
+            let mut body = Vec::new();
+            for piece in wire.chunks(cut) {
+                r.feed(piece, &mut |b| {
+                    body.extend_from_slice(b);
+                    Ok(())
+                })
+                .unwrap();
+            }
+            assert!(r.is_done(), "cut {cut}");
+            assert_eq!(body, b"hello");
+            assert!(r.head().unwrap().keep_alive);
+        }
+        let mut r = ResponseReader::new();
+        let chunked =
+            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nno\r\n0\r\n\r\n";
+        r.feed(chunked, &mut |_| Ok(())).unwrap();
+        assert!(r.is_done());
+        assert_eq!(r.head().unwrap().status, 404);
+        let mut r = ResponseReader::new();
+        let extra = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nab";
+        assert!(r.feed(extra, &mut |_| Ok(())).is_err());
+        let mut r = ResponseReader::new();
+        r.feed(b"HTTP/1.0 200 OK\r\n\r\nbody", &mut |_| Ok(()))
+            .unwrap();
+        assert!(!r.is_done() && !r.head().unwrap().keep_alive);
+        r.closed().unwrap();
+        assert!(r.is_done());
+        let mut r = ResponseReader::new();
+        r.feed(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab",
+            &mut |_| Ok(()),
+        )
+        .unwrap();
+        assert!(r.closed().is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! - [`publish`]: an FLV clip pushed over RTMP in real time, looping, with
 //!   a wall-clock latency stamp (an H.264 SEI, see [`stamp`]) in every frame.
 //! - [`play`]: thousands of viewers from one thread; each skims its stream
-//!   ([`skim`]) instead of decoding it, and measures time to first frame,
+//!   ([`skim`], or HLS segments: [`hls`]) instead of decoding it, and measures time to first frame,
 //!   delivery rate, stalls and latency ([`viewer`]); one [`report`].
 //! - [`clip`]: the FFmpeg command for the standard test clip.
 
@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clip;
 mod error;
 pub mod histogram;
+pub mod hls;
 pub mod http;
 pub mod play;
 pub mod publish;

@@ -62,6 +62,9 @@ pub struct Throughput {
     pub mbps_total: f64,
     pub mbps_per_viewer_mean: f64,
     pub mbps_per_viewer_min: f64,
+    /// HTTP requests made by all viewers (HLS: playlists, segments, parts).
+    #[serde(default)]
+    pub requests: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -151,6 +154,7 @@ impl Report {
         let mut first_byte = Histogram::default();
         let mut failures: BTreeMap<&str, (u32, String)> = BTreeMap::new();
         let (mut ok, mut bytes_total, mut mbps_total) = (0u32, 0u64, 0f64);
+        let mut requests = 0u64;
         let mut rates = Vec::with_capacity(results.len());
         let mut ratios = Vec::with_capacity(results.len());
         let mut media_s_min: Option<f64> = None;
@@ -158,6 +162,7 @@ impl Report {
         let (mut stalls, mut stalled_viewers, mut longest_gap) = (0u32, 0u32, Duration::ZERO);
         for r in results {
             bytes_total += r.bytes;
+            requests += r.requests;
             let wall = r.end.saturating_duration_since(r.start).as_secs_f64();
             let mbps = if wall > 0.0 {
                 r.bytes as f64 * 8.0 / wall / 1e6
@@ -240,6 +245,7 @@ impl Report {
                     rates.iter().sum::<f64>() / rates.len() as f64
                 }),
                 mbps_per_viewer_min: round3(rates.iter().copied().reduce(f64::min).unwrap_or(0.0)),
+                requests,
             },
             media: Media {
                 ratio_min: ratios.first().copied().map(round3),
@@ -317,6 +323,14 @@ impl Report {
             "  throughput   {:.1} Mbit/s total, {:.2} Mbit/s per viewer (min {:.2})",
             t.mbps_total, t.mbps_per_viewer_mean, t.mbps_per_viewer_min
         )?;
+        if t.requests > 0 {
+            writeln!(
+                out,
+                "  requests     {} ({:.0}/s)",
+                t.requests,
+                t.requests as f64 / self.wall_s.max(0.001)
+            )?;
+        }
         writeln!(
             out,
             "  full rate    {} of {} ok viewers below 95% of real time (media/wall min {}, p50 {})",

@@ -4,12 +4,14 @@ use std::net::SocketAddr;
 
 use crate::error::BenchError;
 
-/// How viewers play. New protocols (WebSocket-FLV, HLS) add a variant here
+/// How viewers play. New protocols (WebSocket-FLV) add a variant here
 /// and a viewer module in [`crate::viewer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Rtmp,
     HttpFlv,
+    /// An `http://` URL whose path ends in `.m3u8`.
+    Hls,
 }
 
 impl Protocol {
@@ -18,6 +20,7 @@ impl Protocol {
         match self {
             Protocol::Rtmp => "rtmp",
             Protocol::HttpFlv => "http-flv",
+            Protocol::Hls => "hls",
         }
     }
 }
@@ -37,7 +40,8 @@ pub struct Target {
 }
 
 impl Target {
-    /// Parses `rtmp://HOST[:PORT]/APP/STREAM[?Q]` or `http://HOST[:PORT]/PATH[?Q]`.
+    /// Parses `rtmp://HOST[:PORT]/APP/STREAM[?Q]` or `http://HOST[:PORT]/PATH[?Q]`
+    /// (HLS when the path ends in `.m3u8`).
     pub fn parse(url: &str) -> Result<Target, BenchError> {
         let bad = |why| BenchError::Url {
             url: url.to_string(),
@@ -59,8 +63,13 @@ impl Target {
         if host.is_empty() {
             return Err(bad("no host"));
         }
+        let is_playlist = path.split('?').next().is_some_and(|p| p.ends_with(".m3u8"));
+        let protocol = match protocol {
+            Protocol::HttpFlv if is_playlist => Protocol::Hls,
+            p => p,
+        };
         match protocol {
-            Protocol::HttpFlv => Ok(Target {
+            Protocol::HttpFlv | Protocol::Hls => Ok(Target {
                 protocol,
                 host,
                 port,
@@ -101,15 +110,20 @@ impl Target {
     /// The `i`-th of several streams: `-{i}` appended to the stream name
     /// (before a query; for HTTP before the path's extension), so
     /// `rtmp://h/live/s` gives `s-0`, `s-1`, ... and `http://h/live/s.flv`
-    /// gives `s-0.flv`, ...
+    /// gives `s-0.flv`, ...; `http://h/live/s/index.m3u8` gives `s-0/index.m3u8`.
     pub fn numbered(&self, i: u32) -> Target {
         let (name, query) = match self.stream.find('?') {
             Some(q) => self.stream.split_at(q),
             None => (self.stream.as_str(), ""),
         };
         let last_segment = name.rfind('/').map_or(0, |s| s + 1);
+        let in_dir = matches!(&name[last_segment..], "index.m3u8" | "master.m3u8");
         let name = match self.protocol {
-            Protocol::HttpFlv => match name[last_segment..].rfind('.') {
+            Protocol::Hls if in_dir && last_segment > 1 => {
+                let (dir, file) = name.split_at(last_segment - 1);
+                format!("{dir}-{i}{file}")
+            }
+            Protocol::HttpFlv | Protocol::Hls => match name[last_segment..].rfind('.') {
                 Some(dot) => {
                     let (stem, ext) = name.split_at(last_segment + dot);
                     format!("{stem}-{i}{ext}")
@@ -211,5 +225,10 @@ mod tests {
         assert_eq!(t.stream, "/live/cam-0.flv?k=1");
         let t = Target::parse("http://h/live.d/cam").unwrap().numbered(2);
         assert_eq!(t.stream, "/live.d/cam-2");
+        let t = Target::parse("http://h/live/cam.m3u8?k=1").unwrap();
+        assert_eq!(t.protocol, Protocol::Hls);
+        assert_eq!(t.numbered(3).stream, "/live/cam-3.m3u8?k=1");
+        let t = Target::parse("http://h/live/cam/index.m3u8").unwrap();
+        assert_eq!(t.numbered(1).stream, "/live/cam-1/index.m3u8");
     }
 }

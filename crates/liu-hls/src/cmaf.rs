@@ -340,24 +340,65 @@ impl CmafSegmenter {
         }
     }
 
+    /// The window: the last `window` finished segments and the open one.
+    fn listed(&self) -> Vec<&CmafSegment> {
+        let finished = self.segments.iter().filter(|s| s.data.is_some()).count();
+        let drop = finished.saturating_sub(self.config.window);
+        self.segments.iter().skip(drop).collect()
+    }
+
+    fn entry(&self, s: &CmafSegment) -> SegmentEntry {
+        SegmentEntry {
+            sequence: s.sequence,
+            uri: format!("{}{}.m4s", self.uri_prefix, s.sequence),
+            duration: s.duration_ms.unwrap_or(0) as f64 / 1000.0,
+            discontinuity: s.discontinuity,
+            program_date_time_ms: Some(s.program_date_time_ms),
+        }
+    }
+
+    fn maps(&self, listed: &[&CmafSegment]) -> Vec<(u64, String)> {
+        listed
+            .iter()
+            .map(|s| (s.sequence, format!("{}init{}.mp4", self.uri_prefix, s.init)))
+            .collect()
+    }
+
+    /// Discontinuities before the first listed segment.
+    fn discontinuity_sequence(&self, listed: &[&CmafSegment]) -> u64 {
+        self.discontinuity_sequence
+            + self
+                .segments
+                .iter()
+                .take_while(|s| listed.first().is_none_or(|l| s.sequence < l.sequence))
+                .filter(|s| s.discontinuity)
+                .count() as u64
+    }
+
+    /// A playlist of the finished segments only, without parts or server
+    /// control (RFC 8216 section 4.3): for files served by a plain web
+    /// server or CDN, which cannot block.
+    pub fn file_playlist(&self) -> String {
+        let listed: Vec<&CmafSegment> = self
+            .listed()
+            .into_iter()
+            .filter(|s| s.data.is_some())
+            .collect();
+        let entries: Vec<SegmentEntry> = listed.iter().map(|s| self.entry(s)).collect();
+        MediaPlaylist {
+            segments: &entries,
+            discontinuity_sequence: self.discontinuity_sequence(&listed),
+            maps: &self.maps(&listed),
+            ended: self.ended,
+        }
+        .render()
+    }
+
     /// The media playlist; `skip` asks for a delta update (section 6.2.5.1).
     pub fn playlist(&self, skip: bool) -> String {
-        let listed: Vec<&CmafSegment> = {
-            let finished = self.segments.iter().filter(|s| s.data.is_some()).count();
-            let drop = finished.saturating_sub(self.config.window);
-            self.segments.iter().skip(drop).collect()
-        };
+        let listed = self.listed();
         let target = self.config.target_duration.as_secs_f64();
-        let entries: Vec<SegmentEntry> = listed
-            .iter()
-            .map(|s| SegmentEntry {
-                sequence: s.sequence,
-                uri: format!("{}{}.m4s", self.uri_prefix, s.sequence),
-                duration: s.duration_ms.unwrap_or(0) as f64 / 1000.0,
-                discontinuity: s.discontinuity,
-                program_date_time_ms: Some(s.program_date_time_ms),
-            })
-            .collect();
+        let entries: Vec<SegmentEntry> = listed.iter().map(|s| self.entry(s)).collect();
         let finished: Vec<SegmentEntry> = entries
             .iter()
             .zip(&listed)
@@ -382,17 +423,8 @@ impl CmafSegmenter {
             span += s.duration_ms.unwrap_or(0) as f64 / 1000.0;
         }
         parts.reverse();
-        let maps: Vec<(u64, String)> = listed
-            .iter()
-            .map(|s| (s.sequence, format!("{}init{}.mp4", self.uri_prefix, s.init)))
-            .collect();
-        let discontinuity_sequence = self.discontinuity_sequence
-            + self
-                .segments
-                .iter()
-                .take_while(|s| listed.first().is_none_or(|l| s.sequence < l.sequence))
-                .filter(|s| s.discontinuity)
-                .count() as u64;
+        let maps = self.maps(&listed);
+        let discontinuity_sequence = self.discontinuity_sequence(&listed);
         let hint = self
             .next_part()
             .map(|(seq, i)| format!("{}{seq}.{i}.m4s", self.uri_prefix));
@@ -401,14 +433,13 @@ impl CmafSegmenter {
             part_target: self.config.part_target.as_secs_f64(),
             parts: &parts,
             open: open.as_ref().map(|(e, _)| e),
-            maps: &maps,
             preload_hint: hint.as_deref(),
             skip,
         };
         MediaPlaylist {
             segments: &finished,
             discontinuity_sequence,
-            map_uri: None,
+            maps: &maps,
             ended: self.ended,
         }
         .render_low_latency(&low_latency)

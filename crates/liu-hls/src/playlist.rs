@@ -41,8 +41,6 @@ pub struct LowLatency<'a> {
     pub parts: &'a [(u64, Vec<PartEntry>)],
     /// The segment being written, listed by its parts only.
     pub open: Option<&'a SegmentEntry>,
-    /// Each listed segment's initialization section: (sequence, URI).
-    pub maps: &'a [(u64, String)],
     /// URI of the next part (`EXT-X-PRELOAD-HINT`).
     pub preload_hint: Option<&'a str>,
     /// A delta update: segments older than `CAN-SKIP-UNTIL` are replaced by
@@ -57,8 +55,9 @@ pub struct MediaPlaylist<'a> {
     pub segments: &'a [SegmentEntry],
     /// Discontinuities before the first listed segment (section 4.3.3.3).
     pub discontinuity_sequence: u64,
-    /// `EXT-X-MAP` URI of the initialization section (fMP4 segments).
-    pub map_uri: Option<&'a str>,
+    /// fMP4: each segment's initialization section, (sequence, URI);
+    /// `EXT-X-MAP` goes before the first segment of each (section 4.4.4.5).
+    pub maps: &'a [(u64, String)],
     /// The stream is over: `EXT-X-ENDLIST` (section 4.3.3.4).
     pub ended: bool,
 }
@@ -78,7 +77,7 @@ impl MediaPlaylist<'_> {
     /// The lowest `EXT-X-VERSION` the features used need (section 7):
     /// 3 for decimal `EXTINF`, 6 for `EXT-X-MAP` in a media playlist.
     pub fn version(&self) -> u8 {
-        if self.map_uri.is_some() { 6 } else { 3 }
+        if self.maps.is_empty() { 3 } else { 6 }
     }
 
     /// The playlist text.
@@ -92,10 +91,9 @@ impl MediaPlaylist<'_> {
             media_sequence,
             "",
         );
-        if let Some(uri) = self.map_uri {
-            let _ = writeln!(out, "#EXT-X-MAP:URI=\"{uri}\"");
-        }
+        let mut map = None;
         for s in self.segments {
+            self.write_map(&mut out, s, &mut map);
             write_segment_start(&mut out, s);
             write_extinf(&mut out, s);
         }
@@ -147,18 +145,10 @@ impl MediaPlaylist<'_> {
                 let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
             }
         }
-        let mut map: Option<&str> = None;
+        let mut map = None;
         let listed = self.segments[skipped..].iter().map(|s| (s, true));
         for (s, finished) in listed.chain(ll.open.map(|o| (o, false))) {
-            let uri = ll
-                .maps
-                .iter()
-                .find(|(seq, _)| *seq == s.sequence)
-                .map(|(_, u)| u.as_str());
-            if uri.is_some() && uri != map {
-                map = uri;
-                let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", uri.unwrap_or_default());
-            }
+            self.write_map(&mut out, s, &mut map);
             write_segment_start(&mut out, s);
             if let Some((_, parts)) = ll.parts.iter().find(|(seq, _)| *seq == s.sequence) {
                 for p in parts {
@@ -213,6 +203,22 @@ impl MediaPlaylist<'_> {
         }
         // Every segment starts with a keyframe (section 4.3.5.1).
         out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    }
+
+    /// `EXT-X-MAP` before `s` if its initialization section differs from
+    /// the one in force (`current`).
+    fn write_map<'m>(&'m self, out: &mut String, s: &SegmentEntry, current: &mut Option<&'m str>) {
+        let uri = self
+            .maps
+            .iter()
+            .find(|(seq, _)| *seq == s.sequence)
+            .map(|(_, u)| u.as_str());
+        if let Some(u) = uri
+            && uri != *current
+        {
+            *current = uri;
+            let _ = writeln!(out, "#EXT-X-MAP:URI=\"{u}\"");
+        }
     }
 }
 
@@ -297,7 +303,7 @@ mod tests {
         let p = MediaPlaylist {
             segments: &segs,
             discontinuity_sequence: 0,
-            map_uri: None,
+            maps: &[],
             ended: false,
         };
         assert_eq!(p.target_duration(), 2);
@@ -316,7 +322,7 @@ mod tests {
         let p = MediaPlaylist {
             segments: &segs,
             discontinuity_sequence: 3,
-            map_uri: None,
+            maps: &[],
             ended: true,
         };
         let text = p.render();
@@ -348,16 +354,27 @@ mod tests {
 
     #[test]
     fn fmp4_playlists_name_their_init_section() {
-        let segs = [seg(0, 2.0)];
+        let mut segs = [seg(0, 2.0), seg(1, 2.0), seg(2, 2.0)];
+        segs[2].discontinuity = true;
+        let maps = [
+            (0, "init0.mp4".into()),
+            (1, "init0.mp4".into()),
+            (2, "init1.mp4".into()),
+        ];
         let p = MediaPlaylist {
             segments: &segs,
             discontinuity_sequence: 0,
-            map_uri: Some("init.mp4"),
+            maps: &maps,
             ended: false,
         };
         let text = p.render();
         assert!(text.contains("#EXT-X-VERSION:6\n"));
-        assert!(text.contains("#EXT-X-MAP:URI=\"init.mp4\"\n"));
+        assert!(text.contains("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init0.mp4\"\n"));
+        assert!(
+            text.contains("seg-1.ts\n#EXT-X-MAP:URI=\"init1.mp4\"\n#EXT-X-DISCONTINUITY\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("EXT-X-MAP").count(), 2);
         assert!(!text.contains("ENDLIST") && !text.contains("DISCONTINUITY-SEQUENCE"));
     }
 }

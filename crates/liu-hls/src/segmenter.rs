@@ -208,7 +208,7 @@ impl TsSegmenter {
                     .take(listed)
                     .filter(|s| s.entry.discontinuity)
                     .count() as u64,
-            map_uri: None,
+            maps: &[],
             ended: self.ended,
         }
         .render()

@@ -228,6 +228,20 @@ pub struct HlsConfig {
     /// `EXT-X-ENDLIST`: a republish within it continues the playlist after
     /// a discontinuity. Then it ends, and is dropped as long again later.
     pub grace_ms: u64,
+    /// Also write every stream's playlists and segments under this
+    /// directory (`DIR/APP/STREAM.m3u8`, ...); muxing then starts at publish.
+    pub dir: Option<std::path::PathBuf>,
+    /// Remove files from `dir` once they leave memory, and a stream's files
+    /// when its playlist is dropped; `false` keeps every segment (archive).
+    pub dir_cleanup: bool,
+}
+
+impl HlsConfig {
+    /// Whether a stream is muxed only while someone asks for it over HTTP
+    /// (not when files are written: a CDN reading them asks Liu nothing).
+    pub fn mux_on_demand(&self) -> bool {
+        self.on_demand && self.dir.is_none()
+    }
 }
 
 impl Default for HlsConfig {
@@ -243,6 +257,8 @@ impl Default for HlsConfig {
             on_demand: true,
             idle_timeout_ms: 60_000,
             grace_ms: 10_000,
+            dir: None,
+            dir_cleanup: true,
         }
     }
 }

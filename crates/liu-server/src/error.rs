@@ -4,10 +4,16 @@ use std::net::SocketAddr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot listen for {what} on {addr}: {source}")]
+    #[error("cannot listen for {what} on {addr}")]
     Bind {
         what: &'static str,
         addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot use the HLS directory {}", dir.display())]
+    HlsDir {
+        dir: std::path::PathBuf,
         #[source]
         source: std::io::Error,
     },

@@ -45,6 +45,12 @@ pub async fn bind(config: Config) -> Result<BoundServer, ServerError> {
             addr: config.http.listen,
             source,
         })?;
+    if let Some(dir) = &config.hls.dir {
+        check_writable(dir).map_err(|source| ServerError::HlsDir {
+            dir: dir.clone(),
+            source,
+        })?;
+    }
     let hub = Hub::new(config.hub_config());
     let hls = Arc::new(HlsStreams::new(hub.clone(), config.clone()));
     Ok(BoundServer {
@@ -57,6 +63,14 @@ pub async fn bind(config: Config) -> Result<BoundServer, ServerError> {
         rtmp,
         http,
     })
+}
+
+/// Creates `dir` if needed and checks that a file can be written in it.
+fn check_writable(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".liu-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
 }
 
 impl BoundServer {

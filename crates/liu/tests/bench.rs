@@ -258,6 +258,55 @@ fn bench_audio_only() {
     server_alive(server);
 }
 
+/// HLS viewers: on `STREAM.m3u8` they poll and fetch whole 1 s segments, on
+/// `STREAM/index.m3u8` they fetch LL-HLS parts after blocking reloads, so their latency is a
+/// fraction of the classic one; both find the stamps inside TS and fMP4.
+#[test]
+fn bench_plays_hls_and_ll_hls() {
+    let _wd = watchdog("bench hls", Duration::from_secs(120));
+    let clip = clip(&ClipSpec::standard().gop(25));
+    let server = LiuServer::start("[hls]\ntarget_duration_ms = 1000\n");
+    let name = stream_name("benchhls");
+    let publisher = publish_loop(&server.rtmp_url(&name), clip.path_str(), "14", &[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let base = format!("http://{}/live/{name}", server.http_addr());
+    let classic = play_with(&format!("{base}.m3u8"), &["-n", "10"]);
+    let low = play_with(&format!("{base}/index.m3u8"), &["-n", "10"]);
+    let classic = report("HLS", classic.wait());
+    let low = report("LL-HLS", low.wait());
+    for (label, r) in [("HLS", &classic), ("LL-HLS", &low)] {
+        let c = &r.connections;
+        assert_eq!((c.ok, c.failed), (10, 0), "{label}: {:?}", c.failures);
+        assert_eq!(r.protocol, "hls");
+        assert!(r.media.stamped_frames > 500, "{label}: {:?}", r.media);
+        assert!(
+            r.media.ratio_min.is_some_and(|x| x >= 0.8),
+            "{label}: {:?}",
+            r.media
+        );
+        assert!(
+            r.ttff_ms.p95.is_some_and(|t| t < 3000.0),
+            "{label}: {:?}",
+            r.ttff_ms
+        );
+    }
+    // Six seconds of 1 s segments: a few playlists and segments each; parts: many more.
+    let per_viewer = |r: &Report| r.throughput.requests / 10;
+    assert!(
+        (6..=40).contains(&per_viewer(&classic)),
+        "{:?}",
+        classic.throughput
+    );
+    assert!(per_viewer(&low) >= 25, "{:?}", low.throughput);
+    let (c, l) = (classic.latency_ms.p50.unwrap(), low.latency_ms.p50.unwrap());
+    assert!(
+        l < 1000.0 && l * 1.5 < c && c < 4000.0,
+        "latency p50: LL-HLS {l} ms, HLS {c} ms"
+    );
+    assert!(publisher.wait().status.success());
+    server_alive(server);
+}
+
 fn server_alive(mut server: LiuServer) {
     server.assert_alive("liu bench");
 }

@@ -9,50 +9,6 @@ use std::time::Duration;
 /// Short grace so the playlist ends (EXT-X-ENDLIST) soon after the publisher leaves.
 const CONFIG: &str = "[hls]\ngrace_ms = 1500\n";
 
-/// Seconds of a framemd5 time base like "1/25".
-fn tb_seconds(tb: &Option<String>) -> f64 {
-    let tb = tb.as_deref().unwrap_or("1/1");
-    let (n, d) = tb.split_once('/').unwrap_or((tb, "1"));
-    n.parse::<f64>().unwrap_or(1.0) / d.parse::<f64>().unwrap_or(1.0)
-}
-
-/// Start of video minus start of audio, in ms, as the decoder saw them.
-fn av_start_gap_ms(d: &Decoded) -> Option<f64> {
-    let v = d.video.first()?.pts as f64 * tb_seconds(&d.video_tb);
-    let a = d.audio.first()?.pts as f64 * tb_seconds(&d.audio_tb);
-    Some((v - a) * 1000.0)
-}
-
-fn assert_plays_clip(d: &Decoded, clip: &Clip) {
-    eprintln!("{}", d.summary());
-    d.assert_h264_640x360_aac();
-    d.assert_no_damage();
-    let min_video = clip.video_frames * 95 / 100;
-    assert!(
-        d.matched_video(clip) >= min_video,
-        "expected >= {min_video} of the clip's {} pictures bit-exact, got {} ({} decoded): {}",
-        clip.video_frames,
-        d.matched_video(clip),
-        d.video_frames(),
-        d.summary()
-    );
-    let min_audio = clip.audio_frames * 95 / 100;
-    assert!(
-        d.audio_frames() >= min_audio,
-        "expected >= {min_audio} of the clip's {} audio frames, got {}: {}",
-        clip.audio_frames,
-        d.audio_frames(),
-        d.summary()
-    );
-    assert!(d.pts_regression().is_none(), "{:?}", d.pts_regression());
-    let gap = av_start_gap_ms(d).expect("both audio and video");
-    assert!(
-        gap.abs() <= 100.0,
-        "audio and video start {gap:.0} ms apart: {}",
-        d.summary()
-    );
-}
-
 /// Checks a followed playlist: no errors, it ended, every segment is TS starting with PAT and
 /// PMT and an IDR picture, and each EXTINF matches the media (first video DTS to the next
 /// segment's) within 50 ms.

@@ -57,6 +57,38 @@ fn bad_config_is_a_clear_error() {
     );
 }
 
+/// An HLS directory that cannot be written is one clear line at startup, not lost files later.
+#[test]
+fn unwritable_hls_dir_is_a_clear_error() {
+    let _w = watchdog("unwritable_hls_dir", Duration::from_secs(30));
+    let dir = temp_dir("badhlsdir");
+    let not_a_dir = dir.join("file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let path = dir.join("liu.toml");
+    std::fs::write(&path, format!("[hls]\ndir = {:?}\n", not_a_dir.join("hls"))).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_liu"))
+        .args([
+            "serve",
+            "--rtmp",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run liu");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, got:\n{stderr}");
+    assert!(
+        lines[0].contains("cannot use the HLS directory"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn help_documents_serve() {
     let out = Command::new(env!("CARGO_BIN_EXE_liu"))

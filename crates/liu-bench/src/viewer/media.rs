@@ -59,6 +59,19 @@ pub struct Tracker {
     nal_length_size: u8,
     /// The first audio frame, not a video keyframe, starts playback.
     audio_only: bool,
+    /// HTTP requests made (HLS).
+    pub requests: u64,
+    /// HLS: media arrives in whole segments or parts; see [`Tracker::media_chunk`].
+    chunks: Option<ChunkPlayback>,
+}
+
+/// A player fed whole segments or parts: playback starts with the first,
+/// and stops while the buffer is empty.
+#[derive(Debug, Clone, Copy)]
+struct ChunkPlayback {
+    media_ms: u64,
+    /// Time spent with an empty buffer.
+    waited: Duration,
 }
 
 impl Tracker {
@@ -82,6 +95,8 @@ impl Tracker {
             cached_frames: 0,
             nal_length_size: 4,
             audio_only,
+            requests: 0,
+            chunks: None,
         }
     }
 
@@ -115,10 +130,61 @@ impl Tracker {
 
     /// Ends the measurement at `end`: an ongoing gap counts too.
     pub fn finish(&mut self, end: Instant) {
-        if let Some(last) = self.last_media_at
+        if let (Some(start), Some(c)) = (self.first_keyframe, self.chunks) {
+            let buffered_until = start + Duration::from_millis(c.media_ms) + c.waited;
+            if end > buffered_until {
+                self.note_gap(end - buffered_until);
+            }
+        } else if let Some(last) = self.last_media_at
             && self.first_keyframe.is_some()
         {
             self.note_gap(end.saturating_duration_since(last));
+        }
+    }
+
+    /// HLS: a whole segment or part of `duration_ms` (starting with a
+    /// keyframe if it is the first) arrived at `now`. Playback starts with the
+    /// first; when one arrives after the buffer ran out, the wait is a gap
+    /// (a stall if over [`STALL`]) and playback resumes from there.
+    pub fn media_chunk(&mut self, duration_ms: u64, now: Instant) {
+        match (self.first_keyframe, self.chunks) {
+            (Some(start), Some(mut c)) => {
+                let buffered_until = start + Duration::from_millis(c.media_ms) + c.waited;
+                if now > buffered_until {
+                    let wait = now - buffered_until;
+                    c.waited += wait;
+                    self.note_gap(wait);
+                }
+                c.media_ms += duration_ms;
+                self.chunks = Some(c);
+            }
+            _ => {
+                self.first_frame(now);
+                self.chunks = Some(ChunkPlayback {
+                    media_ms: duration_ms,
+                    waited: Duration::ZERO,
+                });
+                self.first_ts = Some(0);
+                self.first_media_message = Some(now);
+            }
+        }
+        self.last_ts = self.chunks.map_or(0, |c| c.media_ms as u32);
+        self.last_media_at = Some(now);
+    }
+
+    /// A latency stamp (sender's Unix time in ms) in media that arrived at `now`.
+    pub fn stamp(&mut self, sent_ms: u64, now: Instant) {
+        // Frames published before this viewer connected (a GOP cache)
+        // say nothing about delivery latency.
+        let (sent, clock) = (sent_ms.saturating_mul(1000), &self.shared.clock);
+        if sent >= clock.unix_us(self.start) {
+            self.stamped_frames += 1;
+            self.shared
+                .latency
+                .borrow_mut()
+                .record(clock.unix_us(now).saturating_sub(sent));
+        } else {
+            self.cached_frames += 1;
         }
     }
 
@@ -196,18 +262,7 @@ impl Tracker {
                         .get(h.header_len..)
                         .and_then(|n| find_stamp(n, self.nal_length_size))
                 {
-                    // Frames published before this viewer connected (a GOP cache)
-                    // say nothing about delivery latency.
-                    let (sent, clock) = (stamp_ms * 1000, &self.shared.clock);
-                    if sent >= clock.unix_us(self.start) {
-                        self.stamped_frames += 1;
-                        self.shared
-                            .latency
-                            .borrow_mut()
-                            .record(clock.unix_us(now).saturating_sub(sent));
-                    } else {
-                        self.cached_frames += 1;
-                    }
+                    self.stamp(stamp_ms, now);
                 }
             }
             _ => {}

@@ -1,6 +1,7 @@
 //! Viewers: one task per connection on a single-threaded runtime, each
 //! skimming its stream and measuring what it gets.
 
+mod hls;
 mod http_flv;
 pub mod media;
 mod rtmp;
@@ -108,6 +109,8 @@ pub struct ViewerResult {
     pub video_frames: u64,
     pub stamped_frames: u64,
     pub cached_frames: u64,
+    /// HTTP requests made (HLS).
+    pub requests: u64,
 }
 
 /// Plays from `start` (already reached) until `end` or until `stop` turns true.
@@ -125,6 +128,7 @@ pub async fn run(
             match config.target.protocol {
                 Protocol::Rtmp => rtmp::play(&config, &mut t).await,
                 Protocol::HttpFlv => http_flv::play(&config, &mut t).await,
+                Protocol::Hls => hls::play(&config, &mut t).await,
             }
         };
         tokio::select! {
@@ -171,6 +175,7 @@ pub async fn run(
         video_frames: t.video_frames,
         stamped_frames: t.stamped_frames,
         cached_frames: t.cached_frames,
+        requests: t.requests,
         outcome,
     }
 }

@@ -4,12 +4,14 @@
 //! - [`HlsStreams`]: the streams being muxed, each an [`HlsSession`] that
 //!   reads the hub like any viewer and feeds `liu-hls`'s segmenter.
 //! - `routes`: the HTTP side (playlists, segments, HEAD, Range, caching).
+//! - `files`: the optional copy in a directory (`[hls] dir`).
 //!
 //! A session starts on the first HLS request for a published stream (or at
-//! publish, with `[hls] on_demand = false`) and stops when nobody asked for
+//! publish, with `[hls] on_demand = false` or a `dir`) and stops when nobody asked for
 //! the stream for `idle_timeout_ms`, or `grace_ms` after the publisher left
 //! (and did not come back) plus as long again with `EXT-X-ENDLIST`.
 
+mod files;
 mod routes;
 mod session;
 
@@ -88,7 +90,7 @@ impl HlsStreams {
 
     /// A stream was published: with `on_demand` off, start muxing it now.
     pub fn published(self: &Arc<Self>, key: &StreamKey) {
-        if !self.settings().on_demand {
+        if !self.settings().mux_on_demand() {
             let _ = self.session(key);
         }
     }

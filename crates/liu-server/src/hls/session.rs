@@ -16,6 +16,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use liu_hls::HlsError;
 
 use super::HlsStreams;
+use super::files::StreamFiles;
 use crate::hub::{Delivery, FrameKind, StreamKey};
 
 /// Entries read from the hub at a time.
@@ -51,6 +52,8 @@ struct SessionState {
     /// The session is over: no more segments will come.
     gone: bool,
     bad_frames: u64,
+    /// The copy on disk (`[hls] dir`), if any.
+    files: Option<StreamFiles>,
 }
 
 impl HlsSession {
@@ -76,6 +79,9 @@ impl HlsSession {
             })
             .with_uri_prefix(format!("{token}-"))
         });
+        let files = settings.dir.as_deref().and_then(|dir| {
+            StreamFiles::new(dir, &key.app, &key.name, &token, settings.dir_cleanup)
+        });
         let session = Arc::new(HlsSession {
             key,
             token,
@@ -87,6 +93,7 @@ impl HlsSession {
                 rendered: (None, None, false),
                 gone: false,
                 bad_frames: 0,
+                files,
             }),
             version: watch::channel(0).0,
             last_request: AtomicU64::new(now_ms),
@@ -155,7 +162,7 @@ impl HlsSession {
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let grace = Duration::from_millis(streams.settings().grace_ms);
         // Without on_demand, muxing lasts as long as the publish.
-        let idle = if streams.settings().on_demand {
+        let idle = if streams.settings().mux_on_demand() {
             streams.idle_timeout().as_millis() as u64
         } else {
             u64::MAX
@@ -203,7 +210,13 @@ impl HlsSession {
             }
         };
         streams.remove(&self);
-        self.lock().gone = true;
+        {
+            let mut state = self.lock();
+            state.gone = true;
+            if let Some(files) = state.files.as_mut() {
+                files.finish();
+            }
+        }
         self.version.send_modify(|v| *v += 1);
         info!("HLS muxing stopped: {reason}");
     }
@@ -291,6 +304,16 @@ impl HlsSession {
             let full = Bytes::from(c.playlist(false));
             let delta = Bytes::from(c.playlist(true));
             state.cmaf_playlist = Some((full, delta));
+        }
+        let SessionState {
+            ts,
+            cmaf,
+            ts_playlist,
+            files,
+            ..
+        } = &mut *state;
+        if let Some(files) = files {
+            files.sync(ts.as_ref(), ts_playlist.as_ref(), cmaf.as_ref());
         }
         drop(state);
         self.version.send_modify(|v| *v += 1);

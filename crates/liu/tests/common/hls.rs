@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use mpeg2ts::pes::{PesPacketReader, ReadPesPacket};
 use mpeg2ts::ts::{ReadTsPacket, TsPacketReader, TsPayload};
 
+use super::{Clip, Decoded};
+
 /// A whole HTTP response.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -413,4 +415,50 @@ pub fn fmp4_segment_info(data: &[u8], video_track: u32) -> Result<Fmp4SegmentInf
         }
     }
     Ok(info)
+}
+
+/// Seconds of a framemd5 time base like "1/25".
+pub fn tb_seconds(tb: &Option<String>) -> f64 {
+    let tb = tb.as_deref().unwrap_or("1/1");
+    let (n, d) = tb.split_once('/').unwrap_or((tb, "1"));
+    n.parse::<f64>().unwrap_or(1.0) / d.parse::<f64>().unwrap_or(1.0)
+}
+
+/// Start of video minus start of audio, in ms, as the decoder saw them.
+pub fn av_start_gap_ms(d: &Decoded) -> Option<f64> {
+    let v = d.video.first()?.pts as f64 * tb_seconds(&d.video_tb);
+    let a = d.audio.first()?.pts as f64 * tb_seconds(&d.audio_tb);
+    Some((v - a) * 1000.0)
+}
+
+/// The whole clip decoded: H.264 640x360 + AAC, no damage, >= 95 % of the pictures bit-exact
+/// and of the audio frames, timestamps rising, audio and video starting within 100 ms.
+pub fn assert_plays_clip(d: &Decoded, clip: &Clip) {
+    eprintln!("{}", d.summary());
+    d.assert_h264_640x360_aac();
+    d.assert_no_damage();
+    let min_video = clip.video_frames * 95 / 100;
+    assert!(
+        d.matched_video(clip) >= min_video,
+        "expected >= {min_video} of the clip's {} pictures bit-exact, got {} ({} decoded): {}",
+        clip.video_frames,
+        d.matched_video(clip),
+        d.video_frames(),
+        d.summary()
+    );
+    let min_audio = clip.audio_frames * 95 / 100;
+    assert!(
+        d.audio_frames() >= min_audio,
+        "expected >= {min_audio} of the clip's {} audio frames, got {}: {}",
+        clip.audio_frames,
+        d.audio_frames(),
+        d.summary()
+    );
+    assert!(d.pts_regression().is_none(), "{:?}", d.pts_regression());
+    let gap = av_start_gap_ms(d).expect("both audio and video");
+    assert!(
+        gap.abs() <= 100.0,
+        "audio and video start {gap:.0} ms apart: {}",
+        d.summary()
+    );
 }
