@@ -13,6 +13,7 @@ use crate::hub::{HubConfig, RingLimits};
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub rtmp: RtmpConfig,
+    pub rtmps: RtmpsConfig,
     pub http: HttpConfig,
     pub stream: StreamConfig,
     pub hls: HlsConfig,
@@ -76,6 +77,46 @@ impl Config {
             .and_then(|a| a.merge_window_ms)
             .unwrap_or(self.stream.merge_window_ms);
         Duration::from_millis(ms)
+    }
+}
+
+/// RTMPS: RTMP over TLS on its own port, on when a certificate and key are
+/// configured (or with `liu serve --tls-self-signed`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtmpsConfig {
+    pub listen: SocketAddr,
+    /// PEM certificate chain, leaf first.
+    pub cert: Option<std::path::PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<std::path::PathBuf>,
+    /// A certificate made at startup for localhost (development only).
+    pub self_signed: bool,
+}
+
+impl Default for RtmpsConfig {
+    fn default() -> Self {
+        RtmpsConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 1936)),
+            cert: None,
+            key: None,
+            self_signed: false,
+        }
+    }
+}
+
+impl RtmpsConfig {
+    /// Where the certificate comes from, if RTMPS is on.
+    pub fn cert_source(&self) -> Result<Option<crate::tls::CertSource>, String> {
+        match (&self.cert, &self.key, self.self_signed) {
+            (Some(cert), Some(key), _) => Ok(Some(crate::tls::CertSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            })),
+            (None, None, true) => Ok(Some(crate::tls::CertSource::SelfSigned)),
+            (None, None, false) => Ok(None),
+            _ => Err("[rtmps] needs both cert and key".into()),
+        }
     }
 }
 

@@ -11,6 +11,10 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("RTMPS certificate")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("{0}")]
+    Config(String),
     #[error("cannot use the HLS directory {}", dir.display())]
     HlsDir {
         dir: std::path::PathBuf,

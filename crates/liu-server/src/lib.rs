@@ -11,9 +11,12 @@ mod io;
 mod rtmp;
 mod send_batch;
 mod server;
+mod tls;
+mod transport;
 #[doc(hidden)]
 pub mod workload;
 
 pub use config::Config;
 pub use error::ServerError;
-pub use server::{BoundServer, bind};
+pub use server::{BoundServer, TlsReloader, bind};
+pub use tls::TlsError;

@@ -12,6 +12,8 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::config::Config;
 use crate::hls::HlsStreams;
 use crate::hub::Hub;
+use crate::tls::TlsSetup;
+use crate::transport::Transport;
 use crate::{ServerError, http, rtmp};
 
 /// What every connection task shares.
@@ -27,6 +29,8 @@ pub struct BoundServer {
     ctx: Arc<Context>,
     rtmp: TcpListener,
     http: TcpListener,
+    /// RTMPS, when a certificate is configured.
+    rtmps: Option<(TcpListener, Arc<TlsSetup>)>,
 }
 
 /// Binds every listener, so a port in use is reported before anything runs.
@@ -45,6 +49,24 @@ pub async fn bind(config: Config) -> Result<BoundServer, ServerError> {
             addr: config.http.listen,
             source,
         })?;
+    // The certificate is checked before anything listens.
+    let tls = match config.rtmps.cert_source().map_err(ServerError::Config)? {
+        Some(source) => Some(Arc::new(TlsSetup::new(source)?)),
+        None => None,
+    };
+    let rtmps = match tls {
+        Some(tls) => {
+            let listener = TcpListener::bind(config.rtmps.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    what: "RTMPS",
+                    addr: config.rtmps.listen,
+                    source,
+                })?;
+            Some((listener, tls))
+        }
+        None => None,
+    };
     if let Some(dir) = &config.hls.dir {
         check_writable(dir).map_err(|source| ServerError::HlsDir {
             dir: dir.clone(),
@@ -62,6 +84,7 @@ pub async fn bind(config: Config) -> Result<BoundServer, ServerError> {
         }),
         rtmp,
         http,
+        rtmps,
     })
 }
 
@@ -90,6 +113,22 @@ impl BoundServer {
         &self.ctx.hub
     }
 
+    /// The RTMPS address, if RTMPS is on.
+    pub fn rtmps_addr(&self) -> Option<SocketAddr> {
+        let (l, _) = self.rtmps.as_ref()?;
+        Some(l.local_addr().unwrap_or(self.ctx.config.rtmps.listen))
+    }
+
+    /// The RTMPS certificate's SHA-256 fingerprint, if RTMPS is on.
+    pub fn tls_fingerprint(&self) -> Option<String> {
+        Some(self.rtmps.as_ref()?.1.fingerprint())
+    }
+
+    /// What reloads the certificate files (on SIGHUP), if RTMPS is on.
+    pub fn tls_reloader(&self) -> Option<TlsReloader> {
+        Some(TlsReloader(self.rtmps.as_ref()?.1.clone()))
+    }
+
     /// Serves until `shutdown` completes, then closes the listeners, ends
     /// every viewer's stream and waits briefly for connections to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
@@ -104,8 +143,20 @@ impl BoundServer {
             rtmp_max,
             self.ctx.clone(),
             stop_rx.clone(),
-            rtmp::serve_connection,
+            |socket, peer, ctx, stop| {
+                rtmp::serve_connection(Transport::Tcp(socket), peer, "rtmp", ctx, stop)
+            },
         ));
+        let rtmps_task = self.rtmps.map(|(listener, tls)| {
+            tokio::spawn(accept_loop(
+                listener,
+                "RTMPS",
+                rtmp_max,
+                self.ctx.clone(),
+                stop_rx.clone(),
+                move |socket, peer, ctx, stop| serve_rtmps(tls.clone(), socket, peer, ctx, stop),
+            ))
+        });
         let http_task = tokio::spawn(accept_loop(
             self.http,
             "HTTP",
@@ -123,12 +174,60 @@ impl BoundServer {
         self.ctx.hls.shutdown();
         rtmp_task.abort();
         http_task.abort();
+        if let Some(t) = rtmps_task {
+            t.abort();
+        }
         // Connections hold a receiver each; wait for them to say goodbye.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         while stop_tx.receiver_count() > 1 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Reloads the RTMPS certificate files; new connections get the new one.
+#[derive(Clone)]
+pub struct TlsReloader(Arc<TlsSetup>);
+
+impl TlsReloader {
+    /// Reads the files again; on an error the old certificate stays. Returns
+    /// the new fingerprint.
+    pub fn reload(&self) -> Result<String, crate::TlsError> {
+        self.0.reload()?;
+        Ok(self.0.fingerprint())
+    }
+}
+
+/// The TLS handshake (bounded by the RTMP handshake timeout), then RTMP
+/// over it.
+async fn serve_rtmps(
+    tls: Arc<TlsSetup>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Context>,
+    stop: watch::Receiver<bool>,
+) {
+    let limit = Duration::from_millis(ctx.config.rtmp.handshake_timeout_ms);
+    let accepted = tokio::time::timeout(limit, tls.acceptor().accept(socket)).await;
+    let stream = match accepted {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            info!(%peer, "RTMPS: TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            info!(%peer, "RTMPS: no TLS handshake within {limit:?}");
+            return;
+        }
+    };
+    rtmp::serve_connection(
+        Transport::Stream(Box::new(stream)),
+        peer,
+        "rtmps",
+        ctx,
+        stop,
+    )
+    .await
 }
 
 /// Accepts connections until aborted, at most `max` at once, each served

@@ -33,6 +33,14 @@ struct ServeArgs {
     /// HTTP listen address (HTTP-FLV, HLS) [default: 0.0.0.0:8080, or the config file's]
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
+    /// RTMPS listen address [default: 0.0.0.0:1936, or the config file's]; RTMPS is on when
+    /// `[rtmps] cert` and `key` are configured, or with --tls-self-signed
+    #[arg(long, value_name = "ADDR")]
+    rtmps: Option<SocketAddr>,
+    /// Serve RTMPS with a certificate made at startup for localhost (development only; the
+    /// SHA-256 fingerprint is printed)
+    #[arg(long)]
+    tls_self_signed: bool,
     /// TOML configuration file (see docs/configuration.md)
     #[arg(long, short, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -84,6 +92,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.http {
         config.http.listen = addr;
     }
+    if let Some(addr) = args.rtmps {
+        config.rtmps.listen = addr;
+    }
+    if args.tls_self_signed {
+        config.rtmps.self_signed = true;
+        config.rtmps.cert = None;
+        config.rtmps.key = None;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -102,6 +118,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "       http://{http_host}:{}/live/<stream>.m3u8   (HLS)",
             http.port()
         );
+        if let (Some(addr), Some(fingerprint)) = (server.rtmps_addr(), server.tls_fingerprint()) {
+            println!(
+                "rtmps: rtmps://{}:{}/live/<stream>   (certificate SHA-256 {fingerprint})",
+                display_host(addr),
+                addr.port()
+            );
+        }
+        if let Some(reloader) = server.tls_reloader() {
+            tokio::spawn(reload_on_sighup(reloader));
+        }
         tracing::info!(%rtmp, %http, "Liu {} listening", env!("CARGO_PKG_VERSION"));
         server.run(shutdown_signal()).await;
         Ok(())
@@ -128,6 +154,27 @@ fn primary_ip() -> Option<IpAddr> {
     socket.connect("192.0.2.1:9").ok()?;
     let ip = socket.local_addr().ok()?.ip();
     (!ip.is_unspecified()).then_some(ip)
+}
+
+/// Reloads the RTMPS certificate files on each SIGHUP.
+async fn reload_on_sighup(reloader: liu_server::TlsReloader) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match reloader.reload() {
+                Ok(fingerprint) => {
+                    tracing::info!("RTMPS certificate reloaded (SHA-256 {fingerprint})")
+                }
+                Err(e) => tracing::warn!("RTMPS certificate not reloaded, the old one stays: {e}"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = reloader;
 }
 
 async fn shutdown_signal() {

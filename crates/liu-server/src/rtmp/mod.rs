@@ -18,8 +18,6 @@ use liu_rtmp::RtmpError;
 use liu_rtmp::chunk::ChunkLimits;
 use liu_rtmp::media::{MediaKind, serialize_media};
 use liu_rtmp::session::{ServerConfig, ServerEvent, ServerSession};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -29,6 +27,7 @@ use crate::hub::{
 };
 use crate::io::{random_seed, write_all_vectored};
 use crate::server::Context;
+use crate::transport::{Transport, TransportWrite};
 use sink::RtmpSink;
 
 /// The shared RTMP chunk form of a frame (message stream 1, the configured chunk size).
@@ -44,27 +43,6 @@ const MSID_OFFSET: usize = 8;
 const BATCH: usize = 128;
 /// Batch buffers larger than this are released after use.
 const SMALL_BATCH: usize = 16;
-/// Bytes read from a socket at once.
-const READ_CHUNK: usize = 64 * 1024;
-
-thread_local! {
-    /// One read buffer per worker thread instead of one per connection:
-    /// reads happen between awaits, so connections never share it at once.
-    static READ_BUF: std::cell::RefCell<Box<[u8]>> = std::cell::RefCell::new(vec![0u8; READ_CHUNK].into_boxed_slice());
-}
-
-/// Reads what the socket has into the session. `Ok(0)` is end of stream.
-fn read_into_session(rd: &OwnedReadHalf, session: &mut ServerSession) -> Result<usize, ConnError> {
-    READ_BUF.with(|buf| {
-        let mut buf = buf.borrow_mut();
-        let n = rd.try_read(&mut buf)?;
-        if n > 0 {
-            session.receive(&buf[..n])?;
-        }
-        Ok(n)
-    })
-}
-
 #[derive(Debug, thiserror::Error)]
 enum ConnError {
     #[error(transparent)]
@@ -97,17 +75,25 @@ struct Playback {
     merge_window: Duration,
 }
 
+/// Serves one RTMP connection over `transport` (`protocol` names it in logs:
+/// `rtmp`, `rtmps`).
 pub async fn serve_connection(
-    socket: TcpStream,
+    transport: Transport,
     peer: SocketAddr,
+    protocol: &'static str,
     ctx: Arc<Context>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let span =
-        info_span!("rtmp", %peer, app = tracing::field::Empty, stream = tracing::field::Empty);
+    let span = info_span!(
+        "rtmp",
+        %peer,
+        protocol,
+        app = tracing::field::Empty,
+        stream = tracing::field::Empty
+    );
     async move {
         let mut conn = Connection::new(ctx);
-        match conn.run(socket, shutdown).await {
+        match conn.run(transport, shutdown).await {
             Ok(()) => debug!("closed"),
             Err(e) => warn!("connection closed: {e}"),
         }
@@ -152,10 +138,10 @@ impl Connection {
 
     async fn run(
         &mut self,
-        socket: TcpStream,
+        transport: Transport,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), ConnError> {
-        let (rd, wr) = socket.into_split();
+        let (mut rd, wr) = transport.split();
         // The write side is ours, or the stream's while `direct` is set.
         let mut wr = Some(wr);
         let mut direct: Option<DirectTicket> = None;
@@ -177,13 +163,10 @@ impl Connection {
             };
             let is_direct = direct.is_some();
             tokio::select! {
-                ready = rd.readable() => {
-                    ready?;
-                    match read_into_session(&rd, &mut self.session) {
-                        Ok(0) => return Ok(()),
-                        Ok(_) => {}
-                        Err(ConnError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                        Err(e) => return Err(e),
+                read = rd.read_with(|data| self.session.receive(data)) => {
+                    match read? {
+                        None => return Ok(()),
+                        Some(received) => received?,
                     }
                     self.take_session_output();
                     // A command (or anything to answer) needs the socket back.
@@ -273,7 +256,7 @@ impl Connection {
 
     /// Hands the write side to the stream if this viewer is caught up, plays
     /// without a merge window and can use the shared chunked form.
-    fn try_direct(&mut self, direct: &mut Option<DirectTicket>, wr: &mut Option<OwnedWriteHalf>) {
+    fn try_direct(&mut self, direct: &mut Option<DirectTicket>, wr: &mut Option<TransportWrite>) {
         let chunk_size = self.ctx.config.rtmp.chunk_size;
         let Role::Playing(p) = &mut self.role else {
             return;
@@ -286,11 +269,18 @@ impl Connection {
         {
             return;
         }
-        let Some(w) = wr.take() else { return };
+        // Only a plain TCP socket: other transports transform bytes per viewer.
+        let w = match wr.take() {
+            Some(TransportWrite::Tcp(w)) => w,
+            other => {
+                *wr = other;
+                return;
+            }
+        };
         let sink = Box::new(RtmpSink::new(w, p.stream_id, p.audio, p.video, chunk_size));
         match p.subscriber.go_direct(sink) {
             Ok(ticket) => *direct = Some(ticket),
-            Err(sink) => *wr = Some(sink.wr),
+            Err(sink) => *wr = Some(TransportWrite::Tcp(sink.wr)),
         }
     }
 
@@ -299,7 +289,7 @@ impl Connection {
     async fn undirect(
         &mut self,
         direct: &mut Option<DirectTicket>,
-        wr: &mut Option<OwnedWriteHalf>,
+        wr: &mut Option<TransportWrite>,
     ) -> Result<(), ConnError> {
         let Some(mut ticket) = direct.take() else {
             return Ok(());
@@ -313,7 +303,7 @@ impl Connection {
     async fn resume_direct(
         &mut self,
         returned: Option<Returned>,
-        wr: &mut Option<OwnedWriteHalf>,
+        wr: &mut Option<TransportWrite>,
     ) -> Result<(), ConnError> {
         let returned =
             returned.ok_or_else(|| ConnError::Closed("the stream lost the socket".into()))?;
@@ -331,7 +321,7 @@ impl Connection {
         if let Some(e) = error {
             return Err(ConnError::Io(e));
         }
-        let mut w = w;
+        let mut w = TransportWrite::Tcp(w);
         // What the socket did not take goes first.
         let before = std::mem::replace(&mut self.out, pending);
         self.out.extend(before);
@@ -346,7 +336,7 @@ impl Connection {
         }
     }
 
-    async fn flush(&mut self, wr: &mut OwnedWriteHalf) -> std::io::Result<()> {
+    async fn flush(&mut self, wr: &mut TransportWrite) -> std::io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }

@@ -20,6 +20,7 @@ pub struct LiuServer {
     log_path: PathBuf,
     rtmp_addr: String,
     http_addr: String,
+    rtmps_addr: String,
     readers: Vec<JoinHandle<()>>,
 }
 
@@ -71,10 +72,16 @@ impl LiuServer {
             log_path,
             rtmp_addr: String::new(),
             http_addr: String::new(),
+            rtmps_addr: String::new(),
             readers: vec![out, err],
         };
         let deadline = Instant::now() + Duration::from_secs(15);
-        while server.rtmp_addr.is_empty() || server.http_addr.is_empty() {
+        // With [rtmps], its URL line comes too.
+        let want_rtmps = config_toml.contains("[rtmps]");
+        while server.rtmp_addr.is_empty()
+            || server.http_addr.is_empty()
+            || (want_rtmps && server.rtmps_addr.is_empty())
+        {
             if let Ok(Some(st)) = server.child.try_wait() {
                 panic!(
                     "liu exited during startup ({st}); log:\n{}",
@@ -98,6 +105,11 @@ impl LiuServer {
                 {
                     server.http_addr = a;
                 }
+                if server.rtmps_addr.is_empty()
+                    && let Some(a) = url_authority(&line, "rtmps://")
+                {
+                    server.rtmps_addr = a;
+                }
             }
         }
         server
@@ -110,6 +122,13 @@ impl LiuServer {
     /// `host:port` of the HTTP listener.
     pub fn http_addr(&self) -> &str {
         &self.http_addr
+    }
+    /// `host:port` of the RTMPS listener (a config with `[rtmps]`).
+    pub fn rtmps_addr(&self) -> &str {
+        &self.rtmps_addr
+    }
+    pub fn rtmps_url(&self, stream: &str) -> String {
+        format!("rtmps://{}/live/{}", self.rtmps_addr, stream)
     }
     pub fn rtmp_url(&self, stream: &str) -> String {
         format!("rtmp://{}/live/{}", self.rtmp_addr, stream)

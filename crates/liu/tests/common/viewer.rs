@@ -125,7 +125,7 @@ fn decoder_command(ffmpeg: &Path, input: &str, input_args: &[&str]) -> Command {
         "-loglevel",
         "level+info",
     ]);
-    if input.starts_with("rtmp://") && !input_args.contains(&"-rtmp_live") {
+    if input.starts_with("rtmp") && !input_args.contains(&"-rtmp_live") {
         cmd.args(["-rtmp_live", "live"]);
     }
     cmd.args(input_args);

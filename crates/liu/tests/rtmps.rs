@@ -1,0 +1,222 @@
+//! RTMPS (RTMP over TLS) with a certificate the test makes (rcgen): FFmpeg 9 (OpenSSL,
+//! `-tls_verify 0`) and Debian's FFmpeg 5.1 (GnuTLS) publish and play; a stream pushed over one
+//! transport plays over the others and over HTTP-FLV; a client speaking the wrong protocol on
+//! either port fails quickly; SIGHUP reloads the certificate files; certificate problems stop the
+//! server at startup with one line.
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A certificate for localhost / 127.0.0.1 valid `from`..`until` (years), and a key for it.
+fn make_cert(dir: &Path, name: &str, from: i32, until: i32) -> (PathBuf, PathBuf) {
+    let (c, k, _) = make_cert_with_fingerprint(dir, name, from, until);
+    (c, k)
+}
+
+/// [`make_cert`], and the certificate's SHA-256 as `AB:CD:...`.
+fn make_cert_with_fingerprint(
+    dir: &Path,
+    name: &str,
+    from: i32,
+    until: i32,
+) -> (PathBuf, PathBuf, String) {
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    params.not_before = rcgen::date_time_ymd(from, 1, 1);
+    params.not_after = rcgen::date_time_ymd(until, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (c, k) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(cert.der());
+    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+    (c, k, hex.join(":"))
+}
+
+fn rtmps_config(cert: &Path, key: &Path) -> String {
+    format!(
+        "[rtmps]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\n",
+        cert.to_str().unwrap(),
+        key.to_str().unwrap()
+    )
+}
+
+/// FFmpeg 9 verifies certificates by default; the test's own is self-signed.
+const NO_VERIFY: [&str; 2] = ["-tls_verify", "0"];
+
+fn assert_plays(v: Viewer, clip: &Clip) {
+    let d = v.finish(Duration::from_secs(3), Duration::from_secs(60));
+    eprintln!("{}", d.summary());
+    d.assert_h264_640x360_aac();
+    d.assert_no_damage();
+    let min_video = clip.video_frames * 95 / 100;
+    assert!(
+        d.matched_video(clip) >= min_video,
+        "expected >= {min_video} pictures bit-exact, got {}: {}",
+        d.matched_video(clip),
+        d.summary()
+    );
+    assert!(
+        d.audio_frames() >= clip.audio_frames * 95 / 100,
+        "{}",
+        d.summary()
+    );
+}
+
+#[test]
+fn rtmps_publish_plays_over_rtmps_rtmp_and_http_flv() {
+    let _wd = watchdog("rtmps_publish", Duration::from_secs(150));
+    let clip = clip(&ClipSpec::standard());
+    let dir = temp_dir("rtmps");
+    let (cert, key) = make_cert(&dir, "server", 2020, 2099);
+    let server = LiuServer::start(&rtmps_config(&cert, &key));
+    let name = stream_name("rtmps");
+    let viewers = vec![
+        Viewer::ffmpeg_with(&ffmpeg9(), &server.rtmps_url(&name), &NO_VERIFY),
+        Viewer::ffmpeg(&ffmpeg5(), &server.rtmps_url(&name)),
+        Viewer::ffmpeg(&ffmpeg9(), &server.rtmp_url(&name)),
+        Viewer::ffmpeg(&ffmpeg9(), &server.flv_url(&name)),
+    ];
+    std::thread::sleep(Duration::from_millis(700));
+    let mut publisher = Publisher::spawn(&server.rtmps_url(&name), &clip, &NO_VERIFY);
+    let st = publisher.wait_with_timeout(Duration::from_secs(40));
+    assert!(st.success(), "publisher: {st}\n{}", publisher.stderr());
+    for v in viewers {
+        assert_plays(v, &clip);
+    }
+    let log = server.log_tail(400);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"rtmps\"") && l.contains("publishing")),
+        "the publish is logged as RTMPS: {log}"
+    );
+}
+
+#[test]
+fn rtmp_publish_plays_over_rtmps_and_wrong_protocols_fail_fast() {
+    let _wd = watchdog("rtmps_play", Duration::from_secs(150));
+    let clip = clip(&ClipSpec::standard());
+    let dir = temp_dir("rtmps-play");
+    let (cert, key) = make_cert(&dir, "server", 2020, 2099);
+    let mut server = LiuServer::start(&rtmps_config(&cert, &key));
+    let name = stream_name("rtmpsplay");
+
+    // Plain RTMP on the TLS port, TLS on the plain port: both fail at once.
+    for (label, url, args) in [
+        (
+            "plain RTMP to the RTMPS port",
+            format!("rtmp://{}/live/{name}", server.rtmps_addr()),
+            &[][..],
+        ),
+        (
+            "RTMPS to the plain port",
+            format!("rtmps://{}/live/{name}", server.rtmp_addr()),
+            &NO_VERIFY[..],
+        ),
+    ] {
+        let started = Instant::now();
+        let d = Viewer::ffmpeg_with(&ffmpeg9(), &url, args)
+            .finish(Duration::from_secs(10), Duration::from_secs(10));
+        assert!(
+            !d.stopped_by_harness && d.video_frames() == 0,
+            "{label}: {}",
+            d.summary()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{label} took {:?} to fail",
+            started.elapsed()
+        );
+    }
+    let log = server.log_tail(200);
+    assert!(log.contains("RTMPS: TLS handshake failed"), "{log}");
+    assert!(log.contains("unsupported RTMP version 0x16"), "{log}");
+    server.assert_alive("clients speaking the wrong protocol");
+
+    // New files and SIGHUP: the server loads them (the viewers below connect after).
+    let (_, _, fingerprint) = make_cert_with_fingerprint(&dir, "server", 2020, 2099);
+    let hup = Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log_tail(50).contains(&format!(
+        "RTMPS certificate reloaded (SHA-256 {fingerprint})"
+    )) {
+        assert!(
+            Instant::now() < deadline,
+            "no reload: {}",
+            server.log_tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let viewers = vec![
+        Viewer::ffmpeg_with(&ffmpeg9(), &server.rtmps_url(&name), &NO_VERIFY),
+        Viewer::ffmpeg(&ffmpeg5(), &server.rtmps_url(&name)),
+    ];
+    std::thread::sleep(Duration::from_millis(700));
+    let mut publisher = Publisher::spawn(&server.rtmp_url(&name), &clip, &[]);
+    let st = publisher.wait_with_timeout(Duration::from_secs(40));
+    assert!(st.success(), "publisher: {st}\n{}", publisher.stderr());
+    for v in viewers {
+        assert_plays(v, &clip);
+    }
+}
+
+/// Runs `liu serve` with `config`; it must exit 1 with one line containing `expect`.
+fn assert_startup_error(config: &str, expect: &str) {
+    let dir = temp_dir("rtmps-bad");
+    let path = dir.join("liu.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_liu"))
+        .args([
+            "serve",
+            "--rtmp",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run liu");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, got:\n{stderr}");
+    assert!(lines[0].contains(expect), "wanted {expect:?}: {stderr}");
+}
+
+#[test]
+fn rtmps_certificate_problems_stop_the_server_at_startup() {
+    let _wd = watchdog("rtmps_startup", Duration::from_secs(60));
+    let dir = temp_dir("rtmps-certs");
+    let (cert, key) = make_cert(&dir, "good", 2020, 2099);
+    let (_, other_key) = make_cert(&dir, "other", 2020, 2099);
+    let (old_cert, old_key) = make_cert(&dir, "old", 2000, 2001);
+    assert_startup_error(
+        &rtmps_config(&dir.join("missing.crt"), &key),
+        "missing.crt: No such file",
+    );
+    assert_startup_error(
+        &rtmps_config(&cert, &other_key),
+        "does not match the certificate",
+    );
+    assert_startup_error(&rtmps_config(&old_cert, &old_key), "expired on 2001-01-01");
+    assert_startup_error(&rtmps_config(&key, &key), "no CERTIFICATE");
+    assert_startup_error(
+        &format!("[rtmps]\ncert = {:?}\n", cert.to_str().unwrap()),
+        "needs both cert and key",
+    );
+}
