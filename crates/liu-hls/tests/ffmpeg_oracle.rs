@@ -9,89 +9,13 @@
 //! the test fails when it is unset.
 
 use bytes::{Bytes, BytesMut};
-use liu_flv::aac::AudioSpecificConfig;
-use liu_flv::av::{
-    AudioCodec, VideoCodec, VideoPacket, parse_audio_tag_header, parse_video_tag_header,
-};
-use liu_flv::avc::AvcDecoderConfigurationRecord;
-use liu_flv::flv::{FlvReader, TagType};
+use liu_hls::VideoCodecConfig;
 use liu_hls::ts::{TIMESTAMP_OFFSET_MS, TsMuxer};
-use liu_hls::{AudioSample, VideoCodecConfig, VideoSample};
 use mpeg2ts::pes::{PesPacketReader, ReadPesPacket};
 use mpeg2ts::ts::TsPacketReader;
-use std::path::Path;
 
 mod common;
 use common::*;
-
-enum Sample {
-    Video(VideoSample),
-    Audio(AudioSample),
-}
-
-/// The FLV clip as codec configurations and samples in tag order.
-struct Clip {
-    video: AvcDecoderConfigurationRecord,
-    audio: AudioSpecificConfig,
-    samples: Vec<Sample>,
-}
-
-fn read_flv(data: &[u8]) -> Clip {
-    let mut reader = FlvReader::new(16 << 20);
-    reader.push(data);
-    let (mut video, mut audio, mut samples) = (None, None, Vec::new());
-    loop {
-        let tag = match reader.next_tag() {
-            Ok(Some(t)) => t,
-            Ok(None) => break,
-            Err(e) => panic!("FLV: {e}"),
-        };
-        let ms = u64::from(tag.timestamp);
-        match tag.tag_type {
-            TagType::Video => {
-                let h = parse_video_tag_header(&tag.body).unwrap_or_else(|e| panic!("{e}"));
-                assert_eq!(h.codec, VideoCodec::Avc);
-                let payload = tag.body.slice(h.header_len..);
-                match h.packet {
-                    VideoPacket::SequenceHeader => {
-                        video = Some(
-                            AvcDecoderConfigurationRecord::parse(&payload)
-                                .unwrap_or_else(|e| panic!("{e}")),
-                        );
-                    }
-                    VideoPacket::CodedFrames => samples.push(Sample::Video(VideoSample {
-                        dts: ms,
-                        cts_offset: h.composition_time,
-                        keyframe: h.is_keyframe(),
-                        data: payload,
-                    })),
-                    _ => {}
-                }
-            }
-            TagType::Audio => {
-                let h = parse_audio_tag_header(&tag.body).unwrap_or_else(|e| panic!("{e}"));
-                assert_eq!(h.codec, AudioCodec::Aac);
-                let payload = tag.body.slice(h.header_len..);
-                if h.is_sequence_header {
-                    audio = Some(
-                        AudioSpecificConfig::parse(&payload).unwrap_or_else(|e| panic!("{e}")),
-                    );
-                } else {
-                    samples.push(Sample::Audio(AudioSample {
-                        pts: ms,
-                        data: payload,
-                    }));
-                }
-            }
-            TagType::Script => {}
-        }
-    }
-    Clip {
-        video: video.unwrap_or_else(|| panic!("no AVC sequence header in the FLV")),
-        audio: audio.unwrap_or_else(|| panic!("no AAC sequence header in the FLV")),
-        samples,
-    }
-}
 
 /// Muxes the clip into segments, cutting before every key frame but the first.
 fn mux(clip: &Clip) -> Vec<Bytes> {
@@ -127,84 +51,11 @@ fn mux(clip: &Clip) -> Vec<Bytes> {
     segments
 }
 
-/// Decodes `file` with FFmpeg into framemd5 lines; asserts no error or warning output.
-fn decode(file: &Path) -> (Frames, Frames) {
-    let path = file.to_string_lossy();
-    let (ok, out, err) = run_ffmpeg(&[
-        "-v",
-        "warning",
-        "-i",
-        &path,
-        "-map",
-        "0:v:0",
-        "-map",
-        "0:a:0",
-        "-fps_mode",
-        "passthrough",
-        "-f",
-        "framemd5",
-        "-",
-    ]);
-    assert!(ok, "ffmpeg failed on {path}: {err}");
-    assert!(
-        err.trim().is_empty(),
-        "ffmpeg reported errors on {path}:\n{err}"
-    );
-    let (mut video, mut audio) = (Vec::new(), Vec::new());
-    for line in out
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-    {
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        assert_eq!(f.len(), 6, "framemd5 line: {line}");
-        let pts: i64 = f[2].parse().unwrap_or_else(|e| panic!("{line}: {e}"));
-        let frame = (pts, f[5].to_string());
-        match f[0] {
-            "0" => video.push(frame),
-            "1" => audio.push(frame),
-            other => panic!("unexpected stream {other}"),
-        }
-    }
-    (video, audio)
-}
-
 #[test]
 fn ffmpeg_decodes_muxed_segments_like_the_flv() {
     ffmpeg(); // fails first when LIU_FFMPEG is unset
     let dir = temp_dir("ts");
-    let flv = dir.join("clip.flv");
-    let flv_path = flv.to_string_lossy().into_owned();
-    let (ok, _, err) = run_ffmpeg(&[
-        "-v",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=44100",
-        "-t",
-        "3",
-        "-c:v",
-        "libx264",
-        "-bf",
-        "2",
-        "-g",
-        "25",
-        "-c:a",
-        "aac",
-        "-f",
-        "flv",
-        &flv_path,
-    ]);
-    assert!(
-        ok && err.trim().is_empty(),
-        "generating the FLV failed: {err}"
-    );
-    let data = std::fs::read(&flv).unwrap_or_else(|e| panic!("read {flv_path}: {e}"));
-    let clip = read_flv(&data);
+    let (flv, clip) = make_clip(&dir);
     let video_count = clip
         .samples
         .iter()
@@ -212,14 +63,8 @@ fn ffmpeg_decodes_muxed_segments_like_the_flv() {
         .count();
     let audio_count = clip.samples.len() - video_count;
     assert_eq!(video_count, VIDEO_FRAMES);
-    assert!(
-        clip.samples
-            .iter()
-            .any(|s| matches!(s, Sample::Video(v) if v.cts_offset > 0)),
-        "the clip should have B-frames (composition offsets)"
-    );
 
-    let (ref_video, ref_audio) = decode(&flv);
+    let (ref_video, ref_audio) = decode(&flv, "");
     assert_eq!(ref_video.len(), VIDEO_FRAMES);
     assert!(!ref_audio.is_empty());
 
@@ -230,7 +75,7 @@ fn ffmpeg_decodes_muxed_segments_like_the_flv() {
     for (i, seg) in segments.iter().enumerate() {
         let path = dir.join(format!("seg{i}.ts"));
         std::fs::write(&path, seg).unwrap_or_else(|e| panic!("write: {e}"));
-        let (v, a) = decode(&path);
+        let (v, a) = decode(&path, "");
         assert!(
             !v.is_empty() && !a.is_empty(),
             "segment {i}: video {} audio {}",
@@ -259,7 +104,7 @@ fn ffmpeg_decodes_muxed_segments_like_the_flv() {
 
     let concat = dir.join("all.ts");
     std::fs::write(&concat, &all).unwrap_or_else(|e| panic!("write: {e}"));
-    let (video, audio) = decode(&concat);
+    let (video, audio) = decode(&concat, "");
     assert_eq!(hashes(&video), hashes(&ref_video));
     assert_eq!(hashes(&audio), hashes(&ref_audio));
     assert_monotonic(&video, "video");
