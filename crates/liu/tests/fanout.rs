@@ -39,11 +39,8 @@ fn fanout_to_ffmpeg9_ffmpeg5_rtmpdump_over_rtmp_and_http_flv() {
         publisher.stderr()
     );
 
-    let min_video = clip.video_frames * 95 / 100;
-    let min_audio = clip.audio_frames * 95 / 100;
     for v in viewers {
         let d = v.finish(Duration::from_secs(3), Duration::from_secs(60));
-        eprintln!("{}", d.summary());
         let complaints: Vec<&String> = d
             .stderr
             .iter()
@@ -54,28 +51,6 @@ fn fanout_to_ffmpeg9_ffmpeg5_rtmpdump_over_rtmp_and_http_flv() {
             "the client did not like the answer to getStreamLength (it wants a Number): {complaints:?}: {}",
             d.summary()
         );
-        d.assert_h264_640x360_aac();
-        d.assert_no_damage();
-        assert!(
-            d.matched_video(&clip) >= min_video,
-            "expected >= {min_video} of the clip's {} pictures bit-exact, got {} ({} decoded): {}",
-            clip.video_frames,
-            d.matched_video(&clip),
-            d.video_frames(),
-            d.summary()
-        );
-        assert!(
-            d.audio_frames() >= min_audio,
-            "expected >= {min_audio} of the clip's {} audio frames, got {}: {}",
-            clip.audio_frames,
-            d.audio_frames(),
-            d.summary()
-        );
-        assert!(
-            d.pts_regression().is_none(),
-            "{:?}: {}",
-            d.pts_regression(),
-            d.summary()
-        );
+        d.assert_plays(&clip);
     }
 }

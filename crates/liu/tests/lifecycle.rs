@@ -4,7 +4,7 @@
 mod common;
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,42 +15,13 @@ fn port_in_use_is_a_one_line_error() {
     let _w = watchdog("port_in_use_is_a_one_line_error", Duration::from_secs(30));
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_liu"))
-        .args(["serve", "--rtmp", &addr, "--http", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run liu");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "exit status; stderr:\n{stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line, got:\n{stderr}");
-    assert!(
-        lines[0].contains(&format!("cannot listen for RTMP on {addr}")),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_one_line_startup_error(&addr, "", &format!("cannot listen for RTMP on {addr}"));
 }
 
 #[test]
 fn bad_config_is_a_clear_error() {
     let _w = watchdog("bad_config_is_a_clear_error", Duration::from_secs(30));
-    let dir = temp_dir("badconfig");
-    let path = dir.join("liu.toml");
-    std::fs::write(&path, "[rtmp]\nlisten_port = 1935\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_liu"))
-        .args([
-            "serve",
-            "--rtmp",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--config",
-        ])
-        .arg(&path)
-        .output()
-        .expect("run liu");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = failed_startup("127.0.0.1:0", "[rtmp]\nlisten_port = 1935\n");
     assert!(
         stderr.contains("listen_port"),
         "names the unknown key: {stderr}"
@@ -64,29 +35,8 @@ fn unwritable_hls_dir_is_a_clear_error() {
     let dir = temp_dir("badhlsdir");
     let not_a_dir = dir.join("file");
     std::fs::write(&not_a_dir, "").unwrap();
-    let path = dir.join("liu.toml");
-    std::fs::write(&path, format!("[hls]\ndir = {:?}\n", not_a_dir.join("hls"))).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_liu"))
-        .args([
-            "serve",
-            "--rtmp",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--config",
-        ])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run liu");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line, got:\n{stderr}");
-    assert!(
-        lines[0].contains("cannot use the HLS directory"),
-        "{stderr}"
-    );
+    let config = format!("[hls]\ndir = {:?}\n", not_a_dir.join("hls"));
+    assert_one_line_startup_error("127.0.0.1:0", &config, "cannot use the HLS directory");
 }
 
 #[test]

@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A certificate for localhost / 127.0.0.1 valid `from`..`until` (years), and a key for it.
@@ -53,22 +53,8 @@ fn rtmps_config(cert: &Path, key: &Path) -> String {
 const NO_VERIFY: [&str; 2] = ["-tls_verify", "0"];
 
 fn assert_plays(v: Viewer, clip: &Clip) {
-    let d = v.finish(Duration::from_secs(3), Duration::from_secs(60));
-    eprintln!("{}", d.summary());
-    d.assert_h264_640x360_aac();
-    d.assert_no_damage();
-    let min_video = clip.video_frames * 95 / 100;
-    assert!(
-        d.matched_video(clip) >= min_video,
-        "expected >= {min_video} pictures bit-exact, got {}: {}",
-        d.matched_video(clip),
-        d.summary()
-    );
-    assert!(
-        d.audio_frames() >= clip.audio_frames * 95 / 100,
-        "{}",
-        d.summary()
-    );
+    v.finish(Duration::from_secs(3), Duration::from_secs(60))
+        .assert_plays(clip);
 }
 
 #[test]
@@ -173,29 +159,8 @@ fn rtmp_publish_plays_over_rtmps_and_wrong_protocols_fail_fast() {
     }
 }
 
-/// Runs `liu serve` with `config`; it must exit 1 with one line containing `expect`.
 fn assert_startup_error(config: &str, expect: &str) {
-    let dir = temp_dir("rtmps-bad");
-    let path = dir.join("liu.toml");
-    std::fs::write(&path, config).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_liu"))
-        .args([
-            "serve",
-            "--rtmp",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--config",
-        ])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run liu");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line, got:\n{stderr}");
-    assert!(lines[0].contains(expect), "wanted {expect:?}: {stderr}");
+    assert_one_line_startup_error("127.0.0.1:0", config, expect);
 }
 
 #[test]

@@ -50,6 +50,8 @@ pub(super) struct StreamFiles {
     /// Init sections on disk, oldest first.
     inits_written: VecDeque<u32>,
     playlists_written: Vec<PathBuf>,
+    /// The playlists written say `EXT-X-ENDLIST`: (TS, CMAF).
+    ended_written: (bool, bool),
     dropped: u64,
 }
 
@@ -81,6 +83,7 @@ impl StreamFiles {
             cmaf_written: VecDeque::new(),
             inits_written: VecDeque::new(),
             playlists_written: Vec::new(),
+            ended_written: (false, false),
             dropped: 0,
         })
     }
@@ -117,6 +120,13 @@ impl StreamFiles {
             .filter(|s| newest.is_none_or(|n| s.entry.sequence > n))
             .map(|s| (s.entry.sequence, s.data.clone()))
             .collect();
+        // The session calls on every change of either form: a TS playlist
+        // changes only with a new segment or its end.
+        let ending = ts.is_ended() && !self.ended_written.0;
+        if new.is_empty() && !ending {
+            return;
+        }
+        self.ended_written.0 = ts.is_ended();
         for (sequence, data) in new {
             self.send(FileOp::Write(self.ts_path(sequence), data));
             self.ts_written.push_back(sequence);
@@ -144,9 +154,12 @@ impl StreamFiles {
             .filter(|s| newest.is_none_or(|n| s.sequence > n))
             .filter_map(|s| Some((s.sequence, s.init, s.data.clone()?)))
             .collect();
-        if new.is_empty() && !cmaf.is_ended() {
+        // Parts do not change the file playlist: segments and the end do.
+        let ending = cmaf.is_ended() && !self.ended_written.1;
+        if new.is_empty() && !ending {
             return;
         }
+        self.ended_written.1 = cmaf.is_ended();
         for (sequence, init, data) in new {
             if self.inits_written.back().is_none_or(|&i| init > i) {
                 if let Some(bytes) = cmaf.init(init) {

@@ -228,6 +228,37 @@ impl Decoded {
         );
     }
 
+    /// Asserts the whole clip came through: H.264 640x360 + AAC without damage, >= 95 % of its
+    /// pictures bit-exact and of its audio frames, timestamps never going back.
+    pub fn assert_plays(&self, clip: &Clip) {
+        eprintln!("{}", self.summary());
+        self.assert_h264_640x360_aac();
+        self.assert_no_damage();
+        let min_video = clip.video_frames * 95 / 100;
+        assert!(
+            self.matched_video(clip) >= min_video,
+            "expected >= {min_video} of the clip's {} pictures bit-exact, got {} ({} decoded): {}",
+            clip.video_frames,
+            self.matched_video(clip),
+            self.video_frames(),
+            self.summary()
+        );
+        let min_audio = clip.audio_frames * 95 / 100;
+        assert!(
+            self.audio_frames() >= min_audio,
+            "expected >= {min_audio} of the clip's {} audio frames, got {}: {}",
+            clip.audio_frames,
+            self.audio_frames(),
+            self.summary()
+        );
+        assert!(
+            self.pts_regression().is_none(),
+            "{:?}: {}",
+            self.pts_regression(),
+            self.summary()
+        );
+    }
+
     pub fn assert_no_damage(&self) {
         assert!(
             self.extra_input_streams.is_empty(),

@@ -434,27 +434,7 @@ pub fn av_start_gap_ms(d: &Decoded) -> Option<f64> {
 /// The whole clip decoded: H.264 640x360 + AAC, no damage, >= 95 % of the pictures bit-exact
 /// and of the audio frames, timestamps rising, audio and video starting within 100 ms.
 pub fn assert_plays_clip(d: &Decoded, clip: &Clip) {
-    eprintln!("{}", d.summary());
-    d.assert_h264_640x360_aac();
-    d.assert_no_damage();
-    let min_video = clip.video_frames * 95 / 100;
-    assert!(
-        d.matched_video(clip) >= min_video,
-        "expected >= {min_video} of the clip's {} pictures bit-exact, got {} ({} decoded): {}",
-        clip.video_frames,
-        d.matched_video(clip),
-        d.video_frames(),
-        d.summary()
-    );
-    let min_audio = clip.audio_frames * 95 / 100;
-    assert!(
-        d.audio_frames() >= min_audio,
-        "expected >= {min_audio} of the clip's {} audio frames, got {}: {}",
-        clip.audio_frames,
-        d.audio_frames(),
-        d.summary()
-    );
-    assert!(d.pts_regression().is_none(), "{:?}", d.pts_regression());
+    d.assert_plays(clip);
     let gap = av_start_gap_ms(d).expect("both audio and video");
     assert!(
         gap.abs() <= 100.0,

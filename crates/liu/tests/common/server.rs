@@ -210,6 +210,32 @@ impl Drop for LiuServer {
 }
 
 /// "host:port" of the first `scheme` URL in `line`.
+/// Runs `liu serve --rtmp RTMP --http 127.0.0.1:0 --config FILE` with `config` in FILE, which
+/// must fail at startup: exit status 1, no panic. Returns its stderr.
+pub fn failed_startup(rtmp: &str, config: &str) -> String {
+    let dir = temp_dir("startup");
+    let path = dir.join("liu.toml");
+    fs::write(&path, config).expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_liu"))
+        .args(["serve", "--rtmp", rtmp, "--http", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run liu");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "exit status; stderr:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+/// [`failed_startup`] that must say why in one line containing `expect`.
+pub fn assert_one_line_startup_error(rtmp: &str, config: &str, expect: &str) {
+    let stderr = failed_startup(rtmp, config);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, got:\n{stderr}");
+    assert!(lines[0].contains(expect), "wanted {expect:?}: {stderr}");
+}
+
 fn url_authority(line: &str, scheme: &str) -> Option<String> {
     let rest = &line[line.find(scheme)? + scheme.len()..];
     let end = rest
