@@ -33,6 +33,53 @@ pub struct AppConfig {
     pub hls_ts: Option<bool>,
     /// fMP4 / LL-HLS for this application (`[hls] fmp4` if unset).
     pub hls_fmp4: Option<bool>,
+    /// RTMP transports this application takes connections over (all if
+    /// unset); others get `NetConnection.Connect.Rejected`.
+    pub transports: Option<Vec<RtmpTransport>>,
+    /// RTMP transports this application takes publishing over (all if
+    /// unset); others get `NetStream.Publish.Rejected`.
+    pub publish_transports: Option<Vec<RtmpTransport>>,
+}
+
+/// The members of the RTMP family, as named in URLs and in config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RtmpTransport {
+    Rtmp,
+    Rtmps,
+    Rtmpe,
+    Rtmpt,
+    Rtmpte,
+    Rtmpts,
+}
+
+impl RtmpTransport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rtmp => "rtmp",
+            Self::Rtmps => "rtmps",
+            Self::Rtmpe => "rtmpe",
+            Self::Rtmpt => "rtmpt",
+            Self::Rtmpte => "rtmpte",
+            Self::Rtmpts => "rtmpts",
+        }
+    }
+
+    /// The same transport once an RTMPE handshake happened over it.
+    #[must_use]
+    pub fn encrypted(self) -> Self {
+        match self {
+            Self::Rtmp => Self::Rtmpe,
+            Self::Rtmpt => Self::Rtmpte,
+            other => other,
+        }
+    }
+}
+
+impl std::fmt::Display for RtmpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Config {
@@ -48,6 +95,28 @@ impl Config {
             .filter_map(|(name, a)| Some((name.clone(), Duration::from_millis(a.merge_window_ms?))))
             .collect();
         hub
+    }
+
+    /// Why `app` refuses a connection over `transport`, if it does.
+    pub fn refuses_connect(&self, app: &str, transport: RtmpTransport) -> Option<String> {
+        let allowed = self.app.get(app)?.transports.as_ref()?;
+        (!allowed.contains(&transport)).then(|| {
+            format!(
+                "application '{app}' accepts connections over {} only, not {transport}",
+                list(allowed)
+            )
+        })
+    }
+
+    /// Why `app` refuses publishing over `transport`, if it does.
+    pub fn refuses_publish(&self, app: &str, transport: RtmpTransport) -> Option<String> {
+        let allowed = self.app.get(app)?.publish_transports.as_ref()?;
+        (!allowed.contains(&transport)).then(|| {
+            format!(
+                "application '{app}' accepts publishing over {} only, not {transport}",
+                list(allowed)
+            )
+        })
     }
 
     /// Whether streams of `app` are served over HLS.
@@ -302,6 +371,11 @@ impl Default for HlsConfig {
             dir_cleanup: true,
         }
     }
+}
+
+fn list(transports: &[RtmpTransport]) -> String {
+    let names: Vec<&str> = transports.iter().map(|t| t.name()).collect();
+    names.join(", ")
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Most buffers handed to one `writev`.
 const MAX_IOV: usize = 64;
@@ -53,7 +53,8 @@ pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
         }
     }
     bufs.clear();
-    w.flush().await
+    // Transforming writers (TLS, RC4) may hold the tail until flushed.
+    within(timeout, |cx| Pin::new(&mut *w).poll_flush(cx)).await
 }
 
 /// One vectored write; the timer is only armed when the socket is full, so
@@ -63,22 +64,32 @@ async fn write_vectored_within<W: AsyncWrite + Unpin>(
     slices: &[IoSlice<'_>],
     timeout: Duration,
 ) -> io::Result<usize> {
+    within(timeout, |cx| {
+        Pin::new(&mut *w).poll_write_vectored(cx, slices)
+    })
+    .await
+}
+
+/// Polls `op` to completion, failing with `TimedOut` if it stays pending
+/// for `timeout`.
+async fn within<T>(
+    timeout: Duration,
+    mut op: impl FnMut(&mut std::task::Context<'_>) -> Poll<io::Result<T>>,
+) -> io::Result<T> {
     let mut deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
-    std::future::poll_fn(
-        |cx| match Pin::new(&mut *w).poll_write_vectored(cx, slices) {
-            Poll::Ready(result) => Poll::Ready(result),
-            Poll::Pending => {
-                let sleep = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                match sleep.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "viewer accepted no data in time",
-                    ))),
-                    Poll::Pending => Poll::Pending,
-                }
+    std::future::poll_fn(|cx| match op(cx) {
+        Poll::Ready(result) => Poll::Ready(result),
+        Poll::Pending => {
+            let sleep = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+            match sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "viewer accepted no data in time",
+                ))),
+                Poll::Pending => Poll::Pending,
             }
-        },
-    )
+        }
+    })
     .await
 }
 

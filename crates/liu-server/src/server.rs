@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::config::Config;
+use crate::config::{Config, RtmpTransport};
 use crate::hls::HlsStreams;
 use crate::hub::Hub;
 use crate::tls::TlsSetup;
@@ -144,7 +144,7 @@ impl BoundServer {
             self.ctx.clone(),
             stop_rx.clone(),
             |socket, peer, ctx, stop| {
-                rtmp::serve_connection(Transport::Tcp(socket), peer, "rtmp", ctx, stop)
+                rtmp::serve_connection(Transport::Tcp(socket), peer, RtmpTransport::Rtmp, ctx, stop)
             },
         ));
         let rtmps_task = self.rtmps.map(|(listener, tls)| {
@@ -223,7 +223,7 @@ async fn serve_rtmps(
     rtmp::serve_connection(
         Transport::Stream(Box::new(stream)),
         peer,
-        "rtmps",
+        RtmpTransport::Rtmps,
         ctx,
         stop,
     )

@@ -1,14 +1,17 @@
 //! What an RTMP connection runs over. Plain TCP reads on readiness into a
 //! per-thread buffer, and its write side can be handed to the hub's direct
-//! fan-out. Any other byte stream (TLS for RTMPS; later RC4 for RTMPE and
-//! the RTMPT tunnel) transforms bytes per connection: it reads into its own
-//! buffer and its viewers are written by their own task. The one RTMP
-//! session runs the same over both.
+//! fan-out. Any other byte stream (TLS for RTMPS, the RTMPT tunnel)
+//! transforms bytes per connection: it reads into its own buffer and its
+//! viewers are written by their own task. RTMPE runs over either: the
+//! session decrypts what it reads, and the write side is wrapped in
+//! [`EncryptedWrite`] once the handshake is over. The one RTMP session runs
+//! the same over all of them.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use liu_rtmp::handshake::RtmpeCipher;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -16,6 +19,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 /// Bytes read at once (a TLS record holds at most 16 KiB).
 const READ_CHUNK: usize = 64 * 1024;
 const STREAM_READ_CHUNK: usize = 16 * 1024;
+/// Most bytes an [`EncryptedWrite`] takes (and encrypts) per write.
+const ENCRYPT_CHUNK: usize = 64 * 1024;
 
 thread_local! {
     /// One read buffer per worker thread instead of one per TCP connection:
@@ -89,6 +94,29 @@ impl TransportRead {
 pub enum TransportWrite {
     Tcp(OwnedWriteHalf),
     Stream(WriteHalf<Box<dyn ByteStream>>),
+    Encrypted(Box<EncryptedWrite>),
+}
+
+impl TransportWrite {
+    /// This write side with every further byte RC4-encrypted (RTMPE).
+    pub fn encrypted(self, cipher: RtmpeCipher) -> TransportWrite {
+        TransportWrite::Encrypted(Box::new(EncryptedWrite {
+            inner: self,
+            cipher,
+            pending: Vec::new(),
+            written: 0,
+        }))
+    }
+}
+
+macro_rules! each_write {
+    ($self:expr, $w:ident => $e:expr) => {
+        match $self {
+            TransportWrite::Tcp($w) => $e,
+            TransportWrite::Stream($w) => $e,
+            TransportWrite::Encrypted($w) => $e,
+        }
+    };
 }
 
 impl AsyncWrite for TransportWrite {
@@ -97,10 +125,7 @@ impl AsyncWrite for TransportWrite {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            TransportWrite::Tcp(w) => Pin::new(w).poll_write(cx, buf),
-            TransportWrite::Stream(w) => Pin::new(w).poll_write(cx, buf),
-        }
+        each_write!(self.get_mut(), w => Pin::new(w).poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -108,30 +133,102 @@ impl AsyncWrite for TransportWrite {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            TransportWrite::Tcp(w) => Pin::new(w).poll_write_vectored(cx, bufs),
-            TransportWrite::Stream(w) => Pin::new(w).poll_write_vectored(cx, bufs),
-        }
+        each_write!(self.get_mut(), w => Pin::new(w).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            TransportWrite::Tcp(w) => w.is_write_vectored(),
-            TransportWrite::Stream(w) => w.is_write_vectored(),
-        }
+        each_write!(self, w => w.is_write_vectored())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            TransportWrite::Tcp(w) => Pin::new(w).poll_flush(cx),
-            TransportWrite::Stream(w) => Pin::new(w).poll_flush(cx),
-        }
+        each_write!(self.get_mut(), w => Pin::new(w).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            TransportWrite::Tcp(w) => Pin::new(w).poll_shutdown(cx),
-            TransportWrite::Stream(w) => Pin::new(w).poll_shutdown(cx),
+        each_write!(self.get_mut(), w => Pin::new(w).poll_shutdown(cx))
+    }
+}
+
+/// A write side that RC4-encrypts everything written to it (RTMPE). The
+/// shared chunked bytes are copied once per viewer here, as the keystream
+/// is per connection; at most [`ENCRYPT_CHUNK`] bytes wait in `pending`.
+pub struct EncryptedWrite {
+    inner: TransportWrite,
+    cipher: RtmpeCipher,
+    /// Encrypted bytes the inner side has not taken yet, from `written`.
+    pending: Vec<u8>,
+    written: usize,
+}
+
+impl EncryptedWrite {
+    /// Writes out `pending`.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.pending.len() {
+            let n = std::task::ready!(
+                Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.written..])
+            )?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
         }
+        self.pending.clear();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Takes up to [`ENCRYPT_CHUNK`] bytes of `bufs` once `pending` is
+    /// empty, and starts writing them.
+    fn poll_take(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.poll_drain(cx))?;
+        for buf in bufs {
+            let n = buf.len().min(ENCRYPT_CHUNK - self.pending.len());
+            self.pending.extend_from_slice(&buf[..n]);
+            if self.pending.len() == ENCRYPT_CHUNK {
+                break;
+            }
+        }
+        let taken = self.pending.len();
+        self.cipher.apply(&mut self.pending);
+        // The bytes are ours now, whether or not the inner side takes them
+        // yet; an error surfaces here or on the next call.
+        if let Poll::Ready(Err(e)) = self.poll_drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(taken))
+    }
+}
+
+impl AsyncWrite for EncryptedWrite {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_take(cx, &[IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_take(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }

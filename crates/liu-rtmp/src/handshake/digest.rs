@@ -118,17 +118,24 @@ pub(super) fn find_digest(
         })
 }
 
-/// A signed S2/C2: `random` followed by HMAC-SHA256 keyed with
-/// HMAC-SHA256(`long_key`, `peer_digest`) over `random`.
+/// The key that signs an S2/C2: HMAC-SHA256(`long_key`, `peer_digest`).
+pub(super) fn signature_key(long_key: &[u8], peer_digest: &[u8; 32]) -> [u8; DIGEST_LEN] {
+    hmac_sha256(long_key, &[peer_digest])
+}
+
+/// The signature of an S2/C2 whose first 1504 bytes are `random`.
+pub(super) fn signature(random: &[u8], key: &[u8; DIGEST_LEN]) -> [u8; DIGEST_LEN] {
+    hmac_sha256(key, &[random])
+}
+
+/// A signed S2/C2: `random` followed by its [`signature`] under `key`.
 pub(super) fn signed_response(
     random: &[u8; SIGNED_RANDOM_LEN],
-    long_key: &[u8],
-    peer_digest: &[u8; 32],
+    key: &[u8; DIGEST_LEN],
 ) -> Box<[u8; HANDSHAKE_SIZE]> {
-    let key = hmac_sha256(long_key, &[peer_digest]);
     let mut out = Box::new([0u8; HANDSHAKE_SIZE]);
     out[..SIGNED_RANDOM_LEN].copy_from_slice(random);
-    out[SIGNED_RANDOM_LEN..].copy_from_slice(&hmac_sha256(&key, &[random]));
+    out[SIGNED_RANDOM_LEN..].copy_from_slice(&signature(random, key));
     out
 }
 

@@ -7,15 +7,20 @@
 //! from the message itself and S2/C2 are signed with a key derived from the
 //! peer's digest.
 //!
+//! RTMPE (C0 of 6 or 8) adds a Diffie-Hellman exchange to the digest
+//! handshake and RC4 after it; see [`rtmpe`].
+//!
 //! Neither side does I/O, reads a clock or draws random numbers: the caller
 //! passes a 32-byte random seed and the current epoch time, feeds received
 //! bytes to `receive`, and sends whatever `take_output` returns.
 
 mod client;
 mod digest;
+pub mod rtmpe;
 mod server;
 
 pub use client::ClientHandshake;
+pub use rtmpe::{RtmpeCipher, RtmpeCiphers};
 pub use server::ServerHandshake;
 
 /// Size of C1, S1, C2 and S2 (spec §5.2.3 – §5.2.4).
@@ -30,9 +35,16 @@ pub enum HandshakeError {
     /// The peer's version byte (C0/S0) is neither 3 nor an RTMPE type.
     #[error("unsupported RTMP version {0:#04x}")]
     UnsupportedVersion(u8),
-    /// The peer asked for an encrypted handshake (RTMPE, 0x06 or 0x08).
-    #[error("encrypted handshake (RTMPE type {0:#04x}) is not supported yet")]
-    Encrypted(u8),
+    /// An RTMPE C1 without a valid Flash Player digest (nowhere to find the
+    /// key block).
+    #[error("RTMPE handshake type {0:#04x} without a valid C1 digest")]
+    RtmpeWithoutDigest(u8),
+    /// The peer's Diffie-Hellman public key is unusable.
+    #[error("bad RTMPE Diffie-Hellman key: {0}")]
+    BadDhKey(&'static str),
+    /// The server's answer does not verify (client side).
+    #[error("server handshake does not verify: {0}")]
+    BadServerResponse(&'static str),
 }
 
 /// Which handshake the peer used.
@@ -45,6 +57,20 @@ pub enum HandshakeKind {
         /// Where the digest block lies in C1/S1.
         scheme: DigestScheme,
     },
+    /// RTMPE: the digest handshake with a key exchange, RC4 after it.
+    Encrypted {
+        scheme: DigestScheme,
+        /// The type of C0/S0: 6, or 8 for XTEA-transformed signatures.
+        handshake_type: u8,
+    },
+}
+
+impl HandshakeKind {
+    /// True for RTMPE.
+    #[must_use]
+    pub fn is_encrypted(self) -> bool {
+        matches!(self, Self::Encrypted { .. })
+    }
 }
 
 /// Layout of a digest-form C1/S1: 4 bytes time, 4 bytes version, then two
@@ -59,11 +85,10 @@ pub enum DigestScheme {
     Scheme1,
 }
 
-/// Checks a C0/S0 version byte (spec §5.2.2).
-fn check_version(version: u8) -> Result<(), HandshakeError> {
+/// Checks a C0/S0 version byte (spec §5.2.2): 3, or an RTMPE type.
+fn check_version(version: u8) -> Result<u8, HandshakeError> {
     match version {
-        RTMP_VERSION => Ok(()),
-        0x06 | 0x08 => Err(HandshakeError::Encrypted(version)),
+        RTMP_VERSION | rtmpe::RTMPE_TYPE | rtmpe::RTMPE_XTEA_TYPE => Ok(version),
         other => Err(HandshakeError::UnsupportedVersion(other)),
     }
 }
@@ -95,5 +120,7 @@ impl Collector {
     }
 }
 
+#[cfg(test)]
+mod rtmpe_tests;
 #[cfg(test)]
 mod tests;

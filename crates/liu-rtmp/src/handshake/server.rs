@@ -4,7 +4,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::digest::{
     FMS_KEY, FMS_KEY_TEXT, FP_KEY, FP_KEY_TEXT, SERVER_DIGEST_VERSION, SIGNED_RANDOM_LEN,
-    SeedStream, find_digest, imprint_digest, new_message, signed_response,
+    SeedStream, find_digest, imprint_digest, new_message, signature_key, signed_response,
+};
+use super::rtmpe::{
+    DH_KEY_LEN, DhKeyPair, RtmpeCiphers, place_public_key, read_public_key, transform_signature,
 };
 use super::{
     Collector, HANDSHAKE_SIZE, HandshakeError, HandshakeKind, RTMP_VERSION, check_version,
@@ -13,8 +16,8 @@ use super::{
 enum ServerState {
     /// Waiting for C0.
     Version,
-    /// Collecting C1.
-    C1(Collector),
+    /// Collecting C1 after a C0 of the given type.
+    C1(Collector, u8),
     /// Skipping C2; holds the number of bytes still expected.
     C2(usize),
     Done,
@@ -24,12 +27,14 @@ enum ServerState {
 /// Server side of the handshake (spec §5.2.5).
 ///
 /// Reads C0+C1, answers S0+S1+S2 in one buffer (digest form if C1 carries a
-/// valid Flash Player digest, plain otherwise), then reads and ignores C2.
+/// valid Flash Player digest, plain otherwise; RTMPE with a key exchange
+/// when C0 asks for it), then reads and ignores C2.
 pub struct ServerHandshake {
     rng: SeedStream,
     epoch_ms: u32,
     state: ServerState,
     kind: Option<HandshakeKind>,
+    ciphers: Option<RtmpeCiphers>,
     output: BytesMut,
 }
 
@@ -44,6 +49,7 @@ impl ServerHandshake {
             epoch_ms,
             state: ServerState::Version,
             kind: None,
+            ciphers: None,
             output: BytesMut::new(),
         }
     }
@@ -53,8 +59,10 @@ impl ServerHandshake {
     ///
     /// # Errors
     ///
-    /// [`HandshakeError::Encrypted`] or [`HandshakeError::UnsupportedVersion`]
-    /// if C0 is not 3. After an error, every call returns that error again.
+    /// [`HandshakeError::UnsupportedVersion`] if C0 is not 3, 6 or 8; for
+    /// RTMPE, [`HandshakeError::RtmpeWithoutDigest`] or
+    /// [`HandshakeError::BadDhKey`]. After an error, every call returns that
+    /// error again.
     pub fn receive(&mut self, input: &[u8]) -> Result<usize, HandshakeError> {
         let mut used = 0;
         loop {
@@ -63,19 +71,21 @@ impl ServerHandshake {
                 ServerState::Failed(err) => return Err(err.clone()),
                 ServerState::Done => return Ok(used),
                 _ if rest.is_empty() => return Ok(used),
-                ServerState::Version => {
-                    if let Err(err) = check_version(rest[0]) {
-                        self.state = ServerState::Failed(err.clone());
-                        return Err(err);
+                ServerState::Version => match check_version(rest[0]) {
+                    Ok(version) => {
+                        used += 1;
+                        self.state = ServerState::C1(Collector::new(), version);
                     }
-                    used += 1;
-                    self.state = ServerState::C1(Collector::new());
-                }
-                ServerState::C1(c1) => {
+                    Err(err) => return Err(self.fail(err)),
+                },
+                ServerState::C1(c1, version) => {
                     used += c1.push(rest);
                     if c1.is_full() {
+                        let version = *version;
                         let c1 = std::mem::replace(&mut c1.buf, Box::new([0; HANDSHAKE_SIZE]));
-                        self.respond(&c1);
+                        if let Err(err) = self.respond(version, &c1) {
+                            return Err(self.fail(err));
+                        }
                         self.state = ServerState::C2(HANDSHAKE_SIZE);
                     }
                 }
@@ -91,30 +101,54 @@ impl ServerHandshake {
         }
     }
 
-    /// Builds S0+S1+S2 for a complete C1.
-    fn respond(&mut self, c1: &[u8; HANDSHAKE_SIZE]) {
-        self.output.reserve(1 + 2 * HANDSHAKE_SIZE);
-        self.output.put_u8(RTMP_VERSION);
-        match find_digest(c1, &FP_KEY[..FP_KEY_TEXT.len()]) {
-            Some((scheme, c1_digest)) => {
-                self.kind = Some(HandshakeKind::Digest { scheme });
-                let mut s1 = new_message(&mut self.rng, self.epoch_ms, SERVER_DIGEST_VERSION);
-                imprint_digest(&mut s1, scheme, &FMS_KEY[..FMS_KEY_TEXT.len()]);
-                let mut random = [0u8; SIGNED_RANDOM_LEN];
-                self.rng.fill(&mut random);
-                let s2 = signed_response(&random, &FMS_KEY, &c1_digest);
-                self.output.put_slice(&s1[..]);
-                self.output.put_slice(&s2[..]);
+    fn fail(&mut self, err: HandshakeError) -> HandshakeError {
+        self.state = ServerState::Failed(err.clone());
+        err
+    }
+
+    /// Builds S0+S1+S2 for a complete C1; S0 repeats C0's type.
+    fn respond(&mut self, version: u8, c1: &[u8; HANDSHAKE_SIZE]) -> Result<(), HandshakeError> {
+        let Some((scheme, c1_digest)) = find_digest(c1, &FP_KEY[..FP_KEY_TEXT.len()]) else {
+            if version != RTMP_VERSION {
+                return Err(HandshakeError::RtmpeWithoutDigest(version));
             }
-            None => {
-                // Spec §5.2.3: S1 = time, four zero bytes, random.
-                self.kind = Some(HandshakeKind::Plain);
-                let s1 = new_message(&mut self.rng, self.epoch_ms, 0);
-                self.output.put_slice(&s1[..]);
-                // Spec §5.2.4: S2 echoes C1.
-                self.output.put_slice(&c1[..]);
-            }
+            // Spec §5.2.3: S1 = time, four zero bytes, random; §5.2.4: S2
+            // echoes C1.
+            self.kind = Some(HandshakeKind::Plain);
+            let s1 = new_message(&mut self.rng, self.epoch_ms, 0);
+            self.output.reserve(1 + 2 * HANDSHAKE_SIZE);
+            self.output.put_u8(version);
+            self.output.put_slice(&s1[..]);
+            self.output.put_slice(&c1[..]);
+            return Ok(());
+        };
+        let mut s1 = new_message(&mut self.rng, self.epoch_ms, SERVER_DIGEST_VERSION);
+        if version == RTMP_VERSION {
+            self.kind = Some(HandshakeKind::Digest { scheme });
+        } else {
+            let mut secret = [0u8; DH_KEY_LEN];
+            self.rng.fill(&mut secret);
+            let keys = DhKeyPair::new(&secret);
+            let peer = read_public_key(c1, scheme);
+            let shared = keys.shared_secret(&peer)?;
+            place_public_key(&mut s1, scheme, keys.public());
+            self.ciphers = Some(RtmpeCiphers::new(&shared, keys.public(), &peer));
+            self.kind = Some(HandshakeKind::Encrypted {
+                scheme,
+                handshake_type: version,
+            });
         }
+        imprint_digest(&mut s1, scheme, &FMS_KEY[..FMS_KEY_TEXT.len()]);
+        let mut random = [0u8; SIGNED_RANDOM_LEN];
+        self.rng.fill(&mut random);
+        let key = signature_key(&FMS_KEY, &c1_digest);
+        let mut s2 = signed_response(&random, &key);
+        transform_signature(version, &mut s2[SIGNED_RANDOM_LEN..], &key);
+        self.output.reserve(1 + 2 * HANDSHAKE_SIZE);
+        self.output.put_u8(version);
+        self.output.put_slice(&s1[..]);
+        self.output.put_slice(&s2[..]);
+        Ok(())
     }
 
     /// Bytes to send to the client: S0+S1+S2 in one buffer once C0+C1 have
@@ -133,5 +167,11 @@ impl ServerHandshake {
     #[must_use]
     pub fn kind(&self) -> Option<HandshakeKind> {
         self.kind
+    }
+
+    /// For RTMPE, the RC4 ciphers of both directions, once C1 has arrived.
+    /// They apply to every byte after C2 (incoming) and after S2 (outgoing).
+    pub fn take_ciphers(&mut self) -> Option<RtmpeCiphers> {
+        self.ciphers.take()
     }
 }

@@ -157,20 +157,17 @@ fn digest_keyed_with_wrong_key_is_plain() {
 
 #[test]
 fn bad_versions() {
-    for (v, err) in [
-        (0x06, HandshakeError::Encrypted(0x06)),
-        (0x08, HandshakeError::Encrypted(0x08)),
-        (0x00, HandshakeError::UnsupportedVersion(0x00)),
-        (0x09, HandshakeError::UnsupportedVersion(0x09)),
-        (0xFF, HandshakeError::UnsupportedVersion(0xFF)),
-    ] {
-        let mut server = ServerHandshake::new([0; 32], 0);
-        assert_eq!(server.receive(&[v, 1, 2, 3]), Err(err.clone()));
-        // Sticky.
-        assert_eq!(server.receive(&[3]), Err(err.clone()));
-        assert!(server.take_output().is_none());
-        assert!(!server.is_done());
-
+    for v in [0x00, 0x09, 0xFF, 0x06, 0x08] {
+        let err = HandshakeError::UnsupportedVersion(v);
+        if v != 0x06 && v != 0x08 {
+            let mut server = ServerHandshake::new([0; 32], 0);
+            assert_eq!(server.receive(&[v, 1, 2, 3]), Err(err.clone()));
+            // Sticky.
+            assert_eq!(server.receive(&[3]), Err(err.clone()));
+            assert!(server.take_output().is_none());
+            assert!(!server.is_done());
+        }
+        // A plain client takes nothing but 3 back.
         let mut client = ClientHandshake::new([0; 32], 0, true);
         assert!(client.take_output().is_some());
         assert_eq!(client.receive(&[v]), Err(err.clone()));
@@ -388,7 +385,7 @@ proptest! {
     fn arbitrary_input_never_panics(
         data in proptest::collection::vec(any::<u8>(), 0..4000),
         split in proptest::collection::vec(1usize..2000, 1..8),
-        first in prop_oneof![Just(3u8), any::<u8>()],
+        first in prop_oneof![Just(3u8), Just(6u8), Just(8u8), any::<u8>()],
     ) {
         let mut data = data;
         if let Some(b) = data.first_mut() {

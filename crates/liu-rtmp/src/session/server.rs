@@ -16,7 +16,7 @@ use crate::RtmpError;
 use crate::chunk::{ChunkLimits, RawMessage};
 use crate::command::{Command, split_query, status_info};
 use crate::control::{ControlMessage, UserControlEvent, type_id};
-use crate::handshake::{HandshakeKind, ServerHandshake};
+use crate::handshake::{HandshakeKind, RtmpeCipher, ServerHandshake};
 use crate::media::{MediaKind, SubMessage, split_aggregate};
 
 /// Settings of a server session.
@@ -149,6 +149,14 @@ pub struct ServerSession {
     config: ServerConfig,
     phase: Phase,
     handshake_kind: Option<HandshakeKind>,
+    /// RTMPE: decrypts what the client sends after C2.
+    incoming_cipher: Option<RtmpeCipher>,
+    /// RTMPE: encrypts what is sent after S2; handed to the caller, who
+    /// owns the byte stream.
+    outgoing_cipher: Option<RtmpeCipher>,
+    /// Set Chunk Size has gone out (after connect; for RTMPE, before the
+    /// first play instead).
+    chunk_size_sent: bool,
     transport: Transport,
     events: VecDeque<ServerEvent>,
     connect_transaction: Option<f64>,
@@ -172,6 +180,9 @@ impl ServerSession {
             config,
             phase: Phase::Handshake(Box::new(ServerHandshake::new(random, epoch_ms))),
             handshake_kind: None,
+            incoming_cipher: None,
+            outgoing_cipher: None,
+            chunk_size_sent: false,
             transport,
             events: VecDeque::new(),
             connect_transaction: None,
@@ -193,6 +204,20 @@ impl ServerSession {
         self.handshake_kind
     }
 
+    /// True for an RTMPE connection.
+    pub fn is_encrypted(&self) -> bool {
+        self.handshake_kind.is_some_and(HandshakeKind::is_encrypted)
+    }
+
+    /// Announces the configured chunk size, once.
+    fn send_chunk_size(&mut self) {
+        if !self.chunk_size_sent && self.config.chunk_size != 128 {
+            self.transport
+                .send_control(ControlMessage::SetChunkSize(self.config.chunk_size));
+        }
+        self.chunk_size_sent = true;
+    }
+
     /// True once `connect` was accepted.
     pub fn is_connected(&self) -> bool {
         self.connected
@@ -200,6 +225,14 @@ impl ServerSession {
 
     pub fn app(&self) -> &str {
         &self.app
+    }
+
+    /// RTMPE: the cipher for every byte sent after the handshake, once the
+    /// handshake is over. Output taken before it appears is plain; output
+    /// taken after must go through it, in order, with everything else the
+    /// caller writes to the client.
+    pub fn take_outgoing_cipher(&mut self) -> Option<RtmpeCipher> {
+        self.outgoing_cipher.take()
     }
 
     /// Feeds bytes received from the client.
@@ -214,10 +247,18 @@ impl ServerSession {
             if !hs.is_done() {
                 return Ok(());
             }
+            if let Some(ciphers) = hs.take_ciphers() {
+                self.incoming_cipher = Some(ciphers.incoming);
+                self.outgoing_cipher = Some(ciphers.outgoing);
+            }
             self.phase = Phase::Messages;
             data = &data[used.min(data.len())..];
         }
+        let start = self.transport.input.len();
         self.transport.input.extend_from_slice(data);
+        if let Some(cipher) = &mut self.incoming_cipher {
+            cipher.apply(&mut self.transport.input[start..]);
+        }
         while let Some(msg) = self.transport.next_message()? {
             if let Some(msg) = self.transport.handle_control(msg)? {
                 self.handle_message(msg)?;
@@ -561,9 +602,11 @@ impl ServerSession {
             .send_control(ControlMessage::WindowAckSize(self.config.window_ack_size));
         self.transport
             .send_peer_bandwidth(self.config.peer_bandwidth);
-        if self.config.chunk_size != 128 {
-            self.transport
-                .send_control(ControlMessage::SetChunkSize(self.config.chunk_size));
+        // FFmpeg publishing over RTMPE echoes Set Chunk Size and then reads
+        // its own, already encrypted, copy: an RTMPE client learns the chunk
+        // size when it plays instead.
+        if !self.is_encrypted() {
+            self.send_chunk_size();
         }
         let properties = Amf0Value::object([
             ("fmsVer", Amf0Value::string("FMS/3,5,3,888")),
@@ -619,6 +662,7 @@ impl ServerSession {
     /// Accepts a play: Stream Begin, `NetStream.Play.Reset` (when asked),
     /// `NetStream.Play.Start` and `|RtmpSampleAccess`, queued together.
     pub fn accept_play(&mut self, stream_id: u32, name: &str, reset: bool) {
+        self.send_chunk_size();
         self.take_pending(stream_id);
         self.set_state(stream_id, NetStreamState::Playing);
         self.transport

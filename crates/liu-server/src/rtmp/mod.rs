@@ -21,6 +21,7 @@ use liu_rtmp::session::{ServerConfig, ServerEvent, ServerSession};
 use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::config::RtmpTransport;
 use crate::hub::{
     Delivery, DirectTicket, FormSlot, Frame, FrameFlags, FrameKind, Publisher, Returned, StreamKey,
     Subscriber,
@@ -75,24 +76,25 @@ struct Playback {
     merge_window: Duration,
 }
 
-/// Serves one RTMP connection over `transport` (`protocol` names it in logs:
-/// `rtmp`, `rtmps`).
+/// Serves one RTMP connection over `transport`; `kind` says which member
+/// of the RTMP family it is (RTMPE is found out by the handshake).
 pub async fn serve_connection(
     transport: Transport,
     peer: SocketAddr,
-    protocol: &'static str,
+    kind: RtmpTransport,
     ctx: Arc<Context>,
     shutdown: watch::Receiver<bool>,
 ) {
     let span = info_span!(
         "rtmp",
         %peer,
-        protocol,
+        protocol = kind.name(),
+        rtmpe = tracing::field::Empty,
         app = tracing::field::Empty,
         stream = tracing::field::Empty
     );
     async move {
-        let mut conn = Connection::new(ctx);
+        let mut conn = Connection::new(ctx, kind);
         match conn.run(transport, shutdown).await {
             Ok(()) => debug!("closed"),
             Err(e) => warn!("connection closed: {e}"),
@@ -104,6 +106,8 @@ pub async fn serve_connection(
 
 struct Connection {
     ctx: Arc<Context>,
+    /// Which member of the RTMP family this connection is.
+    kind: RtmpTransport,
     session: ServerSession,
     role: Role,
     app: String,
@@ -112,7 +116,7 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(ctx: Arc<Context>) -> Self {
+    fn new(ctx: Arc<Context>, kind: RtmpTransport) -> Self {
         let cfg = &ctx.config.rtmp;
         let session_config = ServerConfig {
             chunk_size: cfg.chunk_size,
@@ -129,6 +133,7 @@ impl Connection {
         Connection {
             session: ServerSession::new(session_config, random_seed(), epoch),
             ctx,
+            kind,
             role: Role::Idle,
             app: String::new(),
             out: Vec::new(),
@@ -169,6 +174,13 @@ impl Connection {
                         Some(received) => received?,
                     }
                     self.take_session_output();
+                    if let Some(cipher) = self.session.take_outgoing_cipher() {
+                        // RTMPE: S0+S1+S2 went out plain when C1 came; from
+                        // now on every byte written is encrypted.
+                        self.kind = self.kind.encrypted();
+                        tracing::Span::current().record("rtmpe", true);
+                        wr = wr.take().map(|w| w.encrypted(cipher));
+                    }
                     // A command (or anything to answer) needs the socket back.
                     if direct.is_some() && (self.session.has_events() || !self.out.is_empty()) {
                         self.undirect(&mut direct, &mut wr).await?;
@@ -361,6 +373,11 @@ impl Connection {
                         ));
                     }
                     tracing::Span::current().record("app", req.app.as_str());
+                    if let Some(why) = self.ctx.config.refuses_connect(&req.app, self.kind) {
+                        self.session.reject_connect(&why);
+                        self.take_session_output();
+                        return Err(ConnError::Closed(why));
+                    }
                     self.app = req.app.clone();
                     self.session.accept_connect(&req.app);
                 }
@@ -378,6 +395,15 @@ impl Connection {
                             req.stream_id,
                             "NetStream.Publish.BadName",
                             "empty stream name",
+                        );
+                        continue;
+                    }
+                    if let Some(why) = self.ctx.config.refuses_publish(&self.app, self.kind) {
+                        info!("publish refused: {why}");
+                        self.session.reject_publish(
+                            req.stream_id,
+                            "NetStream.Publish.Rejected",
+                            &why,
                         );
                         continue;
                     }
