@@ -14,5 +14,6 @@ mod error;
 pub mod handshake;
 pub mod media;
 pub mod session;
+pub mod tunnel;
 
 pub use error::RtmpError;

@@ -14,7 +14,9 @@ use crate::hub::{HubConfig, RingLimits};
 pub struct Config {
     pub rtmp: RtmpConfig,
     pub rtmps: RtmpsConfig,
+    pub rtmpt: RtmptConfig,
     pub http: HttpConfig,
+    pub https: HttpsConfig,
     pub stream: StreamConfig,
     pub hls: HlsConfig,
     /// Per-application overrides, `[app.NAME]`.
@@ -185,6 +187,50 @@ impl RtmpsConfig {
             (None, None, true) => Ok(Some(crate::tls::CertSource::SelfSigned)),
             (None, None, false) => Ok(None),
             _ => Err("[rtmps] needs both cert and key".into()),
+        }
+    }
+}
+
+/// RTMPT, RTMP tunnelled in HTTP: served on the HTTP listener (RTMPTS on
+/// HTTPS) and, with `listen`, on a port of its own (80 in production).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtmptConfig {
+    pub enabled: bool,
+    /// An extra listener for RTMPT (it serves the whole HTTP surface).
+    pub listen: Option<SocketAddr>,
+    pub max_sessions: usize,
+    /// A session whose client sends no request for this long is closed.
+    pub session_timeout_ms: u64,
+    /// Most bytes a session buffers each way (client bytes not yet read,
+    /// server bytes not yet fetched).
+    pub max_buffered_bytes: usize,
+}
+
+impl Default for RtmptConfig {
+    fn default() -> Self {
+        RtmptConfig {
+            enabled: true,
+            listen: None,
+            max_sessions: 1_000,
+            session_timeout_ms: 15_000,
+            max_buffered_bytes: 1 << 20,
+        }
+    }
+}
+
+/// HTTPS: the HTTP surface (HTTP-FLV, HLS, RTMPTS) over TLS, with the
+/// `[rtmps]` certificate; on whenever that certificate is configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpsConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpsConfig {
+    fn default() -> Self {
+        HttpsConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
         }
     }
 }

@@ -9,6 +9,7 @@ mod http;
 pub mod hub;
 mod io;
 mod rtmp;
+mod rtmpt;
 mod send_batch;
 mod server;
 mod tls;

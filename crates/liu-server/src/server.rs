@@ -12,6 +12,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::config::{Config, RtmpTransport};
 use crate::hls::HlsStreams;
 use crate::hub::Hub;
+use crate::rtmpt::Tunnels;
 use crate::tls::TlsSetup;
 use crate::transport::Transport;
 use crate::{ServerError, http, rtmp};
@@ -21,6 +22,7 @@ pub struct Context {
     pub config: Config,
     pub hub: Hub,
     pub hls: Arc<HlsStreams>,
+    pub tunnels: Tunnels,
     pub started: Instant,
 }
 
@@ -31,6 +33,16 @@ pub struct BoundServer {
     http: TcpListener,
     /// RTMPS, when a certificate is configured.
     rtmps: Option<(TcpListener, Arc<TlsSetup>)>,
+    /// HTTPS, with the same certificate.
+    https: Option<TcpListener>,
+    /// RTMPT's own port, when configured.
+    rtmpt: Option<TcpListener>,
+}
+
+async fn bind_one(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { what, addr, source })
 }
 
 /// Binds every listener, so a port in use is reported before anything runs.
@@ -54,18 +66,16 @@ pub async fn bind(config: Config) -> Result<BoundServer, ServerError> {
         Some(source) => Some(Arc::new(TlsSetup::new(source)?)),
         None => None,
     };
-    let rtmps = match tls {
-        Some(tls) => {
-            let listener = TcpListener::bind(config.rtmps.listen)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    what: "RTMPS",
-                    addr: config.rtmps.listen,
-                    source,
-                })?;
-            Some((listener, tls))
-        }
-        None => None,
+    let (rtmps, https) = match tls {
+        Some(tls) => (
+            Some((bind_one("RTMPS", config.rtmps.listen).await?, tls)),
+            Some(bind_one("HTTPS", config.https.listen).await?),
+        ),
+        None => (None, None),
+    };
+    let rtmpt = match config.rtmpt.listen {
+        Some(addr) if config.rtmpt.enabled => Some(bind_one("RTMPT", addr).await?),
+        _ => None,
     };
     if let Some(dir) = &config.hls.dir {
         check_writable(dir).map_err(|source| ServerError::HlsDir {
@@ -77,6 +87,7 @@ pub async fn bind(config: Config) -> Result<BoundServer, ServerError> {
     let hls = Arc::new(HlsStreams::new(hub.clone(), config.clone()));
     Ok(BoundServer {
         ctx: Arc::new(Context {
+            tunnels: Tunnels::new(config.rtmpt.clone()),
             config,
             hub,
             hls,
@@ -85,6 +96,8 @@ pub async fn bind(config: Config) -> Result<BoundServer, ServerError> {
         rtmp,
         http,
         rtmps,
+        https,
+        rtmpt,
     })
 }
 
@@ -119,6 +132,18 @@ impl BoundServer {
         Some(l.local_addr().unwrap_or(self.ctx.config.rtmps.listen))
     }
 
+    /// The HTTPS address, if TLS is on.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        let l = self.https.as_ref()?;
+        Some(l.local_addr().unwrap_or(self.ctx.config.https.listen))
+    }
+
+    /// RTMPT's own address, if configured.
+    pub fn rtmpt_addr(&self) -> Option<SocketAddr> {
+        let l = self.rtmpt.as_ref()?;
+        l.local_addr().ok()
+    }
+
     /// The RTMPS certificate's SHA-256 fingerprint, if RTMPS is on.
     pub fn tls_fingerprint(&self) -> Option<String> {
         Some(self.rtmps.as_ref()?.1.fingerprint())
@@ -147,6 +172,7 @@ impl BoundServer {
                 rtmp::serve_connection(Transport::Tcp(socket), peer, RtmpTransport::Rtmp, ctx, stop)
             },
         ));
+        let tls = self.rtmps.as_ref().map(|(_, tls)| tls.clone());
         let rtmps_task = self.rtmps.map(|(listener, tls)| {
             tokio::spawn(accept_loop(
                 listener,
@@ -157,24 +183,56 @@ impl BoundServer {
                 move |socket, peer, ctx, stop| serve_rtmps(tls.clone(), socket, peer, ctx, stop),
             ))
         });
-        let http_task = tokio::spawn(accept_loop(
+        let serve_http = |socket, peer, ctx, stop| {
+            http::serve_connection(socket, peer, ctx, stop).instrument(info_span!("http", %peer))
+        };
+        let mut tasks = vec![rtmp_task];
+        tasks.extend(rtmps_task);
+        tasks.push(tokio::spawn(accept_loop(
             self.http,
             "HTTP",
             http_max,
             self.ctx.clone(),
             stop_rx.clone(),
-            |socket, peer, ctx, stop| {
-                http::serve_connection(socket, peer, ctx, stop)
-                    .instrument(info_span!("http", %peer))
-            },
-        ));
+            serve_http,
+        )));
+        if let Some(listener) = self.rtmpt {
+            tasks.push(tokio::spawn(accept_loop(
+                listener,
+                "RTMPT",
+                http_max,
+                self.ctx.clone(),
+                stop_rx.clone(),
+                serve_http,
+            )));
+        }
+        if let (Some(listener), Some(tls)) = (self.https, tls) {
+            tasks.push(tokio::spawn(accept_loop(
+                listener,
+                "HTTPS",
+                http_max,
+                self.ctx.clone(),
+                stop_rx.clone(),
+                move |socket, peer, ctx, stop| {
+                    serve_https(tls.clone(), socket, peer, ctx, stop)
+                        .instrument(info_span!("https", %peer))
+                },
+            )));
+        }
+        let ctx = self.ctx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                ctx.tunnels.expire(Instant::now());
+            }
+        }));
         shutdown.await;
         info!("shutting down");
         let _ = stop_tx.send(true);
         self.ctx.hls.shutdown();
-        rtmp_task.abort();
-        http_task.abort();
-        if let Some(t) = rtmps_task {
+        self.ctx.tunnels.close_all();
+        for t in tasks {
             t.abort();
         }
         // Connections hold a receiver each; wait for them to say goodbye.
@@ -228,6 +286,23 @@ async fn serve_rtmps(
         stop,
     )
     .await
+}
+
+/// The TLS handshake (bounded by the HTTP header timeout), then HTTP over
+/// it, all through hyper.
+async fn serve_https(
+    tls: Arc<TlsSetup>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Context>,
+    stop: watch::Receiver<bool>,
+) {
+    let limit = Duration::from_millis(ctx.config.http.header_timeout_ms);
+    match tokio::time::timeout(limit, tls.acceptor().accept(socket)).await {
+        Ok(Ok(stream)) => http::serve_with_hyper(stream, Vec::new(), peer, true, ctx, stop).await,
+        Ok(Err(e)) => info!("HTTPS: TLS handshake failed: {e}"),
+        Err(_) => info!("HTTPS: no TLS handshake within {limit:?}"),
+    }
 }
 
 /// Accepts connections until aborted, at most `max` at once, each served

@@ -12,6 +12,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use liu_rtmp::handshake::RtmpeCipher;
+
+use crate::rtmpt::{TunnelReader, TunnelStream, TunnelWriter};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -37,6 +39,8 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> ByteStream for T {}
 pub enum Transport {
     Tcp(TcpStream),
     Stream(Box<dyn ByteStream>),
+    /// RTMPT: bytes come and go in HTTP requests.
+    Tunnel(TunnelStream),
 }
 
 impl Transport {
@@ -52,6 +56,10 @@ impl Transport {
                 let buf = vec![0u8; STREAM_READ_CHUNK].into_boxed_slice();
                 (TransportRead::Stream(r, buf), TransportWrite::Stream(w))
             }
+            Transport::Tunnel(t) => {
+                let (r, w) = t.split();
+                (TransportRead::Tunnel(r), TransportWrite::Tunnel(w))
+            }
         }
     }
 }
@@ -59,6 +67,7 @@ impl Transport {
 pub enum TransportRead {
     Tcp(OwnedReadHalf),
     Stream(ReadHalf<Box<dyn ByteStream>>, Box<[u8]>),
+    Tunnel(TunnelReader),
 }
 
 impl TransportRead {
@@ -87,6 +96,8 @@ impl TransportRead {
                 0 => Ok(None),
                 n => Ok(Some(f(&buf[..n]))),
             },
+            // A request body, as it came: no copy, no buffer of our own.
+            TransportRead::Tunnel(rd) => Ok(rd.read().await.map(|b| f(&b))),
         }
     }
 }
@@ -94,6 +105,7 @@ impl TransportRead {
 pub enum TransportWrite {
     Tcp(OwnedWriteHalf),
     Stream(WriteHalf<Box<dyn ByteStream>>),
+    Tunnel(TunnelWriter),
     Encrypted(Box<EncryptedWrite>),
 }
 
@@ -114,6 +126,7 @@ macro_rules! each_write {
         match $self {
             TransportWrite::Tcp($w) => $e,
             TransportWrite::Stream($w) => $e,
+            TransportWrite::Tunnel($w) => $e,
             TransportWrite::Encrypted($w) => $e,
         }
     };

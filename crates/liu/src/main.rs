@@ -37,6 +37,10 @@ struct ServeArgs {
     /// `[rtmps] cert` and `key` are configured, or with --tls-self-signed
     #[arg(long, value_name = "ADDR")]
     rtmps: Option<SocketAddr>,
+    /// HTTPS listen address (HTTP-FLV, HLS, RTMPTS over TLS) [default: 0.0.0.0:8443, or the
+    /// config file's]; on with RTMPS, with the same certificate
+    #[arg(long, value_name = "ADDR")]
+    https: Option<SocketAddr>,
     /// Serve RTMPS with a certificate made at startup for localhost (development only; the
     /// SHA-256 fingerprint is printed)
     #[arg(long)]
@@ -95,6 +99,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.rtmps {
         config.rtmps.listen = addr;
     }
+    if let Some(addr) = args.https {
+        config.https.listen = addr;
+    }
     if args.tls_self_signed {
         config.rtmps.self_signed = true;
         config.rtmps.cert = None;
@@ -118,10 +125,30 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "       http://{http_host}:{}/live/<stream>.m3u8   (HLS)",
             http.port()
         );
+        println!(
+            "also:  rtmpe://{rtmp_host}:{}/live/<stream>   rtmpt://{http_host}:{}/live/<stream>",
+            rtmp.port(),
+            http.port()
+        );
+        if let Some(addr) = server.rtmpt_addr() {
+            println!(
+                "rtmpt: rtmpt://{}:{}/live/<stream>",
+                display_host(addr),
+                addr.port()
+            );
+        }
         if let (Some(addr), Some(fingerprint)) = (server.rtmps_addr(), server.tls_fingerprint()) {
             println!(
                 "rtmps: rtmps://{}:{}/live/<stream>   (certificate SHA-256 {fingerprint})",
                 display_host(addr),
+                addr.port()
+            );
+        }
+        if let Some(addr) = server.https_addr() {
+            let host = display_host(addr);
+            println!(
+                "https: https://{host}:{}/live/<stream>.flv   rtmpts://{host}:{}/live/<stream>",
+                addr.port(),
                 addr.port()
             );
         }

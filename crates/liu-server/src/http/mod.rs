@@ -26,7 +26,8 @@ pub(crate) use flv::{FLV_FORM, flv_form};
 use flv::{FlvPlayback, stream_native, wait_for_stream};
 use head::{HeadError, Method, RequestHead, read_head};
 pub(crate) use service::Body;
-use service::{flv_stream_key, serve_with_hyper};
+use service::flv_stream_key;
+pub(crate) use service::serve_with_hyper;
 
 use crate::server::Context;
 
@@ -56,7 +57,7 @@ pub async fn serve_connection(
         let key =
             flv_stream_key(&head.path).filter(|_| head.method == Method::Get && !head.has_body);
         let Some(key) = key else {
-            serve_with_hyper(socket, buf, peer, ctx, stop).await;
+            serve_with_hyper(socket, buf, peer, false, ctx, stop).await;
             return;
         };
         // Pipelined bytes after an endless response have no meaning.

@@ -10,17 +10,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpStream;
+use liu_rtmp::tunnel::TunnelRequest;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tracing::{debug, info};
 
 use super::flv::{FlvPlayback, hyper_body, wait_for_stream};
 use super::head::MAX_HEAD_BYTES;
 use crate::buf_list::BufList;
+use crate::config::RtmpTransport;
 use crate::hls::HlsRequest;
 use crate::hub::StreamKey;
 use crate::io::{Prefixed, WriteTimeout};
@@ -31,18 +33,21 @@ use crate::server::Context;
 pub type Body = UnsyncBoxBody<BufList, Infallible>;
 
 /// Serves the rest of an HTTP/1.1 connection with hyper; `read` holds
-/// bytes already read from it.
-pub async fn serve_with_hyper(
-    socket: TcpStream,
+/// bytes already read from it. `tls` says it came over HTTPS.
+pub async fn serve_with_hyper<S>(
+    socket: S,
     read: Vec<u8>,
     peer: SocketAddr,
+    tls: bool,
     ctx: Arc<Context>,
     stop: watch::Receiver<bool>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(|req| {
         let ctx = ctx.clone();
         let stop = stop.clone();
-        async move { Ok::<_, Infallible>(route(req, peer, ctx, stop).await) }
+        async move { Ok::<_, Infallible>(route(req, peer, tls, ctx, stop).await) }
     });
     let write_timeout = Duration::from_millis(ctx.config.stream.write_timeout_ms);
     let io = TokioIo::new(WriteTimeout::new(
@@ -51,6 +56,8 @@ pub async fn serve_with_hyper(
     ));
     let result = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
+        // librtmp's RTMPT looks for "Content-Length:" as written.
+        .title_case_headers(true)
         .header_read_timeout(Duration::from_millis(ctx.config.http.header_timeout_ms))
         .max_buf_size(MAX_HEAD_BYTES.max(8192))
         .serve_connection(io, service)
@@ -63,12 +70,19 @@ pub async fn serve_with_hyper(
 async fn route(
     req: Request<Incoming>,
     peer: SocketAddr,
+    tls: bool,
     ctx: Arc<Context>,
     stop: watch::Receiver<bool>,
 ) -> Response<Body> {
     let path = req.uri().path();
     if req.method() == Method::OPTIONS {
         return preflight(&req);
+    }
+    if req.method() == Method::POST
+        && ctx.config.rtmpt.enabled
+        && TunnelRequest::parse(path).is_some()
+    {
+        return tunnel(req, peer, tls, &ctx, &stop).await;
     }
     if let Some(hls) = HlsRequest::parse(path, req.uri().query()) {
         return crate::hls::serve(hls, req.method(), req.headers(), &ctx).await;
@@ -109,6 +123,47 @@ async fn route(
     let playback = FlvPlayback::new(subscriber, wait, ctx.config.merge_window(&key.app), stop);
     let body = hyper_body(playback);
     resp.body(body)
+        .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
+}
+
+/// One RTMPT request: its body goes to the tunnel, the tunnel's bytes come
+/// back.
+async fn tunnel(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    tls: bool,
+    ctx: &Arc<Context>,
+    stop: &watch::Receiver<bool>,
+) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let limit = ctx.config.rtmpt.max_buffered_bytes;
+    let body = match Limited::new(body, limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            info!(%peer, "RTMPT request body refused: {e}");
+            return text(StatusCode::PAYLOAD_TOO_LARGE, "RTMPT body too large\n");
+        }
+    };
+    let kind = if tls {
+        RtmpTransport::Rtmpts
+    } else {
+        RtmpTransport::Rtmpt
+    };
+    let Some(request) = TunnelRequest::parse(parts.uri.path()) else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let answer = ctx.tunnels.handle(request, body, peer, kind, ctx, stop);
+    let content_type = if answer.fcs {
+        liu_rtmp::tunnel::CONTENT_TYPE
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    Response::builder()
+        .status(answer.status)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header(header::CONNECTION, "keep-alive")
+        .body(Full::new(BufList::from(answer.body)).boxed_unsync())
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
 }
 

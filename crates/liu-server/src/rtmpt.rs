@@ -1,0 +1,356 @@
+//! RTMPT sessions on the HTTP listeners (RTMPTS on HTTPS): each tunnel
+//! feeds one RTMP connection, the same one TCP feeds, through a pair of
+//! bounded byte queues. `send` bodies go to the connection's reads; what the
+//! connection writes waits for the client's next request.
+//!
+//! Sessions have unguessable ids (128 random bits), are bounded in number
+//! and in buffered bytes each way, and end when the client closes them,
+//! when it sends nothing for `session_timeout_ms`, or when the RTMP
+//! connection ends (after its last bytes are fetched).
+
+use std::collections::HashMap;
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use liu_rtmp::tunnel::{TunnelCommand, TunnelError, TunnelRequest, TunnelState};
+use tokio::io::AsyncWrite;
+use tokio::sync::watch;
+use tracing::{debug, info};
+
+use crate::config::{RtmpTransport, RtmptConfig};
+use crate::server::Context;
+use crate::transport::Transport;
+
+/// What a tunnel request gets back: an HTTP status and a body.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TunnelAnswer {
+    pub status: u16,
+    pub body: Bytes,
+    /// `application/x-fcs` (else plain text, for errors).
+    pub fcs: bool,
+}
+
+impl TunnelAnswer {
+    fn fcs(body: Bytes) -> Self {
+        TunnelAnswer {
+            status: 200,
+            body,
+            fcs: true,
+        }
+    }
+
+    fn error(status: u16, text: &'static str) -> Self {
+        TunnelAnswer {
+            status,
+            body: Bytes::from_static(text.as_bytes()),
+            fcs: false,
+        }
+    }
+}
+
+/// All open tunnels.
+pub struct Tunnels {
+    config: RtmptConfig,
+    sessions: Mutex<HashMap<String, Arc<Tunnel>>>,
+}
+
+struct Tunnel {
+    id: String,
+    state: Mutex<Queues>,
+}
+
+/// One tunnel's queues, shared by its HTTP requests and its RTMP
+/// connection.
+struct Queues {
+    protocol: TunnelState,
+    /// Client bytes the connection has not read.
+    inbound: BytesMut,
+    reader: Option<Waker>,
+    /// Connection bytes the client has not fetched.
+    outbound: BytesMut,
+    writer: Option<Waker>,
+    /// The client closed the session or went away: reads end.
+    client_gone: bool,
+    /// The RTMP connection ended: writes are over.
+    conn_ended: bool,
+    last_request: Instant,
+}
+
+impl Tunnel {
+    fn lock(&self) -> MutexGuard<'_, Queues> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ends the client side: the connection reads end of stream.
+    fn client_gone(&self) {
+        let mut q = self.lock();
+        q.client_gone = true;
+        if let Some(w) = q.reader.take() {
+            w.wake();
+        }
+    }
+}
+
+impl Tunnels {
+    pub fn new(config: RtmptConfig) -> Self {
+        Tunnels {
+            config,
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Arc<Tunnel>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Answers one RTMPT request (`kind` is RTMPT or RTMPTS).
+    pub fn handle(
+        &self,
+        request: Result<TunnelRequest<'_>, TunnelError>,
+        body: Bytes,
+        peer: SocketAddr,
+        kind: RtmpTransport,
+        ctx: &Arc<Context>,
+        stop: &watch::Receiver<bool>,
+    ) -> TunnelAnswer {
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => {
+                info!(%peer, "RTMPT request refused: {e}");
+                return TunnelAnswer::error(400, "malformed RTMPT request\n");
+            }
+        };
+        match request.command {
+            // FMS answers Flash Player's probe with 404; the player then opens.
+            TunnelCommand::Ident => TunnelAnswer::error(404, "not found\n"),
+            TunnelCommand::Open => self.open(peer, kind, ctx, stop),
+            _ => self.exchange(request, body, peer),
+        }
+    }
+
+    fn open(
+        &self,
+        peer: SocketAddr,
+        kind: RtmpTransport,
+        ctx: &Arc<Context>,
+        stop: &watch::Receiver<bool>,
+    ) -> TunnelAnswer {
+        let mut sessions = self.sessions();
+        if sessions.len() >= self.config.max_sessions {
+            info!(%peer, "RTMPT open refused: {} sessions open", sessions.len());
+            return TunnelAnswer::error(503, "too many RTMPT sessions\n");
+        }
+        let id: String = crate::io::random_seed()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let tunnel = Arc::new(Tunnel {
+            id: id.clone(),
+            state: Mutex::new(Queues {
+                protocol: TunnelState::default(),
+                inbound: BytesMut::new(),
+                reader: None,
+                outbound: BytesMut::new(),
+                writer: None,
+                client_gone: false,
+                conn_ended: false,
+                last_request: Instant::now(),
+            }),
+        });
+        sessions.insert(id.clone(), tunnel.clone());
+        drop(sessions);
+        debug!(%peer, session = %id, "RTMPT session opened");
+        let stream = TunnelStream {
+            tunnel,
+            max_buffered: self.config.max_buffered_bytes,
+        };
+        tokio::spawn(crate::rtmp::serve_connection(
+            Transport::Tunnel(stream),
+            peer,
+            kind,
+            ctx.clone(),
+            stop.clone(),
+        ));
+        TunnelAnswer::fcs(Bytes::from(format!("{id}\n")))
+    }
+
+    /// `send`, `idle` and `close`: hand over the body, answer with the
+    /// interval byte and whatever the connection wrote.
+    fn exchange(&self, request: TunnelRequest<'_>, body: Bytes, peer: SocketAddr) -> TunnelAnswer {
+        let Some(tunnel) = self.sessions().get(request.session).cloned() else {
+            debug!(%peer, "RTMPT request for an unknown session");
+            return TunnelAnswer::error(404, "no such RTMPT session\n");
+        };
+        let mut q = tunnel.lock();
+        if let Err(e) = q.protocol.check_seq(request.seq) {
+            drop(q);
+            info!(%peer, session = %tunnel.id, "RTMPT session ended: {e}");
+            self.remove(&tunnel);
+            return TunnelAnswer::error(400, "RTMPT sequence out of order\n");
+        }
+        q.last_request = Instant::now();
+        let sent = request.command == TunnelCommand::Send && !body.is_empty();
+        if sent {
+            if q.inbound.len() + body.len() > self.config.max_buffered_bytes {
+                drop(q);
+                info!(%peer, session = %tunnel.id, "RTMPT session ended: client sent more than {} bytes ahead", self.config.max_buffered_bytes);
+                self.remove(&tunnel);
+                return TunnelAnswer::error(413, "RTMPT send too large\n");
+            }
+            q.inbound.extend_from_slice(&body);
+            if let Some(w) = q.reader.take() {
+                w.wake();
+            }
+        }
+        let data = q.outbound.split();
+        if let Some(w) = q.writer.take() {
+            w.wake();
+        }
+        let interval = q.protocol.interval(sent || !data.is_empty());
+        let finished =
+            request.command == TunnelCommand::Close || (q.conn_ended && q.outbound.is_empty());
+        drop(q);
+        if finished {
+            self.remove(&tunnel);
+        }
+        let mut answer = BytesMut::with_capacity(1 + data.len());
+        answer.extend_from_slice(&[interval]);
+        answer.extend_from_slice(&data);
+        TunnelAnswer::fcs(answer.freeze())
+    }
+
+    /// Forgets a session; its connection reads end of stream.
+    fn remove(&self, tunnel: &Tunnel) {
+        self.sessions().remove(&tunnel.id);
+        tunnel.client_gone();
+    }
+
+    /// Ends sessions whose client has sent nothing for the timeout.
+    pub fn expire(&self, now: Instant) {
+        let timeout = Duration::from_millis(self.config.session_timeout_ms);
+        let expired: Vec<Arc<Tunnel>> = self
+            .sessions()
+            .values()
+            .filter(|t| now.duration_since(t.lock().last_request) > timeout)
+            .cloned()
+            .collect();
+        for tunnel in expired {
+            info!(session = %tunnel.id, "RTMPT session timed out after {timeout:?} without a request");
+            self.remove(&tunnel);
+        }
+    }
+
+    /// Ends every session (shutdown).
+    pub fn close_all(&self) {
+        let all: Vec<Arc<Tunnel>> = self.sessions().drain().map(|(_, t)| t).collect();
+        for t in all {
+            t.client_gone();
+        }
+    }
+}
+
+/// The RTMP connection's side of a tunnel.
+pub struct TunnelStream {
+    tunnel: Arc<Tunnel>,
+    max_buffered: usize,
+}
+
+impl TunnelStream {
+    /// The read and write sides, usable apart.
+    pub fn split(self) -> (TunnelReader, TunnelWriter) {
+        (
+            TunnelReader(self.tunnel.clone()),
+            TunnelWriter {
+                tunnel: self.tunnel,
+                max_buffered: self.max_buffered,
+            },
+        )
+    }
+}
+
+pub struct TunnelReader(Arc<Tunnel>);
+
+impl TunnelReader {
+    /// Waits for client bytes; `None` once the client is gone.
+    pub async fn read(&self) -> Option<Bytes> {
+        std::future::poll_fn(|cx| {
+            let mut q = self.0.lock();
+            if !q.inbound.is_empty() {
+                return Poll::Ready(Some(q.inbound.split().freeze()));
+            }
+            if q.client_gone {
+                return Poll::Ready(None);
+            }
+            q.reader = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+pub struct TunnelWriter {
+    tunnel: Arc<Tunnel>,
+    max_buffered: usize,
+}
+
+impl Drop for TunnelWriter {
+    fn drop(&mut self) {
+        self.tunnel.lock().conn_ended = true;
+    }
+}
+
+impl AsyncWrite for TunnelWriter {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let mut q = self.tunnel.lock();
+        if q.client_gone {
+            return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
+        }
+        let mut room = self.max_buffered.saturating_sub(q.outbound.len());
+        if room == 0 {
+            // Until the client fetches: the connection's write timeout
+            // ends a tunnel that stops polling.
+            q.writer = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let mut taken = 0;
+        for buf in bufs {
+            let n = buf.len().min(room);
+            q.outbound.extend_from_slice(&buf[..n]);
+            taken += n;
+            room -= n;
+            if room == 0 {
+                break;
+            }
+        }
+        Poll::Ready(Ok(taken))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
