@@ -205,6 +205,8 @@ pub struct RtmptConfig {
     /// Most bytes a session buffers each way (client bytes not yet read,
     /// server bytes not yet fetched).
     pub max_buffered_bytes: usize,
+    /// How long an `idle` poll that finds nothing waits for server bytes.
+    pub idle_hold_ms: u64,
 }
 
 impl Default for RtmptConfig {
@@ -215,6 +217,7 @@ impl Default for RtmptConfig {
             max_sessions: 1_000,
             session_timeout_ms: 15_000,
             max_buffered_bytes: 1 << 20,
+            idle_hold_ms: 100,
         }
     }
 }

@@ -62,6 +62,8 @@ pub struct Tunnels {
 struct Tunnel {
     id: String,
     state: Mutex<Queues>,
+    /// Rings when the connection writes (or ends): a held `idle` answers.
+    written: tokio::sync::Notify,
 }
 
 /// One tunnel's queues, shared by its HTTP requests and its RTMP
@@ -93,6 +95,8 @@ impl Tunnel {
         if let Some(w) = q.reader.take() {
             w.wake();
         }
+        drop(q);
+        self.written.notify_waiters();
     }
 }
 
@@ -109,7 +113,7 @@ impl Tunnels {
     }
 
     /// Answers one RTMPT request (`kind` is RTMPT or RTMPTS).
-    pub fn handle(
+    pub async fn handle(
         &self,
         request: Result<TunnelRequest<'_>, TunnelError>,
         body: Bytes,
@@ -129,7 +133,7 @@ impl Tunnels {
             // FMS answers Flash Player's probe with 404; the player then opens.
             TunnelCommand::Ident => TunnelAnswer::error(404, "not found\n"),
             TunnelCommand::Open => self.open(peer, kind, ctx, stop),
-            _ => self.exchange(request, body, peer),
+            _ => self.exchange(request, body, peer).await,
         }
     }
 
@@ -161,6 +165,7 @@ impl Tunnels {
                 conn_ended: false,
                 last_request: Instant::now(),
             }),
+            written: tokio::sync::Notify::new(),
         });
         sessions.insert(id.clone(), tunnel.clone());
         drop(sessions);
@@ -180,37 +185,33 @@ impl Tunnels {
     }
 
     /// `send`, `idle` and `close`: hand over the body, answer with the
-    /// interval byte and whatever the connection wrote.
-    fn exchange(&self, request: TunnelRequest<'_>, body: Bytes, peer: SocketAddr) -> TunnelAnswer {
+    /// interval byte and whatever the connection wrote. An `idle` finding
+    /// nothing waits up to `idle_hold_ms` for the connection to write: a
+    /// client that polls without pause (librtmp) does not spin, and bytes
+    /// go out as soon as they exist.
+    async fn exchange(
+        &self,
+        request: TunnelRequest<'_>,
+        body: Bytes,
+        peer: SocketAddr,
+    ) -> TunnelAnswer {
         let Some(tunnel) = self.sessions().get(request.session).cloned() else {
             debug!(%peer, "RTMPT request for an unknown session");
             return TunnelAnswer::error(404, "no such RTMPT session\n");
         };
+        let hold = match self.take_request(&tunnel, &request, body, peer) {
+            Ok(hold) => hold,
+            Err(answer) => return answer,
+        };
+        if hold {
+            self.hold_idle(&tunnel).await;
+        }
         let mut q = tunnel.lock();
-        if let Err(e) = q.protocol.check_seq(request.seq) {
-            drop(q);
-            info!(%peer, session = %tunnel.id, "RTMPT session ended: {e}");
-            self.remove(&tunnel);
-            return TunnelAnswer::error(400, "RTMPT sequence out of order\n");
-        }
-        q.last_request = Instant::now();
-        let sent = request.command == TunnelCommand::Send && !body.is_empty();
-        if sent {
-            if q.inbound.len() + body.len() > self.config.max_buffered_bytes {
-                drop(q);
-                info!(%peer, session = %tunnel.id, "RTMPT session ended: client sent more than {} bytes ahead", self.config.max_buffered_bytes);
-                self.remove(&tunnel);
-                return TunnelAnswer::error(413, "RTMPT send too large\n");
-            }
-            q.inbound.extend_from_slice(&body);
-            if let Some(w) = q.reader.take() {
-                w.wake();
-            }
-        }
         let data = q.outbound.split();
         if let Some(w) = q.writer.take() {
             w.wake();
         }
+        let sent = request.command == TunnelCommand::Send;
         let interval = q.protocol.interval(sent || !data.is_empty());
         let finished =
             request.command == TunnelCommand::Close || (q.conn_ended && q.outbound.is_empty());
@@ -222,6 +223,60 @@ impl Tunnels {
         answer.extend_from_slice(&[interval]);
         answer.extend_from_slice(&data);
         TunnelAnswer::fcs(answer.freeze())
+    }
+
+    /// Checks the sequence number and queues a `send` body. `Ok(true)`: an
+    /// `idle` with nothing to fetch yet.
+    fn take_request(
+        &self,
+        tunnel: &Tunnel,
+        request: &TunnelRequest<'_>,
+        body: Bytes,
+        peer: SocketAddr,
+    ) -> Result<bool, TunnelAnswer> {
+        let mut q = tunnel.lock();
+        if let Err(e) = q.protocol.check_seq(request.seq) {
+            drop(q);
+            info!(%peer, session = %tunnel.id, "RTMPT session ended: {e}");
+            self.remove(tunnel);
+            return Err(TunnelAnswer::error(400, "RTMPT sequence out of order\n"));
+        }
+        q.last_request = Instant::now();
+        if request.command == TunnelCommand::Send && !body.is_empty() {
+            if q.inbound.len() + body.len() > self.config.max_buffered_bytes {
+                drop(q);
+                info!(%peer, session = %tunnel.id,
+                    "RTMPT session ended: client sent more than {} bytes ahead",
+                    self.config.max_buffered_bytes);
+                self.remove(tunnel);
+                return Err(TunnelAnswer::error(413, "RTMPT send too large\n"));
+            }
+            q.inbound.extend_from_slice(&body);
+            if let Some(w) = q.reader.take() {
+                w.wake();
+            }
+        }
+        Ok(request.command == TunnelCommand::Idle && q.outbound.is_empty() && !q.conn_ended)
+    }
+
+    /// Waits up to `idle_hold_ms` for the connection to write or end.
+    async fn hold_idle(&self, tunnel: &Tunnel) {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.config.idle_hold_ms);
+        loop {
+            let written = tunnel.written.notified();
+            tokio::pin!(written);
+            written.as_mut().enable();
+            {
+                let q = tunnel.lock();
+                if !q.outbound.is_empty() || q.conn_ended || q.client_gone {
+                    return;
+                }
+            }
+            if tokio::time::timeout_at(deadline, written).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Forgets a session; its connection reads end of stream.
@@ -301,6 +356,7 @@ pub struct TunnelWriter {
 impl Drop for TunnelWriter {
     fn drop(&mut self) {
         self.tunnel.lock().conn_ended = true;
+        self.tunnel.written.notify_waiters();
     }
 }
 
@@ -339,6 +395,8 @@ impl AsyncWrite for TunnelWriter {
                 break;
             }
         }
+        drop(q);
+        self.tunnel.written.notify_waiters();
         Poll::Ready(Ok(taken))
     }
 

@@ -5,49 +5,8 @@
 //! server at startup with one line.
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A certificate for localhost / 127.0.0.1 valid `from`..`until` (years), and a key for it.
-fn make_cert(dir: &Path, name: &str, from: i32, until: i32) -> (PathBuf, PathBuf) {
-    let (c, k, _) = make_cert_with_fingerprint(dir, name, from, until);
-    (c, k)
-}
-
-/// [`make_cert`], and the certificate's SHA-256 as `AB:CD:...`.
-fn make_cert_with_fingerprint(
-    dir: &Path,
-    name: &str,
-    from: i32,
-    until: i32,
-) -> (PathBuf, PathBuf, String) {
-    let mut params =
-        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .unwrap();
-    params.not_before = rcgen::date_time_ymd(from, 1, 1);
-    params.not_after = rcgen::date_time_ymd(until, 1, 1);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    let (c, k) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    std::fs::write(&c, cert.pem()).unwrap();
-    std::fs::write(&k, key.serialize_pem()).unwrap();
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(cert.der());
-    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
-    (c, k, hex.join(":"))
-}
-
-fn rtmps_config(cert: &Path, key: &Path) -> String {
-    format!(
-        "[rtmps]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\n",
-        cert.to_str().unwrap(),
-        key.to_str().unwrap()
-    )
-}
 
 /// FFmpeg 9 verifies certificates by default; the test's own is self-signed.
 const NO_VERIFY: [&str; 2] = ["-tls_verify", "0"];

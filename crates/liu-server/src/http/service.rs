@@ -58,6 +58,9 @@ pub async fn serve_with_hyper<S>(
         .timer(TokioTimer::new())
         // librtmp's RTMPT looks for "Content-Length:" as written.
         .title_case_headers(true)
+        // Over TLS, head and body in one record: librtmp's RTMPTS reads an
+        // answer whole from one record.
+        .writev(!tls)
         .header_read_timeout(Duration::from_millis(ctx.config.http.header_timeout_ms))
         .max_buf_size(MAX_HEAD_BYTES.max(8192))
         .serve_connection(io, service)
@@ -152,7 +155,10 @@ async fn tunnel(
     let Some(request) = TunnelRequest::parse(parts.uri.path()) else {
         return text(StatusCode::NOT_FOUND, "not found\n");
     };
-    let answer = ctx.tunnels.handle(request, body, peer, kind, ctx, stop);
+    let answer = ctx
+        .tunnels
+        .handle(request, body, peer, kind, ctx, stop)
+        .await;
     let content_type = if answer.fcs {
         liu_rtmp::tunnel::CONTENT_TYPE
     } else {

@@ -185,7 +185,13 @@ impl Connection {
                     if direct.is_some() && (self.session.has_events() || !self.out.is_empty()) {
                         self.undirect(&mut direct, &mut wr).await?;
                     }
-                    self.handle_events()?;
+                    if let Err(e) = self.handle_events() {
+                        // A refusal (_error, onStatus) goes out before the close.
+                        if let Some(w) = wr.as_mut() {
+                            let _ = self.flush(w).await;
+                        }
+                        return Err(e);
+                    }
                     if let Role::Publishing { publisher, .. } = &self.role {
                         publisher.flush();
                     }

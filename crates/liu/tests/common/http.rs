@@ -174,6 +174,32 @@ impl RawHttp {
         self.closed = false;
     }
 
+    /// POSTs `body` (as `application/x-fcs`, RTMPT's type) on this connection and reads the whole
+    /// answer: its status and body.
+    pub fn post(&mut self, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+        assert!(
+            self.pending.is_empty() && self.raw.is_empty(),
+            "unread bytes"
+        );
+        let addr = self.stream.peer_addr().unwrap();
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-fcs\r\n\
+             Content-Length: {}\r\nConnection: keep-alive\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        (&self.stream)
+            .write_all(&request)
+            .map_err(|e| format!("POST {path}: {e}"))?;
+        self.status = 0;
+        self.headers.clear();
+        self.chunked = false;
+        self.read_head(Duration::from_secs(5))?;
+        let body = self.read_sized_body(Duration::from_secs(5))?;
+        Ok((self.status, body))
+    }
+
     /// Reads a body of `Content-Length` bytes (within `limit`).
     pub fn read_sized_body(&mut self, limit: Duration) -> Result<Vec<u8>, String> {
         let len: usize = self
@@ -340,7 +366,7 @@ impl RawHttp {
     }
 }
 
-pub(super) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 

@@ -17,13 +17,15 @@ mod hls;
 mod http;
 mod process;
 mod rtmp;
+mod rtmpt;
 mod server;
 mod sockets;
+mod tls;
 mod viewer;
 
 // Each test binary uses a subset of the harness.
 #[allow(unused_imports)]
 pub use {
-    amf::*, browser::*, clip::*, decode::*, hls::*, http::*, process::*, rtmp::*, server::*,
-    sockets::*, viewer::*,
+    amf::*, browser::*, clip::*, decode::*, hls::*, http::*, process::*, rtmp::*, rtmpt::*,
+    server::*, sockets::*, tls::*, viewer::*,
 };

@@ -21,6 +21,7 @@ pub struct LiuServer {
     rtmp_addr: String,
     http_addr: String,
     rtmps_addr: String,
+    https_addr: String,
     readers: Vec<JoinHandle<()>>,
 }
 
@@ -73,14 +74,15 @@ impl LiuServer {
             rtmp_addr: String::new(),
             http_addr: String::new(),
             rtmps_addr: String::new(),
+            https_addr: String::new(),
             readers: vec![out, err],
         };
         let deadline = Instant::now() + Duration::from_secs(15);
-        // With [rtmps], its URL line comes too.
+        // With [rtmps], its URL line and the HTTPS one come too.
         let want_rtmps = config_toml.contains("[rtmps]");
         while server.rtmp_addr.is_empty()
             || server.http_addr.is_empty()
-            || (want_rtmps && server.rtmps_addr.is_empty())
+            || (want_rtmps && (server.rtmps_addr.is_empty() || server.https_addr.is_empty()))
         {
             if let Ok(Some(st)) = server.child.try_wait() {
                 panic!(
@@ -110,6 +112,11 @@ impl LiuServer {
                 {
                     server.rtmps_addr = a;
                 }
+                if server.https_addr.is_empty()
+                    && let Some(a) = url_authority(&line, "https://")
+                {
+                    server.https_addr = a;
+                }
             }
         }
         server
@@ -126,6 +133,22 @@ impl LiuServer {
     /// `host:port` of the RTMPS listener (a config with `[rtmps]`).
     pub fn rtmps_addr(&self) -> &str {
         &self.rtmps_addr
+    }
+    /// `host:port` of the HTTPS listener (a config with `[rtmps]`).
+    pub fn https_addr(&self) -> &str {
+        &self.https_addr
+    }
+    /// `scheme://host:port/live/STREAM` for any member of the RTMP family: rtmp, rtmpe (the
+    /// RTMP port), rtmps, rtmpt, rtmpte (HTTP), rtmpts (HTTPS).
+    pub fn url(&self, scheme: &str, stream: &str) -> String {
+        let addr = match scheme {
+            "rtmp" | "rtmpe" => &self.rtmp_addr,
+            "rtmps" => &self.rtmps_addr,
+            "rtmpt" | "rtmpte" => &self.http_addr,
+            "rtmpts" => &self.https_addr,
+            other => panic!("no such scheme {other}"),
+        };
+        format!("{scheme}://{addr}/live/{stream}")
     }
     pub fn rtmps_url(&self, stream: &str) -> String {
         format!("rtmps://{}/live/{}", self.rtmps_addr, stream)

@@ -171,8 +171,15 @@ impl Viewer {
 
     /// rtmpdump (librtmp) playing `url` live, its FLV output piped into FFmpeg 9 for decoding.
     pub fn rtmpdump(url: &str) -> Viewer {
+        Viewer::rtmpdump_with(url, &[])
+    }
+
+    /// [`Viewer::rtmpdump`] with extra rtmpdump options (e.g. `-V`: its log then shows the
+    /// handshake type the server answered); its log lands in `Decoded::feeder_log`.
+    pub fn rtmpdump_with(url: &str, args: &[&str]) -> Viewer {
         let mut feeder = Command::new(rtmpdump())
             .args(["-r", url, "--live", "-o", "-"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
