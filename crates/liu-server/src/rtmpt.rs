@@ -279,6 +279,14 @@ impl Tunnels {
         }
     }
 
+    /// Ends the session `id`, if it exists.
+    pub fn end(&self, id: &str) {
+        let tunnel = self.sessions().get(id).cloned();
+        if let Some(t) = tunnel {
+            self.remove(&t);
+        }
+    }
+
     /// Forgets a session; its connection reads end of stream.
     fn remove(&self, tunnel: &Tunnel) {
         self.sessions().remove(&tunnel.id);

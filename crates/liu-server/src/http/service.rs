@@ -144,6 +144,9 @@ async fn tunnel(
         Ok(b) => b.to_bytes(),
         Err(e) => {
             info!(%peer, "RTMPT request body refused: {e}");
+            if let Some(Ok(request)) = TunnelRequest::parse(parts.uri.path()) {
+                ctx.tunnels.end(request.session);
+            }
             return text(StatusCode::PAYLOAD_TOO_LARGE, "RTMPT body too large\n");
         }
     };

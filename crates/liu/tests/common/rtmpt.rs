@@ -11,6 +11,7 @@ use super::http::RawHttp;
 use super::rtmp::message_chunks;
 
 pub struct RtmptClient {
+    addr: String,
     pub http: RawHttp,
     pub id: String,
     pub seq: u64,
@@ -28,6 +29,7 @@ impl RtmptClient {
         }
         let id = String::from_utf8_lossy(&body).trim().to_string();
         Ok(RtmptClient {
+            addr: addr.to_string(),
             http,
             id,
             seq: 0,
@@ -36,10 +38,18 @@ impl RtmptClient {
     }
 
     /// `POST /CMD/ID/SEQ` with the next sequence number; the answer's status and body.
+    /// The server closes kept-alive connections idle for its header timeout; like FFmpeg's HTTP
+    /// client, this one then connects again.
     pub fn request(&mut self, cmd: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
         let path = format!("/{cmd}/{}/{}", self.id, self.seq);
         self.seq += 1;
-        self.http.post(&path, body)
+        match self.http.post(&path, body) {
+            Err(e) if e.contains("closed before a response head") => {
+                self.http = RawHttp::connect(&self.addr);
+                self.http.post(&path, body)
+            }
+            other => other,
+        }
     }
 
     /// A `send` or `idle` whose answer must be 200; keeps the server bytes. Returns the

@@ -1,0 +1,143 @@
+//! RTMPT sessions themselves, with a small tunnel client (liu-rtmp's handshake and a hand-built
+//! `connect` inside raw HTTP POSTs): unknown ids, malformed paths, out-of-order sequence numbers
+//! and oversized bodies get HTTP errors and harm nothing else; a client that vanishes leaves no
+//! session behind after the timeout; 200 idle sessions (handshaken and connected) stay within a
+//! stated memory bound.
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+#[test]
+fn bad_ids_and_sequence_numbers_get_errors() {
+    let _wd = watchdog("rtmpt_bad", Duration::from_secs(60));
+    let mut server = LiuServer::start("[rtmpt]\nmax_buffered_bytes = 65536\n");
+    let addr = server.http_addr().to_string();
+    let mut http = RawHttp::connect(&addr);
+    for (path, status) in [
+        ("/fcs/ident2", 404),
+        ("/send/0123456789abcdef/0", 404),
+        ("/idle/nosuchsession/3", 404),
+        ("/send/abc", 400),
+        ("/open/x", 400),
+        ("/send/a-b/1", 400),
+    ] {
+        let (got, _) = http.post(path, &[0]).unwrap();
+        assert_eq!(got, status, "{path}");
+    }
+
+    // A real session: handshake and connect work, then a skipped sequence number ends it.
+    let mut t = RtmptClient::open(&addr).unwrap();
+    assert_eq!(t.id.len(), 32, "128-bit hex session id: {}", t.id);
+    t.handshake_and_connect("live").unwrap();
+    t.seq += 3;
+    let (status, _) = t.request("idle", &[0]).unwrap();
+    assert_eq!(status, 400, "out of order");
+    let (status, _) = t.request("idle", &[0]).unwrap();
+    assert_eq!(status, 404, "the session is gone");
+
+    // More than max_buffered_bytes in one send: 413, session ended.
+    let mut t = RtmptClient::open(&addr).unwrap();
+    let (status, _) = t.request("send", &vec![3u8; 70_000]).unwrap();
+    assert_eq!(status, 413);
+    let (status, _) = t.request("idle", &[0]).unwrap();
+    assert_eq!(status, 404);
+
+    // Garbage instead of RTMP inside a tunnel ends that session's RTMP connection only.
+    let mut t = RtmptClient::open(&addr).unwrap();
+    t.exchange("send", &[0x16, 3, 1, 2, 3]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _) = t.request("idle", &[0]).unwrap();
+        if status == 404 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the session outlived its connection"
+        );
+    }
+    let mut t = RtmptClient::open(&addr).unwrap();
+    t.handshake_and_connect("live").unwrap();
+    let (status, body) = t.request("close", &[0]).unwrap();
+    assert_eq!((status, body.len()), (200, 1));
+    server.assert_alive("bad RTMPT requests");
+    let log = server.log_tail(100);
+    assert!(
+        log.contains("RTMPT session ended: sequence number 4 out of order (expected 1)")
+            || log.contains("out of order"),
+        "{log}"
+    );
+    assert!(log.contains("unsupported RTMP version 0x16"), "{log}");
+}
+
+#[test]
+fn a_vanished_client_leaves_no_session() {
+    let _wd = watchdog("rtmpt_timeout", Duration::from_secs(60));
+    let server = LiuServer::start("[rtmpt]\nsession_timeout_ms = 1500\n");
+    let addr = server.http_addr().to_string();
+    let mut t = RtmptClient::open(&addr).unwrap();
+    t.handshake_and_connect("live").unwrap();
+    let id = t.id.clone();
+    let seq = t.seq;
+    drop(t);
+    std::thread::sleep(Duration::from_millis(3500));
+    let mut http = RawHttp::connect(&addr);
+    let (status, _) = http.post(&format!("/idle/{id}/{seq}"), &[0]).unwrap();
+    assert_eq!(status, 404, "the session timed out");
+    let log = server.log_tail(100);
+    assert!(
+        log.contains(&format!(
+            "RTMPT session timed out after 1.5s without a request"
+        )),
+        "{log}"
+    );
+    // Its RTMP connection ended too (a connection that saw `connect` logs its close).
+    assert!(
+        log.lines()
+            .any(|l| l.contains("rtmpt") && l.contains("closed")),
+        "{log}"
+    );
+}
+
+#[test]
+fn two_hundred_idle_sessions_stay_small() {
+    let _serial = serial();
+    let _wd = watchdog("rtmpt_200", Duration::from_secs(120));
+    // Opening 200 takes longer than the default session timeout.
+    let server = LiuServer::start("[rtmpt]\nsession_timeout_ms = 90000\n");
+    let addr = server.http_addr().to_string();
+    // Warm up the allocator and the runtime with a few sessions first.
+    let mut warm: Vec<RtmptClient> = (0..5)
+        .map(|_| {
+            let mut t = RtmptClient::open(&addr).unwrap();
+            t.handshake_and_connect("live").unwrap();
+            t
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = server.rss_kib();
+    let mut sessions = Vec::new();
+    for _ in 0..200 {
+        let mut t = RtmptClient::open(&addr).unwrap();
+        t.handshake_and_connect("live").unwrap();
+        t.received.clear();
+        sessions.push(t);
+    }
+    // All of them stay alive: one idle poll each, answered 200.
+    for t in sessions.iter_mut().chain(warm.iter_mut()) {
+        t.exchange("idle", &[0]).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let after = server.rss_kib();
+    let per_session = (after.saturating_sub(before)) * 1024 / 200;
+    eprintln!("200 idle RTMPT sessions: RSS {before} KiB -> {after} KiB, {per_session} bytes each");
+    // Stated bound (docs/performance.md): 64 KiB per idle session, its HTTP connection included.
+    assert!(
+        per_session <= 64 * 1024,
+        "{per_session} bytes per idle RTMPT session"
+    );
+    for mut t in sessions {
+        let (status, _) = t.request("close", &[0]).unwrap();
+        assert_eq!(status, 200);
+    }
+}
