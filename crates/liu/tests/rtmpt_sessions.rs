@@ -86,9 +86,7 @@ fn a_vanished_client_leaves_no_session() {
     assert_eq!(status, 404, "the session timed out");
     let log = server.log_tail(100);
     assert!(
-        log.contains(&format!(
-            "RTMPT session timed out after 1.5s without a request"
-        )),
+        log.contains("RTMPT session timed out after 1.5s without a request"),
         "{log}"
     );
     // Its RTMP connection ended too (a connection that saw `connect` logs its close).
