@@ -20,6 +20,13 @@ impl BufList {
             self.bufs.push_back(b);
         }
     }
+
+    /// Takes the first buffer whole.
+    pub fn pop_front(&mut self) -> Option<Bytes> {
+        let b = self.bufs.pop_front()?;
+        self.remaining -= b.len();
+        Some(b)
+    }
 }
 
 impl FromIterator<Bytes> for BufList {

@@ -101,24 +101,14 @@ impl Config {
 
     /// Why `app` refuses a connection over `transport`, if it does.
     pub fn refuses_connect(&self, app: &str, transport: RtmpTransport) -> Option<String> {
-        let allowed = self.app.get(app)?.transports.as_ref()?;
-        (!allowed.contains(&transport)).then(|| {
-            format!(
-                "application '{app}' accepts connections over {} only, not {transport}",
-                list(allowed)
-            )
-        })
+        let allowed = self.app.get(app)?.transports.as_deref();
+        refusal(allowed, app, "connections", transport)
     }
 
     /// Why `app` refuses publishing over `transport`, if it does.
     pub fn refuses_publish(&self, app: &str, transport: RtmpTransport) -> Option<String> {
-        let allowed = self.app.get(app)?.publish_transports.as_ref()?;
-        (!allowed.contains(&transport)).then(|| {
-            format!(
-                "application '{app}' accepts publishing over {} only, not {transport}",
-                list(allowed)
-            )
-        })
+        let allowed = self.app.get(app)?.publish_transports.as_deref();
+        refusal(allowed, app, "publishing", transport)
     }
 
     /// Whether streams of `app` are served over HLS.
@@ -422,9 +412,23 @@ impl Default for HlsConfig {
     }
 }
 
-fn list(transports: &[RtmpTransport]) -> String {
-    let names: Vec<&str> = transports.iter().map(|t| t.name()).collect();
-    names.join(", ")
+/// The reason `app` gives for refusing `what` over `transport`, unless
+/// `allowed` (all when unset) lists it.
+fn refusal(
+    allowed: Option<&[RtmpTransport]>,
+    app: &str,
+    what: &str,
+    transport: RtmpTransport,
+) -> Option<String> {
+    let allowed = allowed?;
+    if allowed.contains(&transport) {
+        return None;
+    }
+    let names: Vec<&str> = allowed.iter().map(|t| t.name()).collect();
+    Some(format!(
+        "application '{app}' accepts {what} over {} only, not {transport}",
+        names.join(", ")
+    ))
 }
 
 #[cfg(test)]

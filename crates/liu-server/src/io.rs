@@ -93,10 +93,12 @@ async fn within<T>(
     .await
 }
 
-/// 32 random bytes for a handshake.
+/// 32 random bytes for a handshake. A failing OS RNG leaves zeros: the
+/// plain and digest handshakes' randomness is no secret, and RTMPE's key
+/// exchange protects nothing anyway (it is obfuscation; RTMPS is the
+/// secure choice). RTMPT session ids do not come from here.
 pub fn random_seed() -> [u8; 32] {
     let mut seed = [0u8; 32];
-    // A failing OS RNG leaves zeros: the handshake's randomness is not a secret.
     let _ = getrandom::fill(&mut seed);
     seed
 }

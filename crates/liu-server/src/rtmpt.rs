@@ -16,27 +16,28 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use liu_rtmp::tunnel::{TunnelCommand, TunnelError, TunnelRequest, TunnelState};
 use tokio::io::AsyncWrite;
 use tokio::sync::watch;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
+use crate::buf_list::BufList;
 use crate::config::{RtmpTransport, RtmptConfig};
 use crate::server::Context;
 use crate::transport::Transport;
 
 /// What a tunnel request gets back: an HTTP status and a body.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct TunnelAnswer {
     pub status: u16,
-    pub body: Bytes,
+    pub body: BufList,
     /// `application/x-fcs` (else plain text, for errors).
     pub fcs: bool,
 }
 
 impl TunnelAnswer {
-    fn fcs(body: Bytes) -> Self {
+    fn fcs(body: BufList) -> Self {
         TunnelAnswer {
             status: 200,
             body,
@@ -47,7 +48,7 @@ impl TunnelAnswer {
     fn error(status: u16, text: &'static str) -> Self {
         TunnelAnswer {
             status,
-            body: Bytes::from_static(text.as_bytes()),
+            body: Bytes::from_static(text.as_bytes()).into(),
             fcs: false,
         }
     }
@@ -70,8 +71,8 @@ struct Tunnel {
 /// connection.
 struct Queues {
     protocol: TunnelState,
-    /// Client bytes the connection has not read.
-    inbound: BytesMut,
+    /// Client bytes the connection has not read: request bodies as they came.
+    inbound: BufList,
     reader: Option<Waker>,
     /// Connection bytes the client has not fetched.
     outbound: BytesMut,
@@ -149,15 +150,18 @@ impl Tunnels {
             info!(%peer, "RTMPT open refused: {} sessions open", sessions.len());
             return TunnelAnswer::error(503, "too many RTMPT sessions\n");
         }
-        let id: String = crate::io::random_seed()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        // Ids must be unguessable: no OS randomness, no session.
+        let mut random = [0u8; 16];
+        if let Err(e) = getrandom::fill(&mut random) {
+            warn!(%peer, "RTMPT open refused: no OS randomness: {e}");
+            return TunnelAnswer::error(503, "no randomness for a session id\n");
+        }
+        let id: String = random.iter().map(|b| format!("{b:02x}")).collect();
         let tunnel = Arc::new(Tunnel {
             id: id.clone(),
             state: Mutex::new(Queues {
                 protocol: TunnelState::default(),
-                inbound: BytesMut::new(),
+                inbound: BufList::default(),
                 reader: None,
                 outbound: BytesMut::new(),
                 writer: None,
@@ -181,7 +185,7 @@ impl Tunnels {
             ctx.clone(),
             stop.clone(),
         ));
-        TunnelAnswer::fcs(Bytes::from(format!("{id}\n")))
+        TunnelAnswer::fcs(Bytes::from(format!("{id}\n")).into())
     }
 
     /// `send`, `idle` and `close`: hand over the body, answer with the
@@ -219,10 +223,10 @@ impl Tunnels {
         if finished {
             self.remove(&tunnel);
         }
-        let mut answer = BytesMut::with_capacity(1 + data.len());
-        answer.extend_from_slice(&[interval]);
-        answer.extend_from_slice(&data);
-        TunnelAnswer::fcs(answer.freeze())
+        let answer: BufList = [Bytes::copy_from_slice(&[interval]), data.freeze()]
+            .into_iter()
+            .collect();
+        TunnelAnswer::fcs(answer)
     }
 
     /// Checks the sequence number and queues a `send` body. `Ok(true)`: an
@@ -243,7 +247,7 @@ impl Tunnels {
         }
         q.last_request = Instant::now();
         if request.command == TunnelCommand::Send && !body.is_empty() {
-            if q.inbound.len() + body.len() > self.config.max_buffered_bytes {
+            if q.inbound.remaining() + body.len() > self.config.max_buffered_bytes {
                 drop(q);
                 info!(%peer, session = %tunnel.id,
                     "RTMPT session ended: client sent more than {} bytes ahead",
@@ -251,7 +255,7 @@ impl Tunnels {
                 self.remove(tunnel);
                 return Err(TunnelAnswer::error(413, "RTMPT send too large\n"));
             }
-            q.inbound.extend_from_slice(&body);
+            q.inbound.push(body);
             if let Some(w) = q.reader.take() {
                 w.wake();
             }
@@ -343,8 +347,8 @@ impl TunnelReader {
     pub async fn read(&self) -> Option<Bytes> {
         std::future::poll_fn(|cx| {
             let mut q = self.0.lock();
-            if !q.inbound.is_empty() {
-                return Poll::Ready(Some(q.inbound.split().freeze()));
+            if let Some(body) = q.inbound.pop_front() {
+                return Poll::Ready(Some(body));
             }
             if q.client_gone {
                 return Poll::Ready(None);

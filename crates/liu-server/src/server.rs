@@ -266,17 +266,8 @@ async fn serve_rtmps(
     stop: watch::Receiver<bool>,
 ) {
     let limit = Duration::from_millis(ctx.config.rtmp.handshake_timeout_ms);
-    let accepted = tokio::time::timeout(limit, tls.acceptor().accept(socket)).await;
-    let stream = match accepted {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => {
-            info!(%peer, "RTMPS: TLS handshake failed: {e}");
-            return;
-        }
-        Err(_) => {
-            info!(%peer, "RTMPS: no TLS handshake within {limit:?}");
-            return;
-        }
+    let Some(stream) = tls.accept(socket, peer, limit, "RTMPS").await else {
+        return;
     };
     rtmp::serve_connection(
         Transport::Stream(Box::new(stream)),
@@ -298,10 +289,8 @@ async fn serve_https(
     stop: watch::Receiver<bool>,
 ) {
     let limit = Duration::from_millis(ctx.config.http.header_timeout_ms);
-    match tokio::time::timeout(limit, tls.acceptor().accept(socket)).await {
-        Ok(Ok(stream)) => http::serve_with_hyper(stream, Vec::new(), peer, true, ctx, stop).await,
-        Ok(Err(e)) => info!("HTTPS: TLS handshake failed: {e}"),
-        Err(_) => info!("HTTPS: no TLS handshake within {limit:?}"),
+    if let Some(stream) = tls.accept(socket, peer, limit, "HTTPS").await {
+        http::serve_with_hyper(stream, Vec::new(), peer, true, ctx, stop).await;
     }
 }
 

@@ -87,8 +87,26 @@ impl TlsSetup {
         })
     }
 
-    pub fn acceptor(&self) -> &TlsAcceptor {
-        &self.acceptor
+    /// The server side of a TLS handshake, bounded by `limit`; `None`, with
+    /// one log line naming `what` (RTMPS, HTTPS), if it fails.
+    pub async fn accept(
+        &self,
+        socket: tokio::net::TcpStream,
+        peer: std::net::SocketAddr,
+        limit: std::time::Duration,
+        what: &str,
+    ) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+        match tokio::time::timeout(limit, self.acceptor.accept(socket)).await {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(e)) => {
+                tracing::info!(%peer, "{what}: TLS handshake failed: {e}");
+                None
+            }
+            Err(_) => {
+                tracing::info!(%peer, "{what}: no TLS handshake within {limit:?}");
+                None
+            }
+        }
     }
 
     /// SHA-256 of the leaf certificate, as `AB:CD:...`.

@@ -121,11 +121,7 @@ impl DigestScheme {
             // Key block first: 8..772.
             Self::Scheme1 => (8, 768),
         };
-        let sum: usize = msg[offsets..offsets + 4]
-            .iter()
-            .map(|&b| usize::from(b))
-            .sum();
-        start + sum % KEY_POS_MODULUS
+        start + offset_sum(msg, offsets) % KEY_POS_MODULUS
     }
 
     pub(super) fn other(self) -> Self {
@@ -146,12 +142,8 @@ impl DhKeyPair {
     /// A key pair from 128 secret random bytes.
     pub(super) fn new(secret: &[u8; DH_KEY_LEN]) -> Self {
         let p = BigUint::from_bytes_be(&PRIME);
-        // 1 < x < p - 1: a uniform 1024-bit x is below p - 1 but for
-        // 2^-64 of the cases; those and x <= 1 take a fixed offset.
-        let mut private = BigUint::from_bytes_be(secret);
-        if private <= BigUint::from(1u8) || private >= &p - 1u8 {
-            private = BigUint::from(0x1_0000_0001u64) + (private % (&p >> 2u8));
-        }
+        // 2 <= x <= p - 2.
+        let private = BigUint::from_bytes_be(secret) % (&p - 3u8) + 2u8;
         let public = BigUint::from(2u8).modpow(&private, &p);
         Self {
             private,
@@ -272,39 +264,35 @@ pub(super) fn place_public_key(
     scheme: DigestScheme,
     key: &[u8; DH_KEY_LEN],
 ) {
-    // The digest goes right after its block's offset bytes (offset sum 0
-    // modulo 728), so a key that starts 36 bytes or more into the digest
-    // block avoids it.
-    let digest_block = match scheme {
-        DigestScheme::Scheme0 => 8,
-        DigestScheme::Scheme1 => 772,
+    // The digest goes right after its block's offset bytes (offset 0), so
+    // a key 36 bytes or more into the digest block avoids it; the other
+    // scheme's key block overlaps the digest block, so its offset is kept
+    // at 36 or more (the random sum, folded into 36..632).
+    let (digest_offsets, other_offsets) = match scheme {
+        DigestScheme::Scheme0 => (8, 768),
+        DigestScheme::Scheme1 => (772, 1532),
     };
-    msg[digest_block..digest_block + 4].copy_from_slice(&[0xB6, 0xB6, 0xB6, 0xB6]);
-    // The other scheme's key block overlaps the digest block: steer its key
-    // to at least 36 bytes past the block start.
-    let other_offsets = match scheme {
-        DigestScheme::Scheme0 => 768,
-        DigestScheme::Scheme1 => 1532,
-    };
-    let sum: usize = msg[other_offsets..other_offsets + 4]
-        .iter()
-        .map(|&b| usize::from(b))
-        .sum();
-    if sum % KEY_POS_MODULUS < 36 {
-        msg[other_offsets] = msg[other_offsets].wrapping_add(36);
-        if msg[other_offsets..other_offsets + 4]
-            .iter()
-            .map(|&b| usize::from(b))
-            .sum::<usize>()
-            % KEY_POS_MODULUS
-            < 36
-        {
-            msg[other_offsets..other_offsets + 4].copy_from_slice(&[100, 0, 0, 0]);
-        }
-    }
+    set_offset(msg, digest_offsets, 0);
+    let sum = offset_sum(msg, other_offsets);
+    set_offset(msg, other_offsets, 36 + sum % (KEY_POS_MODULUS - 36));
     for s in [scheme, scheme.other()] {
         let pos = s.key_pos(msg);
         msg[pos..pos + DH_KEY_LEN].copy_from_slice(key);
+    }
+}
+
+/// The sum of the 4 offset bytes at `at`.
+fn offset_sum(msg: &[u8; HANDSHAKE_SIZE], at: usize) -> usize {
+    msg[at..at + 4].iter().map(|&b| usize::from(b)).sum()
+}
+
+/// Writes 4 offset bytes at `at` whose sum is `value` (at most 1020).
+fn set_offset(msg: &mut [u8; HANDSHAKE_SIZE], at: usize, value: usize) {
+    let mut left = value;
+    for b in &mut msg[at..at + 4] {
+        let v = left.min(255);
+        *b = v as u8;
+        left -= v;
     }
 }
 

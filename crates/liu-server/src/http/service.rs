@@ -172,7 +172,7 @@ async fn tunnel(
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CACHE_CONTROL, "no-cache")
         .header(header::CONNECTION, "keep-alive")
-        .body(Full::new(BufList::from(answer.body)).boxed_unsync())
+        .body(Full::new(answer.body).boxed_unsync())
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
 }
 
