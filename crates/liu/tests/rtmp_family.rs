@@ -8,8 +8,9 @@
 //!
 //! FFmpeg 9's rtmpts:// cannot connect to any server (it reuses its HTTPS connection with an
 //! http:// URL and refuses itself: "Cannot reuse HTTP connection for different protocol https vs
-//! http") and rtmpdump 2.4 crashes on RTMPTS with TLS 1.3, so RTMPTS is checked with the tunnel
-//! client of `rtmpt_sessions.rs` over TLS.
+//! http") and rtmpdump 2.4 crashes on RTMPTS with TLS 1.3, so RTMPTS is checked with their
+//! rtmpt:// clients through a local TLS relay ([`TlsRelay`], verifying the test certificate):
+//! the tunnel is theirs, Liu sees RTMPTS on its HTTPS listener.
 mod common;
 use common::*;
 use std::io::{Read, Write};
@@ -19,11 +20,41 @@ use std::time::{Duration, Instant};
 /// FFmpeg 9 verifies certificates by default; the test's own is self-signed.
 const NO_VERIFY: [&str; 2] = ["-tls_verify", "0"];
 
-/// A viewer of `scheme` (`rtmp`, `rtmpe`, `rtmps`, `rtmpt`, `rtmpte`, `flv`, `https-flv`) with
-/// FFmpeg 9 unless `tool` says `ffmpeg5` or `rtmpdump`.
-fn viewer(server: &LiuServer, tool: &str, scheme: &str, name: &str) -> Viewer {
+/// A server with RTMPS and HTTPS on a test certificate, and a TLS relay to its HTTPS listener.
+struct Family {
+    server: LiuServer,
+    relay: TlsRelay,
+    _dir: std::path::PathBuf,
+}
+
+impl Family {
+    fn start(prefix: &str, extra: &str) -> Family {
+        let dir = temp_dir(prefix);
+        let (cert, key) = make_cert(&dir, "server", 2020, 2099);
+        let server = LiuServer::start(&format!("{}{extra}", rtmps_config(&cert, &key)));
+        let relay = TlsRelay::start(server.https_addr(), &cert);
+        Family {
+            server,
+            relay,
+            _dir: dir,
+        }
+    }
+
+    /// The server's URL for `scheme`; `rtmpts` is an `rtmpt://` URL of the TLS relay.
+    fn url(&self, scheme: &str, name: &str) -> String {
+        match scheme {
+            "rtmpts" => format!("rtmpt://{}/live/{name}", self.relay.addr()),
+            s => self.server.url(s, name),
+        }
+    }
+}
+
+/// A viewer of `scheme` (`rtmp`, `rtmpe`, `rtmps`, `rtmpt`, `rtmpte`, `rtmpts`, `flv`,
+/// `https-flv`) with FFmpeg 9 unless `tool` says `ffmpeg5` or `rtmpdump`.
+fn viewer(family: &Family, tool: &str, scheme: &str, name: &str) -> Viewer {
+    let server = &family.server;
     match (tool, scheme) {
-        ("rtmpdump", s) => Viewer::rtmpdump_with(&server.url(s, name), &["-V"]),
+        ("rtmpdump", s) => Viewer::rtmpdump_with(&family.url(s, name), &["-V"]),
         ("ffmpeg5", "rtmps") => Viewer::ffmpeg(&ffmpeg5(), &server.url("rtmps", name)),
         (_, "flv") => Viewer::ffmpeg(&ffmpeg9(), &server.flv_url(name)),
         (_, "https-flv") => Viewer::ffmpeg_with(
@@ -32,21 +63,21 @@ fn viewer(server: &LiuServer, tool: &str, scheme: &str, name: &str) -> Viewer {
             &NO_VERIFY,
         ),
         (_, "rtmps") => Viewer::ffmpeg_with(&ffmpeg9(), &server.url("rtmps", name), &NO_VERIFY),
-        (_, s) => Viewer::ffmpeg(&ffmpeg9(), &server.url(s, name)),
+        (_, s) => Viewer::ffmpeg(&ffmpeg9(), &family.url(s, name)),
     }
 }
 
 /// FFmpeg 9 publishes the clip over `scheme`; every viewer in `plays` ((tool, scheme)) decodes
 /// >= 95 % of it bit-exact with no damage. Returns the rtmpdump logs.
-fn round(server: &LiuServer, clip: &Clip, scheme: &str, plays: &[(&str, &str)]) -> Vec<String> {
+fn round(family: &Family, clip: &Clip, scheme: &str, plays: &[(&str, &str)]) -> Vec<String> {
     let name = stream_name(scheme);
     let viewers: Vec<(String, Viewer)> = plays
         .iter()
-        .map(|(tool, s)| (format!("{tool} {s}"), viewer(server, tool, s, &name)))
+        .map(|(tool, s)| (format!("{tool} {s}"), viewer(family, tool, s, &name)))
         .collect();
     std::thread::sleep(Duration::from_millis(800));
     let extra: &[&str] = if scheme == "rtmps" { &NO_VERIFY } else { &[] };
-    let mut publisher = Publisher::spawn(&server.url(scheme, &name), clip, extra);
+    let mut publisher = Publisher::spawn(&family.url(scheme, &name), clip, extra);
     let st = publisher.wait_with_timeout(Duration::from_secs(40));
     assert!(
         st.success(),
@@ -63,21 +94,14 @@ fn round(server: &LiuServer, clip: &Clip, scheme: &str, plays: &[(&str, &str)]) 
     logs
 }
 
-fn tls_server(prefix: &str, extra: &str) -> (LiuServer, std::path::PathBuf) {
-    let dir = temp_dir(prefix);
-    let (cert, key) = make_cert(&dir, "server", 2020, 2099);
-    let server = LiuServer::start(&format!("{}{extra}", rtmps_config(&cert, &key)));
-    (server, dir)
-}
-
 #[test]
-fn rtmpe_and_rtmpt_publishers_play_everywhere() {
+fn rtmpe_rtmpt_and_rtmpts_publishers_play_everywhere() {
     let _serial = serial();
-    let _wd = watchdog("rtmp_family_a", Duration::from_secs(240));
+    let _wd = watchdog("rtmp_family_a", Duration::from_secs(330));
     let clip = clip(&ClipSpec::standard());
-    let (server, _dir) = tls_server("family-a", "");
+    let family = Family::start("family-a", "");
     let logs = round(
-        &server,
+        &family,
         &clip,
         "rtmpe",
         &[
@@ -93,23 +117,38 @@ fn rtmpe_and_rtmpt_publishers_play_everywhere() {
         "rtmpdump logs the RTMPE type Liu answered: {rtmpdump_log}"
     );
     round(
-        &server,
+        &family,
         &clip,
         "rtmpt",
         &[
             ("ffmpeg9", "rtmpte"),
             ("rtmpdump", "rtmpt"),
             ("ffmpeg9", "rtmps"),
+            ("ffmpeg9", "rtmpts"),
+        ],
+    );
+    round(
+        &family,
+        &clip,
+        "rtmpts",
+        &[
+            ("ffmpeg9", "rtmpts"),
+            ("rtmpdump", "rtmpts"),
             ("ffmpeg9", "rtmp"),
         ],
     );
-    let log = strip_ansi(&server.log_tail(2000));
-    for (protocol, rtmpe) in [("protocol=\"rtmp\"", true), ("protocol=\"rtmpt\"", false)] {
+    let log = strip_ansi(&family.server.log_tail(3000));
+    for (protocol, rtmpe, action) in [
+        ("protocol=\"rtmp\"", true, "publishing"),
+        ("protocol=\"rtmpt\"", false, "publishing"),
+        ("protocol=\"rtmpts\"", false, "publishing"),
+        ("protocol=\"rtmpts\"", false, "playing"),
+    ] {
         assert!(
             log.lines().any(|l| l.contains(protocol)
                 && l.contains("rtmpe=true") == rtmpe
-                && l.contains("publishing")),
-            "a publish over {protocol} (RTMPE {rtmpe}) is logged: {log}"
+                && l.contains(action)),
+            "{action} over {protocol} (RTMPE {rtmpe}) is logged: {log}"
         );
     }
 }
@@ -137,9 +176,9 @@ fn rtmpte_rtmps_and_rtmp_publishers_play_everywhere() {
     let _serial = serial();
     let _wd = watchdog("rtmp_family_b", Duration::from_secs(300));
     let clip = clip(&ClipSpec::standard());
-    let (server, _dir) = tls_server("family-b", "");
+    let family = Family::start("family-b", "");
     let logs = round(
-        &server,
+        &family,
         &clip,
         "rtmpte",
         &[
@@ -151,7 +190,7 @@ fn rtmpte_rtmps_and_rtmp_publishers_play_everywhere() {
     );
     assert!(logs[1].contains("Type Answer   : 06"), "{}", logs[1]);
     round(
-        &server,
+        &family,
         &clip,
         "rtmps",
         &[
@@ -161,7 +200,7 @@ fn rtmpte_rtmps_and_rtmp_publishers_play_everywhere() {
         ],
     );
     round(
-        &server,
+        &family,
         &clip,
         "rtmp",
         &[("ffmpeg9", "rtmpe"), ("rtmpdump", "rtmpt")],
@@ -298,11 +337,12 @@ fn rfc2409_prime() -> [u8; 128] {
 fn apps_can_require_transports() {
     let _wd = watchdog("rtmp_family_rules", Duration::from_secs(120));
     let clip = clip(&ClipSpec::standard());
-    let (server, _dir) = tls_server(
+    let family = Family::start(
         "family-rules",
         "[app.secure]\ntransports = [\"rtmps\", \"rtmpe\"]\n\
          [app.live]\npublish_transports = [\"rtmps\"]\n",
     );
+    let server = &family.server;
     // Connecting to "secure" over plain RTMP: NetConnection.Connect.Rejected with a reason.
     let mut raw = RawRtmp::connect(server.rtmp_addr());
     raw.handshake().unwrap();

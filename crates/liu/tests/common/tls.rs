@@ -42,3 +42,64 @@ pub fn rtmps_config(cert: &Path, key: &Path) -> String {
         key.to_str().unwrap()
     )
 }
+
+/// A local TLS client relay (what stunnel does): plain TCP accepted on `addr()` is carried over
+/// TLS to `upstream`, verifying the server against `ca` (the test's own certificate) for
+/// `localhost`. A client of plain `rtmpt://` pointed at the relay thus speaks RTMPTS to Liu's
+/// HTTPS listener: the tunnel is the real client's, only the TLS layer is the relay's.
+pub struct TlsRelay {
+    addr: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl TlsRelay {
+    pub fn start(upstream: &str, ca: &Path) -> TlsRelay {
+        use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let upstream = upstream.to_string();
+        runtime.spawn(async move {
+            while let Ok((mut plain, _)) = listener.accept().await {
+                let (connector, upstream) = (connector.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let Ok(tcp) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let name = ServerName::try_from("localhost").unwrap();
+                    match connector.connect(name, tcp).await {
+                        Ok(mut tls) => {
+                            let _ = tokio::io::copy_bidirectional(&mut plain, &mut tls).await;
+                        }
+                        Err(e) => eprintln!("tls relay: handshake with {upstream}: {e}"),
+                    }
+                });
+            }
+        });
+        TlsRelay {
+            addr,
+            _runtime: runtime,
+        }
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+}
