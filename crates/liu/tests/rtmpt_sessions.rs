@@ -1,6 +1,7 @@
 //! RTMPT sessions themselves, with a small tunnel client (liu-rtmp's handshake and a hand-built
 //! `connect` inside raw HTTP POSTs): unknown ids, malformed paths, out-of-order sequence numbers
-//! and oversized bodies get HTTP errors and harm nothing else; a client that vanishes leaves no
+//! and oversized bodies get HTTP errors and harm nothing else; empty polls are held and the
+//! polling interval grows while idle; a client that vanishes leaves no
 //! session behind after the timeout; 200 idle sessions (handshaken and connected) stay within a
 //! stated memory bound.
 mod common;
@@ -73,10 +74,19 @@ fn bad_ids_and_sequence_numbers_get_errors() {
 #[test]
 fn a_vanished_client_leaves_no_session() {
     let _wd = watchdog("rtmpt_timeout", Duration::from_secs(60));
-    let server = LiuServer::start("[rtmpt]\nsession_timeout_ms = 1500\n");
+    let server = LiuServer::start("[rtmpt]\nsession_timeout_ms = 1500\nidle_hold_ms = 200\n");
     let addr = server.http_addr().to_string();
     let mut t = RtmptClient::open(&addr).unwrap();
     t.handshake_and_connect("live").unwrap();
+    // Empty polls are held (librtmp polls without pause) and the polling-interval byte grows.
+    let start = Instant::now();
+    let intervals: Vec<u8> = (0..5).map(|_| t.exchange("idle", &[0]).unwrap()).collect();
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(900), "5 empty polls answered in {took:?}");
+    assert!(
+        intervals.windows(2).all(|w| w[0] <= w[1]) && intervals[4] > intervals[0],
+        "the interval grows while idle: {intervals:?}"
+    );
     let id = t.id.clone();
     let seq = t.seq;
     drop(t);
