@@ -153,6 +153,8 @@ pub struct RtmpsConfig {
     pub key: Option<std::path::PathBuf>,
     /// A certificate made at startup for localhost (development only).
     pub self_signed: bool,
+    /// How often to look whether `cert` or `key` changed (and reload); 0: only on SIGHUP.
+    pub watch_interval_ms: u64,
 }
 
 impl Default for RtmpsConfig {
@@ -162,6 +164,7 @@ impl Default for RtmpsConfig {
             cert: None,
             key: None,
             self_signed: false,
+            watch_interval_ms: 5000,
         }
     }
 }

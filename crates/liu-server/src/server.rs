@@ -173,6 +173,11 @@ impl BoundServer {
             },
         ));
         let tls = self.rtmps.as_ref().map(|(_, tls)| tls.clone());
+        let watch = self.ctx.config.rtmps.watch_interval_ms;
+        let watch_task = tls
+            .clone()
+            .filter(|_| watch > 0)
+            .map(|tls| tokio::spawn(tls.watch_files(Duration::from_millis(watch))));
         let rtmps_task = self.rtmps.map(|(listener, tls)| {
             tokio::spawn(accept_loop(
                 listener,
@@ -188,6 +193,7 @@ impl BoundServer {
         };
         let mut tasks = vec![rtmp_task];
         tasks.extend(rtmps_task);
+        tasks.extend(watch_task);
         tasks.push(tokio::spawn(accept_loop(
             self.http,
             "HTTP",
@@ -248,11 +254,10 @@ impl BoundServer {
 pub struct TlsReloader(Arc<TlsSetup>);
 
 impl TlsReloader {
-    /// Reads the files again; on an error the old certificate stays. Returns
-    /// the new fingerprint.
-    pub fn reload(&self) -> Result<String, crate::TlsError> {
-        self.0.reload()?;
-        Ok(self.0.fingerprint())
+    /// Reads the files again; on an error the old certificate stays. One
+    /// log line says `why` and the outcome.
+    pub fn reload(&self, why: &str) {
+        self.0.reload_logged(why)
     }
 }
 

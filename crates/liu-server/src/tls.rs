@@ -1,11 +1,12 @@
 //! TLS for RTMPS: rustls with the `ring` provider, TLS 1.2 and 1.3, a
 //! certificate chain and key from PEM files (or a self-signed certificate
-//! for development), replaced without a restart by [`TlsSetup::reload`].
+//! for development), replaced without a restart by [`TlsSetup::reload`]:
+//! on SIGHUP, and when the files change ([`TlsSetup::watch_files`]).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::crypto::ring::sign::any_supported_type;
 use rustls::pki_types::pem::PemObject;
@@ -125,6 +126,49 @@ impl TlsSetup {
         *self.fingerprint.write().unwrap_or_else(|e| e.into_inner()) = fingerprint;
         Ok(())
     }
+}
+
+impl TlsSetup {
+    /// [`TlsSetup::reload`] with one log line saying `why` and the outcome.
+    pub fn reload_logged(&self, why: &str) {
+        match self.reload() {
+            Ok(()) => tracing::info!(
+                "RTMPS certificate reloaded (SHA-256 {}), {why}",
+                self.fingerprint()
+            ),
+            Err(e) => {
+                tracing::warn!("RTMPS certificate not reloaded ({why}), the old one stays: {e}")
+            }
+        }
+    }
+
+    /// Reloads whenever the certificate or key file changes (modification
+    /// time or size), looking every `every`. Returns at once for a
+    /// self-signed certificate. A pair caught half-written fails to load
+    /// (the key does not match) and is loaded at the next change.
+    pub async fn watch_files(self: Arc<Self>, every: Duration) {
+        let CertSource::Files { cert, key } = &self.source else {
+            return;
+        };
+        let stamp = || [file_stamp(cert), file_stamp(key)];
+        let mut last = stamp();
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = stamp();
+            if now != last {
+                last = now;
+                self.reload_logged("the files changed");
+            }
+        }
+    }
+}
+
+/// A file's modification time and size, if it can be read.
+fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }
 
 fn load(source: &CertSource) -> Result<(CertifiedKey, String), TlsError> {

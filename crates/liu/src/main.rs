@@ -192,12 +192,7 @@ async fn reload_on_sighup(reloader: liu_server::TlsReloader) {
             return;
         };
         while hup.recv().await.is_some() {
-            match reloader.reload() {
-                Ok(fingerprint) => {
-                    tracing::info!("RTMPS certificate reloaded (SHA-256 {fingerprint})")
-                }
-                Err(e) => tracing::warn!("RTMPS certificate not reloaded, the old one stays: {e}"),
-            }
+            reloader.reload("on SIGHUP");
         }
     }
     #[cfg(not(unix))]

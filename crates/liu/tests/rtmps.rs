@@ -1,8 +1,9 @@
 //! RTMPS (RTMP over TLS) with a certificate the test makes (rcgen): FFmpeg 9 (OpenSSL,
 //! `-tls_verify 0`) and Debian's FFmpeg 5.1 (GnuTLS) publish and play; a stream pushed over one
 //! transport plays over the others and over HTTP-FLV; a client speaking the wrong protocol on
-//! either port fails quickly; SIGHUP reloads the certificate files; certificate problems stop the
-//! server at startup with one line.
+//! either port fails quickly; changed certificate files are served without a restart (seen by a
+//! TLS client that trusts only the new certificate), so are files reloaded on SIGHUP; certificate
+//! problems stop the server at startup with one line.
 mod common;
 use common::*;
 use std::process::Command;
@@ -51,7 +52,11 @@ fn rtmp_publish_plays_over_rtmps_and_wrong_protocols_fail_fast() {
     let clip = clip(&ClipSpec::standard());
     let dir = temp_dir("rtmps-play");
     let (cert, key) = make_cert(&dir, "server", 2020, 2099);
-    let mut server = LiuServer::start(&rtmps_config(&cert, &key));
+    // rtmps_config ends in [rtmps].
+    let mut server = LiuServer::start(&format!(
+        "{}watch_interval_ms = 300\n",
+        rtmps_config(&cert, &key)
+    ));
     let name = stream_name("rtmpsplay");
 
     // Plain RTMP on the TLS port, TLS on the plain port: both fail at once.
@@ -86,24 +91,24 @@ fn rtmp_publish_plays_over_rtmps_and_wrong_protocols_fail_fast() {
     assert!(log.contains("unsupported RTMP version 0x16"), "{log}");
     server.assert_alive("clients speaking the wrong protocol");
 
+    // New files: the server sees the change and serves them (RTMPS and HTTPS).
+    let old_cert = dir.join("old.crt");
+    std::fs::copy(dir.join("server.crt"), &old_cert).unwrap();
+    let (cert, _, fingerprint) = make_cert_with_fingerprint(&dir, "server", 2020, 2099);
+    wait_for_log(&server, &format!("reloaded (SHA-256 {fingerprint}), the files changed"));
+    for addr in [server.rtmps_addr(), server.https_addr()] {
+        tls_handshake(addr, &cert).unwrap_or_else(|e| panic!("new certificate on {addr}: {e}"));
+        assert!(tls_handshake(addr, &old_cert).is_err(), "old certificate on {addr}");
+    }
     // New files and SIGHUP: the server loads them (the viewers below connect after).
-    let (_, _, fingerprint) = make_cert_with_fingerprint(&dir, "server", 2020, 2099);
+    let (cert, _, fingerprint) = make_cert_with_fingerprint(&dir, "server", 2020, 2099);
     let hup = Command::new("kill")
         .args(["-HUP", &server.pid().to_string()])
         .status()
         .unwrap();
     assert!(hup.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !server.log_tail(50).contains(&format!(
-        "RTMPS certificate reloaded (SHA-256 {fingerprint})"
-    )) {
-        assert!(
-            Instant::now() < deadline,
-            "no reload: {}",
-            server.log_tail(20)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_log(&server, &format!("reloaded (SHA-256 {fingerprint}), on SIGHUP"));
+    tls_handshake(server.rtmps_addr(), &cert).unwrap();
 
     let viewers = vec![
         Viewer::ffmpeg_with(&ffmpeg9(), &server.rtmps_url(&name), &NO_VERIFY),
@@ -115,6 +120,19 @@ fn rtmp_publish_plays_over_rtmps_and_wrong_protocols_fail_fast() {
     assert!(st.success(), "publisher: {st}\n{}", publisher.stderr());
     for v in viewers {
         assert_plays(v, &clip);
+    }
+}
+
+/// Waits up to 10 s for a line containing `what` in the server's log.
+fn wait_for_log(server: &LiuServer, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log_tail(100).contains(what) {
+        assert!(
+            Instant::now() < deadline,
+            "no {what:?} in the log: {}",
+            server.log_tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

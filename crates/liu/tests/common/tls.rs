@@ -54,18 +54,8 @@ pub struct TlsRelay {
 
 impl TlsRelay {
     pub fn start(upstream: &str, ca: &Path) -> TlsRelay {
-        use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(ca).unwrap() {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        use rustls::pki_types::ServerName;
+        let connector = tokio_rustls::TlsConnector::from(client_config(ca));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -102,4 +92,35 @@ impl TlsRelay {
     pub fn addr(&self) -> &str {
         &self.addr
     }
+}
+
+/// A TLS client configuration trusting only `ca` (a PEM file).
+fn client_config(ca: &Path) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    std::sync::Arc::new(config)
+}
+
+/// A TLS handshake with `addr` as `localhost`, trusting only `ca`: Ok if the server presents
+/// that certificate.
+pub fn tls_handshake(addr: &str, ca: &Path) -> Result<(), String> {
+    use rustls::pki_types::ServerName;
+    let mut tcp = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(client_config(ca), name).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
