@@ -15,9 +15,10 @@
 # or the same through the environment: N="1000" SERVERS="liu-mw0 nginx-rtmp" bench/compare.sh
 #   servers: liu-mw0 liu-mw40 liu-mw350 nginx-rtmp nms xiu   (all by default; liu-mwN for any
 #            merge window of N ms)
-#   protos:  rtmp http-flv hls ll-hls                        (rtmp and http-flv by default; nginx-rtmp:
+#   protos:  rtmp http-flv hls ll-hls rtmps rtmpe https-flv  (rtmp and http-flv by default; nginx-rtmp:
 #            RTMP only; hls = STREAM.m3u8 with MPEG-TS segments, ll-hls = STREAM/index.m3u8 with
-#            LL-HLS parts and blocking reloads: Liu only)
+#            LL-HLS parts and blocking reloads; rtmps, rtmpe, https-flv with a self-signed
+#            certificate: Liu only)
 #   --streams K: publish K streams at once and spread the N viewers over them (default 1);
 #   --clip audio: an audio-only clip (AAC 128 kbit/s) instead of the 720p one;
 #   --section NAME: write between <!-- NAME:begin --> and <!-- NAME:end --> (default compare),
@@ -78,7 +79,7 @@ for s in $SERVERS; do
         *) echo "bench/compare.sh: unknown server: $s" >&2; exit 2 ;; esac
 done
 for p in $PROTOS; do
-    case "$p" in rtmp|http-flv|hls|ll-hls) ;; *) echo "bench/compare.sh: unknown protocol: $p" >&2; exit 2 ;; esac
+    case "$p" in rtmp|http-flv|hls|ll-hls|rtmps|rtmpe|https-flv) ;; *) echo "bench/compare.sh: unknown protocol: $p" >&2; exit 2 ;; esac
 done
 for n in $N_LIST; do
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "bench/compare.sh: bad N: $n" >&2; exit 2; }
@@ -286,11 +287,17 @@ taskset -p -c 1 $$ >/dev/null || log "warning: cannot pin this script to core 1"
 # ------------------------------------------------------------------ 2. configurations
 # write_config SERVER PROTO DIR RTMP_PORT HTTP_PORT API_PORT -> prints the command to run
 write_config() {
-    local server=$1 dir=$3 rp=$4 hp=$5 ap=$6 mw
+    local server=$1 proto=$2 dir=$3 rp=$4 hp=$5 ap=$6 mw
     case "$server" in
     liu-mw*)
         mw=${server#liu-mw}
-        cat >"$dir/liu.toml" <<EOF
+        case "$proto" in
+            rtmps|https-flv)  # TLS rows: RTMPS on RTMP port + 3, HTTPS on + 4
+                printf '[rtmps]\nlisten = "127.0.0.1:%s"\nself_signed = true\n[https]\nlisten = "127.0.0.1:%s"\n\n' \
+                    $((rp + 3)) $((rp + 4)) >"$dir/liu.toml" ;;
+            *) : >"$dir/liu.toml" ;;
+        esac
+        cat >>"$dir/liu.toml" <<EOF
 [rtmp]
 listen = "127.0.0.1:$rp"
 
@@ -391,7 +398,7 @@ run_row() {
         ROW_INDEX=$((ROW_INDEX + 1))
         rp=$((21000 + ROW_INDEX * 10)); hp=$((rp + 1)); ap=$((rp + 2))
         [ $rp -lt 60000 ] || die "no free ports"
-        $PY ports-free $rp $hp $ap && break
+        $PY ports-free $rp $hp $ap $((rp + 3)) $((rp + 4)) && break
     done
     local status=ok notes=() url t0=0 t1=0
     local ramp_s=$(( (n + RATE - 1) / RATE ))
@@ -403,6 +410,9 @@ run_row() {
 
     case "$proto" in
         rtmp) url="rtmp://127.0.0.1:$rp/live/bench" ;;
+        rtmpe) url="rtmpe://127.0.0.1:$rp/live/bench" ;;
+        rtmps) url="rtmps://127.0.0.1:$((rp + 3))/live/bench" ;;
+        https-flv) url="https://127.0.0.1:$((rp + 4))/live/bench.flv" ;;
         hls) url="http://127.0.0.1:$hp/live/bench.m3u8" ;;
         ll-hls) url="http://127.0.0.1:$hp/live/bench/index.m3u8" ;;
         *) url="http://127.0.0.1:$hp/live/bench.flv" ;;
@@ -508,7 +518,7 @@ for n in $N_LIST; do
     for server in $SERVERS; do
         for proto in $PROTOS; do
             [ "$server" = nginx-rtmp ] && [ "$proto" = http-flv ] && continue   # no HTTP-FLV in nginx-rtmp
-            case "$proto" in hls|ll-hls) [[ "$server" = liu-mw* ]] || continue ;; esac   # Liu's HLS only
+            case "$proto" in hls|ll-hls|rtmps|rtmpe|https-flv) [[ "$server" = liu-mw* ]] || continue ;; esac   # Liu only
             run_row "$server" "$proto" "$n"
         done
     done

@@ -12,8 +12,8 @@ use tracing::{info, warn};
 use crate::error::BenchError;
 use crate::report::{Report, RunInfo};
 use crate::sys::{CpuTime, raise_nofile};
-use crate::target::Target;
-use crate::viewer::{self, Shared, ViewerConfig, ViewerResult};
+use crate::target::{Security, Target};
+use crate::viewer::{self, Shared, TlsClient, ViewerConfig, ViewerResult};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -58,7 +58,8 @@ pub fn run(opts: &PlayOptions) -> Result<Report, BenchError> {
             want, "the open-file limit is too low for this many viewers: raise `ulimit -n`"
         );
     }
-    let protocol = target.protocol.name();
+    let protocol = target.kind();
+    let tls = TlsClient::new();
     let configs: Vec<Rc<ViewerConfig>> = match opts.streams {
         None => vec![target],
         Some(k) => (0..k).map(|i| target.numbered(i)).collect(),
@@ -66,6 +67,7 @@ pub fn run(opts: &PlayOptions) -> Result<Report, BenchError> {
     .into_iter()
     .map(|target| {
         Rc::new(ViewerConfig {
+            tls: (target.security == Security::Tls).then(|| tls.clone()),
             target,
             addr,
             setup_timeout: opts.setup_timeout,

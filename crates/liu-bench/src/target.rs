@@ -25,10 +25,22 @@ impl Protocol {
     }
 }
 
+/// What carries the protocol's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Plain TCP.
+    None,
+    /// TLS (`rtmps://`, `https://`); the certificate is not verified.
+    Tls,
+    /// RTMPE: the encrypted handshake, then RC4 both ways (`rtmpe://`).
+    Rtmpe,
+}
+
 /// A parsed stream URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub protocol: Protocol,
+    pub security: Security,
     pub host: String,
     pub port: u16,
     /// RTMP application (may contain `/`); empty for HTTP.
@@ -40,19 +52,23 @@ pub struct Target {
 }
 
 impl Target {
-    /// Parses `rtmp://HOST[:PORT]/APP/STREAM[?Q]` or `http://HOST[:PORT]/PATH[?Q]`
-    /// (HLS when the path ends in `.m3u8`).
+    /// Parses `rtmp://HOST[:PORT]/APP/STREAM[?Q]` (also `rtmps://`, `rtmpe://`) or
+    /// `http://HOST[:PORT]/PATH[?Q]` (also `https://`; HLS when the path ends in `.m3u8`).
     pub fn parse(url: &str) -> Result<Target, BenchError> {
         let bad = |why| BenchError::Url {
             url: url.to_string(),
             why,
         };
-        let (protocol, rest, default_port) = if let Some(r) = url.strip_prefix("rtmp://") {
-            (Protocol::Rtmp, r, 1935)
-        } else if let Some(r) = url.strip_prefix("http://") {
-            (Protocol::HttpFlv, r, 80)
-        } else {
-            return Err(bad("expected rtmp:// or http://"));
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| bad("expected rtmp://, rtmps://, rtmpe://, http:// or https://"))?;
+        let (protocol, security, default_port) = match scheme {
+            "rtmp" => (Protocol::Rtmp, Security::None, 1935),
+            "rtmps" => (Protocol::Rtmp, Security::Tls, 443),
+            "rtmpe" => (Protocol::Rtmp, Security::Rtmpe, 1935),
+            "http" => (Protocol::HttpFlv, Security::None, 80),
+            "https" => (Protocol::HttpFlv, Security::Tls, 443),
+            _ => return Err(bad("expected rtmp://, rtmps://, rtmpe://, http:// or https://")),
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -71,6 +87,7 @@ impl Target {
         match protocol {
             Protocol::HttpFlv | Protocol::Hls => Ok(Target {
                 protocol,
+                security,
                 host,
                 port,
                 app: String::new(),
@@ -90,14 +107,15 @@ impl Target {
                 if app.is_empty() || name.is_empty() {
                     return Err(bad("expected /APP/STREAM"));
                 }
-                let authority = if port == 1935 {
+                let authority = if port == default_port {
                     host.clone()
                 } else {
                     format!("{host}:{port}")
                 };
                 Ok(Target {
                     protocol,
-                    tc_url: format!("rtmp://{authority}/{app}"),
+                    security,
+                    tc_url: format!("{scheme}://{authority}/{app}"),
                     host,
                     port,
                     app: app.to_string(),
@@ -135,6 +153,17 @@ impl Target {
         Target {
             stream: format!("{name}{query}"),
             ..self.clone()
+        }
+    }
+
+    /// Name used in reports: `rtmp`, `rtmps`, `rtmpe`, `http-flv`, `https-flv`, `hls`, `hls-tls`.
+    pub fn kind(&self) -> &'static str {
+        match (self.protocol, self.security) {
+            (Protocol::Rtmp, Security::Tls) => "rtmps",
+            (Protocol::Rtmp, Security::Rtmpe) => "rtmpe",
+            (Protocol::HttpFlv, Security::Tls) => "https-flv",
+            (Protocol::Hls, Security::Tls) => "hls-tls",
+            (p, _) => p.name(),
         }
     }
 
@@ -197,6 +226,14 @@ mod tests {
             (1935, "app/inst", "s")
         );
         assert_eq!(t.tc_url, "rtmp://example/app/inst");
+        let t = Target::parse("rtmps://example/live/s").unwrap();
+        assert_eq!((t.port, t.security, t.kind()), (443, Security::Tls, "rtmps"));
+        assert_eq!(t.tc_url, "rtmps://example/live");
+        let t = Target::parse("rtmpe://example:1936/live/s").unwrap();
+        assert_eq!((t.security, t.kind()), (Security::Rtmpe, "rtmpe"));
+        assert_eq!(t.tc_url, "rtmpe://example:1936/live");
+        let t = Target::parse("https://example/live/s.flv").unwrap();
+        assert_eq!((t.port, t.kind()), (443, "https-flv"));
         assert!(Target::parse("rtmp://host/onlyapp").is_err());
         assert!(Target::parse("rtmp://host:x/a/b").is_err());
         assert!(Target::parse("ftp://host/a/b").is_err());

@@ -2,7 +2,8 @@
 //! `liu bench play -n 20` watches it over RTMP and over HTTP-FLV at the same time, and FFmpeg 9
 //! decodes the stamped stream (the SEI stamps must not bother a decoder). Then the options of
 //! the scale scenarios: several numbered streams at once (`--streams`) and an audio-only clip
-//! (`clip --audio-only`, `play --audio-only`).
+//! (`clip --audio-only`, `play --audio-only`); and viewers over RTMPS, RTMPE and HTTPS-FLV, whose
+//! stamps (read through TLS or RC4) prove they got the stream.
 mod common;
 use common::*;
 use liu_bench::report::Report;
@@ -167,6 +168,37 @@ fn bench_publish_and_play_over_rtmp_and_http_flv() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(table.contains("stamped"), "{table}");
+    server_alive(server);
+}
+
+#[test]
+fn bench_plays_over_rtmps_rtmpe_and_https_flv() {
+    let _wd = watchdog("bench_tls", Duration::from_secs(120));
+    let clip = clip(&ClipSpec::standard());
+    let dir = temp_dir("bench-tls");
+    let (cert, key) = make_cert(&dir, "server", 2020, 2099);
+    let server = LiuServer::start(&rtmps_config(&cert, &key));
+    let name = stream_name("benchtls");
+    let publisher = publish_loop(&server.rtmp_url(&name), clip.path_str(), "12", &[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let https = format!("https://{}/live/{name}.flv", server.https_addr());
+    let runs = [
+        ("rtmps", play_with(&server.url("rtmps", &name), &["-n", "10"])),
+        ("rtmpe", play_with(&server.url("rtmpe", &name), &["-n", "10"])),
+        ("https-flv", play_with(&https, &["-n", "10"])),
+    ];
+    for (kind, run) in runs {
+        let r = report(kind, run.wait());
+        check_n(kind, &r, 10);
+        assert_eq!(r.protocol, kind);
+    }
+    let log = server.log_tail(300);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("rtmpe=true") && l.contains("playing")),
+        "RTMPE viewers: {log}"
+    );
+    assert!(publisher.wait().status.success());
     server_alive(server);
 }
 

@@ -23,7 +23,7 @@ pub use source::{Clip, Tag};
 use crate::error::BenchError;
 use crate::stamp::set_time;
 use crate::sys::unix_ms;
-use crate::target::{Protocol, Target};
+use crate::target::{Protocol, Security, Target};
 
 /// What to publish.
 #[derive(Debug, Clone)]
@@ -108,7 +108,7 @@ impl PublishSummary {
 pub fn run(opts: &PublishOptions) -> Result<PublishSummary, BenchError> {
     let clip = Clip::load(&opts.file)?;
     let target = Target::parse(&opts.url)?;
-    if target.protocol != Protocol::Rtmp {
+    if target.protocol != Protocol::Rtmp || target.security != Security::None {
         return Err(BenchError::Url {
             url: opts.url.clone(),
             why: "publishing needs an rtmp:// URL",

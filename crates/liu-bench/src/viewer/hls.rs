@@ -6,9 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpStream;
 
-use super::{Failure, Phase, Tracker, ViewerConfig, connect, read_some, write_all};
+use super::{Failure, Link, Phase, Tracker, ViewerConfig, connect, write_all};
 use crate::hls::{self, MediaPlaylist, PartId, Playlist, StampScanner};
 use crate::http::{self, ResponseReader};
 
@@ -143,7 +142,7 @@ async fn low_latency(
 /// One HTTP/1.1 connection, reopened when the server closes it.
 struct Client<'a> {
     config: &'a ViewerConfig,
-    sock: Option<TcpStream>,
+    sock: Option<Link>,
 }
 
 impl Client<'_> {
@@ -256,7 +255,7 @@ impl Client<'_> {
             let mut reader = ResponseReader::new();
             let mut answered = false;
             let done = loop {
-                let read = read_some(sock, |data, now| {
+                let read = sock.read_some(|data, now| {
                     answered = true;
                     let mut body = 0;
                     let r = reader.feed(data, &mut |b| {

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{Failure, Phase, Tracker, ViewerConfig, connect, read_setup, read_some, write_all};
+use super::{Failure, Phase, Tracker, ViewerConfig, connect, read_setup, write_all};
 use crate::http::{self, BodyKind, Dechunker, MAX_HEAD};
 use crate::skim::{FlvSkimmer, Message};
 
@@ -21,7 +21,7 @@ pub(super) async fn play(config: &ViewerConfig, t: &mut Tracker) -> Result<(), F
     let mut head = Vec::with_capacity(512);
     let mut body = loop {
         let (start, phase) = (t.start, t.phase);
-        let step = read_setup(config, start, phase, &sock, |data, now| {
+        let step = read_setup(config, start, phase, &mut sock, |data, now| {
             head_bytes(&mut head, data, t, now)
         })
         .await?;
@@ -37,7 +37,7 @@ pub(super) async fn play(config: &ViewerConfig, t: &mut Tracker) -> Result<(), F
     t.phase = Phase::Playing;
     loop {
         let phase = t.phase;
-        let read = read_some(&sock, |data, now| {
+        let read = sock.read_some(|data, now| {
             let r = body.feed(data, t, now);
             t.after_read(data.len(), body.skim.media_bytes(), now);
             r

@@ -3,6 +3,7 @@
 
 mod hls;
 mod http_flv;
+mod link;
 pub mod media;
 mod rtmp;
 
@@ -12,16 +13,17 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use link::Link;
+pub use link::TlsClient;
 pub use media::{Phase, Tracker};
 
 use crate::error::BenchError;
 use crate::histogram::Histogram;
 use crate::sys::Clock;
-use crate::target::{Protocol, Target};
+use crate::target::{Protocol, Security, Target};
 
 /// Bytes read from a socket at once. One buffer serves every viewer: reads
 /// are processed before the next await.
@@ -56,6 +58,8 @@ pub struct ViewerConfig {
     pub setup_timeout: Duration,
     /// The stream has no video: the first audio frame is the first frame.
     pub audio_only: bool,
+    /// For `Security::Tls` targets.
+    pub tls: Option<TlsClient>,
 }
 
 /// Why a viewer failed: a fixed category and a detail.
@@ -180,8 +184,9 @@ pub async fn run(
     }
 }
 
-/// Connects within the setup bound, with TCP_NODELAY.
-async fn connect(config: &ViewerConfig, t: &mut Tracker) -> Result<TcpStream, Failure> {
+/// Connects within the setup bound, with TCP_NODELAY, and does the TLS
+/// handshake for a TLS target.
+async fn connect(config: &ViewerConfig, t: &mut Tracker) -> Result<Link, Failure> {
     t.phase = Phase::Connecting;
     let deadline = t.start + config.setup_timeout;
     let sock = match tokio::time::timeout_at(deadline.into(), TcpStream::connect(config.addr)).await
@@ -191,55 +196,31 @@ async fn connect(config: &ViewerConfig, t: &mut Tracker) -> Result<TcpStream, Fa
         Err(_) => return Err(Failure::new("connect", "TCP connect timed out")),
     };
     let _ = sock.set_nodelay(true);
-    Ok(sock)
-}
-
-/// Waits for data, then hands one read to `f` (with the time it returned).
-/// `Ok(None)` is end of stream. A short read is taken to mean the socket is
-/// drained, which saves the read that would return EAGAIN.
-async fn read_some<T>(
-    sock: &TcpStream,
-    mut f: impl FnMut(&[u8], Instant) -> T,
-) -> io::Result<Option<T>> {
-    loop {
-        sock.readable().await?;
-        let mut out = None;
-        let res = sock.try_io(Interest::READABLE, || {
-            READ_BUF.with(|cell| {
-                let mut buf = cell.borrow_mut();
-                let n = sock.try_read(&mut buf)?;
-                if n == 0 {
-                    out = Some(None);
-                    return Ok(());
-                }
-                out = Some(Some(f(&buf[..n], Instant::now())));
-                if n < buf.len() {
-                    Err(io::ErrorKind::WouldBlock.into())
-                } else {
-                    Ok(())
-                }
-            })
-        });
-        if let Some(v) = out {
-            return Ok(v);
+    match (&config.tls, config.target.security) {
+        (Some(tls), Security::Tls) => {
+            t.phase = Phase::Handshake;
+            let host = &config.target.host;
+            match tokio::time::timeout_at(deadline.into(), tls.connect(host, sock)).await {
+                Ok(Ok(link)) => Ok(link),
+                Ok(Err(e)) => Err(Failure::new("handshake", format!("TLS: {e}"))),
+                Err(_) => Err(Failure::new("handshake", "TLS handshake timed out")),
+            }
         }
-        match res {
-            Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
-            _ => {}
-        }
+        (None, Security::Tls) => Err(Failure::new("protocol", "no TLS client configured")),
+        _ => Ok(Link::Tcp(sock)),
     }
 }
 
-/// Like [`read_some`], bounded by the setup deadline.
+/// [`Link::read_some`], bounded by the setup deadline.
 async fn read_setup<T>(
     config: &ViewerConfig,
     start: Instant,
     phase: Phase,
-    sock: &TcpStream,
-    f: impl FnMut(&[u8], Instant) -> T,
+    link: &mut Link,
+    f: impl FnMut(&mut [u8], Instant) -> T,
 ) -> Result<Option<T>, Failure> {
     let deadline = start + config.setup_timeout;
-    match tokio::time::timeout_at(deadline.into(), read_some(sock, f)).await {
+    match tokio::time::timeout_at(deadline.into(), link.read_some(f)).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(Failure::io(phase, &e)),
         Err(_) => Err(Failure::new(
@@ -253,8 +234,8 @@ async fn read_setup<T>(
     }
 }
 
-async fn write_all(sock: &mut TcpStream, data: &[u8], phase: Phase) -> Result<(), Failure> {
-    sock.write_all(data)
+async fn write_all(link: &mut Link, data: &[u8], phase: Phase) -> Result<(), Failure> {
+    link.write_all(data)
         .await
         .map_err(|e| Failure::io(phase, &e))
 }

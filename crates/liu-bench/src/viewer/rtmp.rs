@@ -1,5 +1,7 @@
-//! The RTMP viewer: plain handshake, connect, createStream, play, then the
-//! chunk stream skimmed, with acknowledgements and ping answers sent back.
+//! The RTMP viewer: handshake (plain, or RTMPE type 6 with RC4 on every byte
+//! after it), connect, createStream, play, then the chunk stream skimmed,
+//! with acknowledgements and ping answers sent back. Over TLS for
+//! `rtmps://`.
 
 use std::time::Instant;
 
@@ -8,10 +10,11 @@ use liu_flv::amf0::{Amf0Limits, Amf0Value};
 use liu_rtmp::chunk::write_type0_message;
 use liu_rtmp::command::Command;
 use liu_rtmp::control::{ControlMessage, UserControlEvent, type_id};
-use liu_rtmp::handshake::ClientHandshake;
+use liu_rtmp::handshake::{ClientHandshake, RtmpeCiphers};
 
-use super::{Failure, Phase, Tracker, ViewerConfig, connect, read_setup, read_some, write_all};
+use super::{Failure, Link, Phase, Tracker, ViewerConfig, connect, read_setup, write_all};
 use crate::skim::{Message, RtmpSkimmer};
+use crate::target::Security;
 
 const TX_CONNECT: f64 = 1.0;
 const TX_CREATE_STREAM: f64 = 2.0;
@@ -27,7 +30,10 @@ pub(super) async fn play(config: &ViewerConfig, t: &mut Tracker) -> Result<(), F
     t.phase = Phase::Handshake;
     let mut seed = [0u8; 32];
     let _ = getrandom::fill(&mut seed);
-    let mut hs = ClientHandshake::new(seed, 0, false);
+    let mut hs = match config.target.security {
+        Security::Rtmpe => ClientHandshake::new_encrypted(seed, 0, 6),
+        _ => ClientHandshake::new(seed, 0, false),
+    };
     let mut conn = Conn::new(config);
     if let Some(c0c1) = hs.take_output() {
         write_all(&mut sock, &c0c1, t.phase).await?;
@@ -38,7 +44,7 @@ pub(super) async fn play(config: &ViewerConfig, t: &mut Tracker) -> Result<(), F
             config,
             start,
             phase,
-            &sock,
+            &mut sock,
             |data, now| -> Result<(), Failure> {
                 let used = hs
                     .receive(data)
@@ -48,7 +54,9 @@ pub(super) async fn play(config: &ViewerConfig, t: &mut Tracker) -> Result<(), F
                         conn.out.extend_from_slice(&c2);
                     }
                     if hs.is_done() {
+                        conn.ciphers = hs.take_ciphers();
                         conn.send_connect();
+                        conn.decrypt(&mut data[used..]);
                         conn.on_bytes(&data[used..], t, now)?;
                     }
                     Ok(())
@@ -65,7 +73,7 @@ pub(super) async fn play(config: &ViewerConfig, t: &mut Tracker) -> Result<(), F
     t.phase = Phase::Setup;
     while !conn.started {
         let (start, phase) = (t.start, t.phase);
-        let step = read_setup(config, start, phase, &sock, |data, now| {
+        let step = read_setup(config, start, phase, &mut sock, |data, now| {
             conn.read(data, t, now)
         })
         .await?;
@@ -80,7 +88,7 @@ pub(super) async fn play(config: &ViewerConfig, t: &mut Tracker) -> Result<(), F
     t.phase = Phase::Playing;
     loop {
         let phase = t.phase;
-        match read_some(&sock, |data, now| conn.read(data, t, now)).await {
+        match sock.read_some(|data, now| conn.read(data, t, now)).await {
             Ok(Some(r)) => r?,
             Ok(None) => return Ok(()),
             Err(e) => return Err(Failure::io(phase, &e)),
@@ -96,6 +104,8 @@ struct Conn<'a> {
     ctl: Control,
     out: BytesMut,
     started: bool,
+    /// RTMPE: RC4 both ways, after the handshake.
+    ciphers: Option<RtmpeCiphers>,
 }
 
 /// What reacts to non-media messages: the command dialogue and acks.
@@ -125,6 +135,7 @@ impl<'a> Conn<'a> {
             },
             out: BytesMut::new(),
             started: false,
+            ciphers: None,
         }
     }
 
@@ -147,8 +158,16 @@ impl<'a> Conn<'a> {
         );
     }
 
+    /// RTMPE: deciphers bytes received after the handshake, in place.
+    fn decrypt(&mut self, data: &mut [u8]) {
+        if let Some(c) = &mut self.ciphers {
+            c.incoming.apply(data);
+        }
+    }
+
     /// Handles one socket read after the handshake.
-    fn read(&mut self, data: &[u8], t: &mut Tracker, now: Instant) -> Result<(), Failure> {
+    fn read(&mut self, data: &mut [u8], t: &mut Tracker, now: Instant) -> Result<(), Failure> {
+        self.decrypt(data);
         let r = self.on_bytes(data, t, now);
         t.after_read(data.len(), self.skim.media_bytes(), now);
         r
@@ -171,12 +190,13 @@ impl<'a> Conn<'a> {
         Ok(())
     }
 
-    async fn flush(
-        &mut self,
-        sock: &mut tokio::net::TcpStream,
-        phase: Phase,
-    ) -> Result<(), Failure> {
+    /// Sends C2 (in `out`) and then the messages (in `ctl.out`, enciphered
+    /// for RTMPE).
+    async fn flush(&mut self, sock: &mut Link, phase: Phase) -> Result<(), Failure> {
         if !self.ctl.out.is_empty() {
+            if let Some(c) = &mut self.ciphers {
+                c.outgoing.apply(&mut self.ctl.out);
+            }
             self.out.extend_from_slice(&self.ctl.out);
             self.ctl.out.clear();
         }

@@ -97,6 +97,10 @@ pub async fn serve_connection(
         let mut conn = Connection::new(ctx, kind);
         match conn.run(transport, shutdown).await {
             Ok(()) => debug!("closed"),
+            // A TLS peer that closes without close_notify (most players do).
+            Err(ConnError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                debug!("closed without TLS close_notify")
+            }
             Err(e) => warn!("connection closed: {e}"),
         }
     }

@@ -184,11 +184,12 @@ impl LiuServer {
             .unwrap_or_else(|| panic!("no VmRSS in /proc/{}/status", self.pid()))
     }
 
+    /// The last `lines` lines of the server's log, without terminal colours.
     pub fn log_tail(&self, lines: usize) -> String {
-        tail_lines(
+        strip_ansi(&tail_lines(
             &fs::read_to_string(&self.log_path).unwrap_or_default(),
             lines,
-        )
+        ))
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -267,3 +268,22 @@ fn url_authority(line: &str, scheme: &str) -> Option<String> {
     let auth = &rest[..end];
     auth.contains(':').then(|| auth.to_string())
 }
+
+/// The log without its terminal colours.
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
