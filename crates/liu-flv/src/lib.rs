@@ -7,6 +7,7 @@
 //! - [`flv`]: FLV file header, tag framing and an incremental reader (FLV spec v10.1 E.2-E.4).
 //! - [`av`]: audio/video tag headers, legacy and Enhanced RTMP v1/v2 (FLV spec E.4.2/E.4.3).
 //! - [`avc`]: `AVCDecoderConfigurationRecord` (ISO/IEC 14496-15 §5.3.3.1).
+//! - [`hevc`]: `HEVCDecoderConfigurationRecord` (ISO/IEC 14496-15 §8.3.3.1) and the H.265 SPS.
 //! - [`aac`]: `AudioSpecificConfig` (ISO/IEC 14496-3 §1.6.2.1).
 
 pub mod aac;
@@ -15,7 +16,9 @@ pub mod av;
 pub mod avc;
 pub mod error;
 pub mod flv;
+pub mod hevc;
 
+mod bits;
 mod cursor;
 
 pub use error::FlvError;

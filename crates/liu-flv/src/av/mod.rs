@@ -5,9 +5,11 @@
 //! payload starts in the tag body.
 
 mod audio;
+pub mod dialect;
 mod video;
 
 pub use audio::{AudioCodec, AudioPacket, AudioTagHeader, parse_audio_tag_header};
+pub use dialect::{FlvDialect, Rewrite, rewrite_audio, rewrite_video};
 pub use video::{VideoCodec, VideoFrameType, VideoPacket, VideoTagHeader, parse_video_tag_header};
 
 use crate::cursor::Cursor;
