@@ -68,7 +68,11 @@ impl Target {
             "rtmpe" => (Protocol::Rtmp, Security::Rtmpe, 1935),
             "http" => (Protocol::HttpFlv, Security::None, 80),
             "https" => (Protocol::HttpFlv, Security::Tls, 443),
-            _ => return Err(bad("expected rtmp://, rtmps://, rtmpe://, http:// or https://")),
+            _ => {
+                return Err(bad(
+                    "expected rtmp://, rtmps://, rtmpe://, http:// or https://",
+                ));
+            }
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -227,7 +231,10 @@ mod tests {
         );
         assert_eq!(t.tc_url, "rtmp://example/app/inst");
         let t = Target::parse("rtmps://example/live/s").unwrap();
-        assert_eq!((t.port, t.security, t.kind()), (443, Security::Tls, "rtmps"));
+        assert_eq!(
+            (t.port, t.security, t.kind()),
+            (443, Security::Tls, "rtmps")
+        );
         assert_eq!(t.tc_url, "rtmps://example/live");
         let t = Target::parse("rtmpe://example:1936/live/s").unwrap();
         assert_eq!((t.security, t.kind()), (Security::Rtmpe, "rtmpe"));

@@ -183,8 +183,14 @@ fn bench_plays_over_rtmps_rtmpe_and_https_flv() {
     std::thread::sleep(Duration::from_millis(1500));
     let https = format!("https://{}/live/{name}.flv", server.https_addr());
     let runs = [
-        ("rtmps", play_with(&server.url("rtmps", &name), &["-n", "10"])),
-        ("rtmpe", play_with(&server.url("rtmpe", &name), &["-n", "10"])),
+        (
+            "rtmps",
+            play_with(&server.url("rtmps", &name), &["-n", "10"]),
+        ),
+        (
+            "rtmpe",
+            play_with(&server.url("rtmpe", &name), &["-n", "10"]),
+        ),
         ("https-flv", play_with(&https, &["-n", "10"])),
     ];
     for (kind, run) in runs {

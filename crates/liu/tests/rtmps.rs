@@ -95,10 +95,16 @@ fn rtmp_publish_plays_over_rtmps_and_wrong_protocols_fail_fast() {
     let old_cert = dir.join("old.crt");
     std::fs::copy(dir.join("server.crt"), &old_cert).unwrap();
     let (cert, _, fingerprint) = make_cert_with_fingerprint(&dir, "server", 2020, 2099);
-    wait_for_log(&server, &format!("reloaded (SHA-256 {fingerprint}), the files changed"));
+    wait_for_log(
+        &server,
+        &format!("reloaded (SHA-256 {fingerprint}), the files changed"),
+    );
     for addr in [server.rtmps_addr(), server.https_addr()] {
         tls_handshake(addr, &cert).unwrap_or_else(|e| panic!("new certificate on {addr}: {e}"));
-        assert!(tls_handshake(addr, &old_cert).is_err(), "old certificate on {addr}");
+        assert!(
+            tls_handshake(addr, &old_cert).is_err(),
+            "old certificate on {addr}"
+        );
     }
     // New files and SIGHUP: the server loads them (the viewers below connect after).
     let (cert, _, fingerprint) = make_cert_with_fingerprint(&dir, "server", 2020, 2099);
@@ -107,7 +113,10 @@ fn rtmp_publish_plays_over_rtmps_and_wrong_protocols_fail_fast() {
         .status()
         .unwrap();
     assert!(hup.success());
-    wait_for_log(&server, &format!("reloaded (SHA-256 {fingerprint}), on SIGHUP"));
+    wait_for_log(
+        &server,
+        &format!("reloaded (SHA-256 {fingerprint}), on SIGHUP"),
+    );
     tls_handshake(server.rtmps_addr(), &cert).unwrap();
 
     let viewers = vec![

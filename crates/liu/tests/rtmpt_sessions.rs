@@ -82,7 +82,10 @@ fn a_vanished_client_leaves_no_session() {
     let start = Instant::now();
     let intervals: Vec<u8> = (0..5).map(|_| t.exchange("idle", &[0]).unwrap()).collect();
     let took = start.elapsed();
-    assert!(took >= Duration::from_millis(900), "5 empty polls answered in {took:?}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "5 empty polls answered in {took:?}"
+    );
     assert!(
         intervals.windows(2).all(|w| w[0] <= w[1]) && intervals[4] > intervals[0],
         "the interval grows while idle: {intervals:?}"

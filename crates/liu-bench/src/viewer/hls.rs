@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-
 use super::{Failure, Link, Phase, Tracker, ViewerConfig, connect, write_all};
 use crate::hls::{self, MediaPlaylist, PartId, Playlist, StampScanner};
 use crate::http::{self, ResponseReader};

@@ -286,4 +286,3 @@ pub fn strip_ansi(s: &str) -> String {
     }
     out
 }
-

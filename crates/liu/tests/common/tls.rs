@@ -96,7 +96,7 @@ impl TlsRelay {
 
 /// A TLS client configuration trusting only `ca` (a PEM file).
 fn client_config(ca: &Path) -> std::sync::Arc<rustls::ClientConfig> {
-    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(cert.unwrap()).unwrap();
