@@ -85,7 +85,7 @@ mod tests {
     #[test]
     fn exp_golomb_and_fixed() {
         // 1 | 010 | 011 | 00100 | 0001000 -> 0, 1, 2, 3, 7; then 0b101 fixed.
-        let data = [0b1010_0110, 0b0100_0001, 0b000_01_000];
+        let data = [0b1010_0110, 0b0100_0001, 0b0000_1000];
         let mut r = BitReader::new(&data);
         let got: Vec<u32> = (0..5).map(|_| r.ue("v").unwrap_or(u32::MAX)).collect();
         assert_eq!(got, [0, 1, 2, 3, 7]);

@@ -10,6 +10,7 @@
 pub mod chunk;
 pub mod command;
 pub mod control;
+pub mod enhanced;
 mod error;
 pub mod handshake;
 pub mod media;

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use liu_flv::av::FlvDialect;
+
+use crate::dialect::HevcForm;
 use crate::hub::{HubConfig, RingLimits};
 
 /// All settings. Every field has a default, so an empty file is valid.
@@ -41,6 +44,12 @@ pub struct AppConfig {
     /// RTMP transports this application takes publishing over (all if
     /// unset); others get `NetStream.Publish.Rejected`.
     pub publish_transports: Option<Vec<RtmpTransport>>,
+    /// H.265 form for this application's RTMP viewers that did not announce
+    /// Enhanced RTMP (`[stream] rtmp_hevc` if unset).
+    pub rtmp_hevc: Option<HevcForm>,
+    /// H.265 form for this application's HTTP-FLV viewers without `?hevc=`
+    /// (`[stream] flv_hevc` if unset).
+    pub flv_hevc: Option<HevcForm>,
 }
 
 /// The members of the RTMP family, as named in URLs and in config.
@@ -129,6 +138,25 @@ impl Config {
             a.and_then(|a| a.hls_ts).unwrap_or(self.hls.ts),
             a.and_then(|a| a.hls_fmp4).unwrap_or(self.hls.fmp4),
         )
+    }
+
+    /// The FLV dialect of an RTMP viewer of `app`; `enhanced` if it
+    /// announced that it plays `hvc1`.
+    pub fn rtmp_dialect(&self, app: &str, enhanced: bool) -> FlvDialect {
+        if enhanced {
+            return FlvDialect::Enhanced;
+        }
+        let app = self.app.get(app).and_then(|a| a.rtmp_hevc);
+        app.unwrap_or(self.stream.rtmp_hevc).dialect()
+    }
+
+    /// The FLV dialect of an HTTP-FLV viewer of `app` with `query`.
+    pub fn flv_dialect(&self, app: &str, query: Option<&str>) -> FlvDialect {
+        let app = self.app.get(app).and_then(|a| a.flv_hevc);
+        HevcForm::from_query(query)
+            .or(app)
+            .unwrap_or(self.stream.flv_hevc)
+            .dialect()
     }
 
     pub fn merge_window(&self, app: &str) -> Duration {
@@ -315,6 +343,11 @@ pub struct StreamConfig {
     /// flush for all caught-up viewers); off, or where the kernel refuses
     /// it, one `writev` per viewer.
     pub io_uring: bool,
+    /// H.265 form for RTMP viewers that did not announce Enhanced RTMP in
+    /// `connect` (those that did get `enhanced`).
+    pub rtmp_hevc: HevcForm,
+    /// H.265 form for HTTP-FLV viewers without `?hevc=legacy|enhanced`.
+    pub flv_hevc: HevcForm,
 }
 
 impl Default for StreamConfig {
@@ -330,6 +363,8 @@ impl Default for StreamConfig {
             write_timeout_ms: 10_000,
             merge_window_ms: 0,
             io_uring: hub.io_uring,
+            rtmp_hevc: HevcForm::Legacy,
+            flv_hevc: HevcForm::Enhanced,
         }
     }
 }

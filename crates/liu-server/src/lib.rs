@@ -3,6 +3,7 @@
 
 mod buf_list;
 pub mod config;
+pub mod dialect;
 mod error;
 mod hls;
 mod http;

@@ -16,6 +16,7 @@ use crate::RtmpError;
 use crate::chunk::{ChunkLimits, RawMessage};
 use crate::command::{Command, split_query, status_info};
 use crate::control::{ControlMessage, UserControlEvent, type_id};
+use crate::enhanced::EnhancedCaps;
 use crate::handshake::{HandshakeKind, RtmpeCipher, ServerHandshake};
 use crate::media::{MediaKind, SubMessage, split_aggregate};
 
@@ -54,6 +55,8 @@ pub struct ConnectRequest {
     pub tc_url: Option<String>,
     /// The whole command object (flashVer, fourCcList, capsEx, ...).
     pub object: Amf0Value,
+    /// Its Enhanced RTMP announcement.
+    pub enhanced: EnhancedCaps,
 }
 
 /// A client's `publish` (RTMP §7.2.2.6).
@@ -161,6 +164,8 @@ pub struct ServerSession {
     events: VecDeque<ServerEvent>,
     connect_transaction: Option<f64>,
     connected: bool,
+    /// The client announced Enhanced RTMP in `connect`.
+    client_enhanced: bool,
     app: String,
     next_stream_id: u32,
     /// Message streams made by createStream; a handful at most.
@@ -187,6 +192,7 @@ impl ServerSession {
             events: VecDeque::new(),
             connect_transaction: None,
             connected: false,
+            client_enhanced: false,
             app: String::new(),
             next_stream_id: 1,
             streams: Vec::new(),
@@ -581,11 +587,14 @@ impl ServerSession {
             app = path.trim_end_matches('/').to_string();
         }
         self.connect_transaction = Some(cmd.transaction_id);
+        let enhanced = EnhancedCaps::from_connect(&object);
+        self.client_enhanced = enhanced.announced;
         self.events.push_back(ServerEvent::Connect(ConnectRequest {
             app,
             query: query.map(str::to_string),
             tc_url,
             object,
+            enhanced,
         }));
         Ok(())
     }
@@ -608,11 +617,20 @@ impl ServerSession {
         if !self.is_encrypted() {
             self.send_chunk_size();
         }
-        let properties = Amf0Value::object([
+        let mut properties = Amf0Value::object([
             ("fmsVer", Amf0Value::string("FMS/3,5,3,888")),
             ("capabilities", Amf0Value::Number(127.0)),
             ("mode", Amf0Value::Number(1.0)),
         ]);
+        if self.client_enhanced
+            && let Amf0Value::Object(props) = &mut properties
+        {
+            props.extend(
+                EnhancedCaps::server_properties()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v)),
+            );
+        }
         let info = Amf0Value::object([
             ("level", Amf0Value::string("status")),
             ("code", Amf0Value::string("NetConnection.Connect.Success")),

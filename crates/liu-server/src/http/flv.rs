@@ -14,12 +14,14 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, StreamBody};
+use liu_flv::av::FlvDialect;
 use liu_flv::flv::{TagType, encode_file_header, encode_tag};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::buf_list::BufList;
+use crate::dialect::frame_in;
 use crate::hub::{
     Delivery, DirectTicket, FormSlot, Frame, FrameKind, Returned, StreamHeaders, StreamKey,
     Subscriber,
@@ -53,6 +55,8 @@ pub struct FlvPlayback {
     merge_window: Duration,
     /// Media was delivered already (the merge window applies from then on).
     started: bool,
+    /// Legacy (H.265 as codec id 12) or Enhanced RTMP tags.
+    dialect: FlvDialect,
     stop: watch::Receiver<bool>,
     done: bool,
 }
@@ -62,6 +66,7 @@ impl FlvPlayback {
         subscriber: Subscriber,
         wait: Duration,
         merge_window: Duration,
+        dialect: FlvDialect,
         stop: watch::Receiver<bool>,
     ) -> Self {
         FlvPlayback {
@@ -71,6 +76,7 @@ impl FlvPlayback {
             wait,
             merge_window,
             started: false,
+            dialect,
             stop,
             done: false,
         }
@@ -130,7 +136,9 @@ impl FlvPlayback {
                 Delivery::Frame(frame) => {
                     audio |= frame.kind == FrameKind::Audio;
                     video |= frame.kind == FrameKind::Video;
-                    out.push(frame.form(FLV_FORM, flv_form));
+                    if let Some(frame) = frame_in(&frame, self.dialect) {
+                        out.push(frame.form(FLV_FORM, flv_form));
+                    }
                 }
                 Delivery::Unpublished => {
                     // Stay connected while the publisher may come back.
@@ -342,7 +350,8 @@ pub async fn stream_native(
             if playback.may_go_direct()
                 && let Some(w) = wr.take()
             {
-                match playback.go_direct(Box::new(FlvSink::new(w, chunked))) {
+                let sink = FlvSink::new(w, chunked, playback.dialect);
+                match playback.go_direct(Box::new(sink)) {
                     Ok(ticket) => direct = Some(ticket),
                     Err(sink) => wr = Some(sink.wr),
                 }

@@ -38,6 +38,8 @@ pub struct RequestHead {
     pub method: Method,
     /// The path of the request target, without the query.
     pub path: String,
+    /// The query of the request target, without `?`.
+    pub query: Option<String>,
     /// HTTP/1.1 (or later) rather than HTTP/1.0.
     pub http11: bool,
     /// The client wants the connection kept after the response
@@ -70,7 +72,10 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
         _ => Method::Other,
     };
     let target = req.path.unwrap_or("/");
-    let path = target.split_once('?').map_or(target, |(p, _)| p).to_owned();
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (target.to_owned(), None),
+    };
     let http11 = req.version == Some(1);
     let mut keep_alive = http11;
     let mut has_body = false;
@@ -96,6 +101,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     Ok(Some(RequestHead {
         method,
         path,
+        query,
         http11,
         keep_alive,
         has_body,
@@ -145,6 +151,7 @@ mod tests {
         let h = head("GET /live/cam.flv?token=1 HTTP/1.1\r\nHost: x\r\n\r\nrest");
         assert_eq!(h.method, Method::Get);
         assert_eq!(h.path, "/live/cam.flv");
+        assert_eq!(h.query.as_deref(), Some("token=1"));
         assert!(h.http11 && h.keep_alive && !h.has_body);
         assert_eq!(
             h.len,
@@ -198,6 +205,7 @@ mod tests {
         let mut buf = Vec::new();
         let h = read_head(&mut server, &mut buf).await.unwrap().unwrap();
         assert_eq!(h.path, "/live/a.flv");
+        assert_eq!(h.query, None);
         let _client = writer.await.unwrap();
         assert_eq!(&buf[h.len..], b"GET /");
     }

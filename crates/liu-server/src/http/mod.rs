@@ -105,7 +105,8 @@ async fn serve_flv(
     info!(%peer, stream = %key, "HTTP-FLV playing");
     let wait = Duration::from_millis(ctx.config.http.flv_wait_ms);
     let merge_window = ctx.config.merge_window(&key.app);
-    let playback = FlvPlayback::new(subscriber, wait, merge_window, stop.clone());
+    let dialect = ctx.config.flv_dialect(&key.app, head.query.as_deref());
+    let playback = FlvPlayback::new(subscriber, wait, merge_window, dialect, stop.clone());
     let socket = stream_native(socket, playback, chunked, write_timeout).await;
     info!(%peer, stream = %key, "HTTP-FLV stopped");
     socket.filter(|_| keep_alive)

@@ -123,7 +123,14 @@ async fn route(
             .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"));
     }
     info!(%peer, stream = %key, "HTTP-FLV playing");
-    let playback = FlvPlayback::new(subscriber, wait, ctx.config.merge_window(&key.app), stop);
+    let dialect = ctx.config.flv_dialect(&key.app, req.uri().query());
+    let playback = FlvPlayback::new(
+        subscriber,
+        wait,
+        ctx.config.merge_window(&key.app),
+        dialect,
+        stop,
+    );
     let body = hyper_body(playback);
     resp.body(body)
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::net::tcp::OwnedWriteHalf;
 
+use liu_flv::av::FlvDialect;
+
 use super::flv::{FLV_FORM, flv_form};
+use crate::dialect::frame_in;
 use crate::hub::{DirectBytes, DirectSink, Frame};
 
 /// `ffffffff\r\n`: the longest chunk-size line.
@@ -19,6 +22,7 @@ pub(super) const MAX_LINE: usize = 10;
 pub(super) struct FlvSink {
     pub wr: OwnedWriteHalf,
     chunked: bool,
+    dialect: FlvDialect,
     /// What a full socket did not take, to be written before anything else.
     pub pending: Vec<Bytes>,
     /// The write error that ended direct writing.
@@ -26,10 +30,11 @@ pub(super) struct FlvSink {
 }
 
 impl FlvSink {
-    pub fn new(wr: OwnedWriteHalf, chunked: bool) -> Self {
+    pub fn new(wr: OwnedWriteHalf, chunked: bool, dialect: FlvDialect) -> Self {
         FlvSink {
             wr,
             chunked,
+            dialect,
             pending: Vec::new(),
             error: None,
         }
@@ -48,6 +53,9 @@ impl DirectSink for FlvSink {
         let line = self.chunked.then(|| out.slot());
         let mut len = 0;
         for frame in frames {
+            let Some(frame) = frame_in(frame, self.dialect) else {
+                continue;
+            };
             let tag = frame.form(FLV_FORM, flv_form);
             len += tag.len();
             out.shared(tag);

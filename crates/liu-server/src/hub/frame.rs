@@ -3,6 +3,7 @@
 use std::sync::OnceLock;
 
 use bytes::Bytes;
+use liu_flv::av::FlvDialect;
 
 /// What a frame carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +39,14 @@ pub struct Frame {
     /// `onMetaData`.
     pub metadata: bool,
     pub payload: Bytes,
+    /// The FLV dialect the payload is written in, when the other dialect
+    /// writes it differently (H.265, Enhanced H.264 and AAC); `None` when
+    /// every viewer takes the payload as it is.
+    pub dialect: Option<FlvDialect>,
     forms: [OnceLock<Bytes>; FORM_SLOTS],
+    /// This frame in the other dialect, built on first use (`None`: that
+    /// dialect has no such frame).
+    other: OnceLock<Option<Box<Frame>>>,
 }
 
 impl Frame {
@@ -50,7 +58,9 @@ impl Frame {
             config: false,
             metadata: false,
             payload,
+            dialect: None,
             forms: Default::default(),
+            other: OnceLock::new(),
         }
     }
 
@@ -63,7 +73,26 @@ impl Frame {
             config: self.config,
             metadata: self.metadata,
             payload: self.payload.clone(),
+            dialect: self.dialect,
             forms: Default::default(),
+            other: OnceLock::new(),
+        }
+    }
+
+    /// The frame as a viewer of dialect `want` gets it: itself, or its
+    /// rewrite built once by `rewrite` and shared by every such viewer
+    /// (with its own serialized forms); `None` when it has no such form.
+    pub fn in_dialect(
+        &self,
+        want: FlvDialect,
+        rewrite: impl FnOnce(&Frame) -> Option<Frame>,
+    ) -> Option<&Frame> {
+        match self.dialect {
+            Some(d) if d != want => self
+                .other
+                .get_or_init(|| rewrite(self).map(Box::new))
+                .as_deref(),
+            _ => Some(self),
         }
     }
 

@@ -124,6 +124,8 @@ pub struct FrameFlags {
     pub config: bool,
     /// `onMetaData`.
     pub metadata: bool,
+    /// The FLV dialect of the payload when the other one differs ([`Frame::dialect`]).
+    pub dialect: Option<liu_flv::av::FlvDialect>,
 }
 
 /// The hub. Cheap to clone.
@@ -371,6 +373,7 @@ impl Publisher {
             let mut frame = Frame::new(kind, timestamp, payload);
             frame.config = flags.config;
             frame.metadata = flags.metadata;
+            frame.dialect = flags.dialect;
             match kind {
                 FrameKind::Video => state.has_video = true,
                 FrameKind::Audio => state.has_audio = true,

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use liu_flv::av::{parse_audio_tag_header, parse_video_tag_header};
+use liu_flv::av::dialect::{audio_dialect, video_dialect};
+use liu_flv::av::{FlvDialect, parse_audio_tag_header, parse_video_tag_header};
 use liu_rtmp::RtmpError;
 use liu_rtmp::chunk::ChunkLimits;
 use liu_rtmp::media::{MediaKind, serialize_media};
@@ -22,6 +23,7 @@ use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::RtmpTransport;
+use crate::dialect::frame_in;
 use crate::hub::{
     Delivery, DirectTicket, FormSlot, Frame, FrameFlags, FrameKind, Publisher, Returned, StreamKey,
     Subscriber,
@@ -74,6 +76,8 @@ struct Playback {
     started: bool,
     /// This app's merge window, looked up once.
     merge_window: Duration,
+    /// The FLV dialect this viewer gets (legacy id 12 or Enhanced `hvc1`).
+    dialect: FlvDialect,
 }
 
 /// Serves one RTMP connection over `transport`; `kind` says which member
@@ -115,6 +119,8 @@ struct Connection {
     session: ServerSession,
     role: Role,
     app: String,
+    /// The client announced in `connect` that it plays Enhanced RTMP `hvc1`.
+    plays_enhanced: bool,
     out: Vec<Bytes>,
     started: Instant,
 }
@@ -140,6 +146,7 @@ impl Connection {
             kind,
             role: Role::Idle,
             app: String::new(),
+            plays_enhanced: false,
             out: Vec::new(),
             started: Instant::now(),
         }
@@ -299,7 +306,13 @@ impl Connection {
                 return;
             }
         };
-        let sink = Box::new(RtmpSink::new(w, p.stream_id, p.audio, p.video, chunk_size));
+        let sink = Box::new(RtmpSink::new(
+            w,
+            p.stream_id,
+            (p.audio, p.video),
+            p.dialect,
+            chunk_size,
+        ));
         match p.subscriber.go_direct(sink) {
             Ok(ticket) => *direct = Some(ticket),
             Err(sink) => *wr = Some(TransportWrite::Tcp(sink.wr)),
@@ -389,6 +402,7 @@ impl Connection {
                         return Err(ConnError::Closed(why));
                     }
                     self.app = req.app.clone();
+                    self.plays_enhanced = req.enhanced.plays("hvc1");
                     self.session.accept_connect(&req.app);
                 }
                 ServerEvent::Publish(req) => {
@@ -463,6 +477,7 @@ impl Connection {
                         paused: false,
                         started: false,
                         merge_window: self.ctx.config.merge_window(&self.app),
+                        dialect: self.ctx.config.rtmp_dialect(&self.app, self.plays_enhanced),
                     }));
                 }
                 ServerEvent::Media {
@@ -549,6 +564,7 @@ impl Connection {
                 Ok(h) => {
                     flags.keyframe = h.is_keyframe();
                     flags.config = h.is_sequence_header();
+                    flags.dialect = video_dialect(&h);
                     FrameKind::Video
                 }
                 Err(e) => {
@@ -559,6 +575,7 @@ impl Connection {
             MediaKind::Audio => match parse_audio_tag_header(&payload) {
                 Ok(h) => {
                     flags.config = h.is_sequence_header;
+                    flags.dialect = audio_dialect(&h);
                     FrameKind::Audio
                 }
                 Err(e) => {
@@ -587,12 +604,12 @@ impl Connection {
                     if !wanted {
                         continue;
                     }
+                    let Some(frame) = frame_in(&frame, p.dialect) else {
+                        continue;
+                    };
                     if !shared {
-                        self.out.push(rtmp_form(
-                            &frame,
-                            p.stream_id,
-                            self.session.out_chunk_size(),
-                        ));
+                        self.out
+                            .push(rtmp_form(frame, p.stream_id, self.session.out_chunk_size()));
                         continue;
                     }
                     let bytes =

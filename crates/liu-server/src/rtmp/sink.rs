@@ -10,6 +10,9 @@ use bytes::Bytes;
 use tokio::net::tcp::OwnedWriteHalf;
 
 use super::{MSID_OFFSET, RTMP_FORM, SHARED_STREAM_ID, TYPE0_HEADER_LEN, rtmp_form};
+use liu_flv::av::FlvDialect;
+
+use crate::dialect::frame_in;
 use crate::hub::{DirectBytes, DirectSink, Frame, FrameKind};
 
 pub(super) struct RtmpSink {
@@ -17,6 +20,7 @@ pub(super) struct RtmpSink {
     stream_id: u32,
     audio: bool,
     video: bool,
+    dialect: FlvDialect,
     chunk_size: u32,
     /// What a full socket did not take, to be written before anything else.
     pub pending: Vec<Bytes>,
@@ -28,8 +32,8 @@ impl RtmpSink {
     pub fn new(
         wr: OwnedWriteHalf,
         stream_id: u32,
-        audio: bool,
-        video: bool,
+        (audio, video): (bool, bool),
+        dialect: FlvDialect,
         chunk_size: u32,
     ) -> Self {
         RtmpSink {
@@ -37,6 +41,7 @@ impl RtmpSink {
             stream_id,
             audio,
             video,
+            dialect,
             chunk_size,
             pending: Vec::new(),
             error: None,
@@ -60,6 +65,9 @@ impl DirectSink for RtmpSink {
             if !wanted {
                 continue;
             }
+            let Some(frame) = frame_in(frame, self.dialect) else {
+                continue;
+            };
             let form = frame.form(RTMP_FORM, |f| rtmp_form(f, SHARED_STREAM_ID, chunk_size));
             if self.stream_id == SHARED_STREAM_ID {
                 out.shared(form);

@@ -12,7 +12,8 @@ use super::viewer::decode_file;
 
 /// What to generate: `seconds` of a lavfi video `pattern` (640x360, 25 fps, H.264 High with two
 /// B-frames, closed GOPs of `gop` pictures: 2 s by default) plus a sine tone (44.1 kHz stereo AAC),
-/// in FLV.
+/// in FLV; or H.265 (libx265 Main), AV1 (libsvtav1) and Opus (48 kHz) instead, which FFmpeg 9
+/// writes as Enhanced FLV.
 #[derive(Clone, Debug)]
 pub struct ClipSpec {
     pub seconds: u32,
@@ -28,6 +29,10 @@ pub struct ClipSpec {
     pub gop: u32,
     /// B-frames between references (`-bf`): 2 by default.
     pub bframes: u32,
+    /// The video codec, as FFmpeg names it when decoding: "h264", "hevc" or "av1".
+    pub video_codec: &'static str,
+    /// The audio codec: "aac" or "opus".
+    pub audio_codec: &'static str,
 }
 
 impl ClipSpec {
@@ -40,7 +45,21 @@ impl ClipSpec {
             cbr: None,
             gop: 50,
             bframes: 2,
+            video_codec: "h264",
+            audio_codec: "aac",
         }
+    }
+    /// H.265 video (libx265 Main 4:2:0, the same GOP and B-frames).
+    pub fn hevc(mut self) -> Self {
+        self.video_codec = "hevc";
+        self
+    }
+    /// AV1 video (libsvtav1; no reordering, so no B-frames) and Opus audio.
+    pub fn av1_opus(mut self) -> Self {
+        self.video_codec = "av1";
+        self.audio_codec = "opus";
+        self.bframes = 0;
+        self
     }
     pub fn seconds(mut self, s: u32) -> Self {
         self.seconds = s;
@@ -68,7 +87,11 @@ impl ClipSpec {
     }
     fn key(&self) -> String {
         format!(
-            "v1-{}-{}s-{}hz-{}{}{}",
+            "v1-{}{}-{}s-{}hz-{}{}{}",
+            match (self.video_codec, self.audio_codec) {
+                ("h264", "aac") => String::new(),
+                (v, a) => format!("{v}-{a}-"),
+            },
             self.pattern,
             self.seconds,
             self.tone_hz,
@@ -170,24 +193,56 @@ fn generate_clip(spec: &ClipSpec, path: &Path, md5_path: &Path) {
     if spec.cbr.is_some() {
         args.extend(["-vf", "noise=alls=24:allf=t+u"].map(String::from));
     }
-    args.extend(
-        [
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-profile:v",
-            "high",
-            "-pix_fmt",
-            "yuv420p",
-            "-sc_threshold",
-            "0",
-        ]
-        .map(String::from),
-    );
-    args.extend(["-bf".to_string(), spec.bframes.to_string()]);
     let gop = spec.gop.to_string();
-    args.extend(["-g", &gop, "-keyint_min", &gop].map(String::from));
+    match spec.video_codec {
+        "hevc" => {
+            args.extend(
+                [
+                    "-c:v", "libx265", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+                ]
+                .map(String::from),
+            );
+            args.extend(["-x265-params".to_string(), format!(
+                "log-level=error:keyint={gop}:min-keyint={gop}:scenecut=0:bframes={}:open-gop=0",
+                spec.bframes
+            )]);
+        }
+        "av1" => {
+            args.extend(
+                [
+                    "-c:v",
+                    "libsvtav1",
+                    "-preset",
+                    "11",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-g",
+                    &gop,
+                ]
+                .map(String::from),
+            );
+            args.extend(["-svtav1-params", "scd=0"].map(String::from));
+        }
+        _ => {
+            args.extend(
+                [
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "veryfast",
+                    "-profile:v",
+                    "high",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-sc_threshold",
+                    "0",
+                ]
+                .map(String::from),
+            );
+            args.extend(["-bf".to_string(), spec.bframes.to_string()]);
+            args.extend(["-g", &gop, "-keyint_min", &gop].map(String::from));
+        }
+    }
     if let Some(rate) = spec.cbr {
         args.extend(
             [
@@ -197,7 +252,16 @@ fn generate_clip(spec: &ClipSpec, path: &Path, md5_path: &Path) {
         );
         args.extend(["-x264-params", "nal-hrd=cbr:force-cfr=1"].map(String::from));
     }
-    args.extend(["-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "flv"].map(String::from));
+    if spec.audio_codec == "opus" {
+        args.extend(
+            [
+                "-c:a", "libopus", "-b:a", "96k", "-ar", "48000", "-ac", "2", "-f", "flv",
+            ]
+            .map(String::from),
+        );
+    } else {
+        args.extend(["-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "flv"].map(String::from));
+    }
     args.push(tmp.to_str().unwrap().to_string());
     let out = Command::new(ffmpeg9())
         .args(&args)

@@ -16,6 +16,8 @@ pub struct FlvTag {
     pub seq_header: bool,
     /// A coded video picture (not a sequence header / end of sequence / metadata).
     pub picture: bool,
+    /// An Enhanced RTMP video tag (IsExHeader set).
+    pub enhanced: bool,
 }
 
 /// Parses FLV tags out of a byte stream (header first).
@@ -27,11 +29,17 @@ pub struct FlvParser {
     pub bytes: usize,
     /// The FLV header's flags byte (0x04 audio, 0x01 video), once read.
     pub header_flags: Option<u8>,
+    /// Keep every byte pushed in `kept` (to decode or parse the body again).
+    pub keep: bool,
+    pub kept: Vec<u8>,
 }
 
 impl FlvParser {
     pub fn push(&mut self, data: &[u8]) -> Result<(), String> {
         self.bytes += data.len();
+        if self.keep {
+            self.kept.extend_from_slice(data);
+        }
         self.buf.extend_from_slice(data);
         if !self.header_done {
             if self.buf.len() < 13 {
@@ -100,6 +108,7 @@ impl FlvParser {
                 keyframe,
                 seq_header,
                 picture,
+                enhanced: kind == 9 && body.first().is_some_and(|b| b & 0x80 != 0),
             });
             p += 11 + size + 4;
         }

@@ -124,6 +124,32 @@ impl RawRtmp {
         }
     }
 
+    /// Sends `connect(1, {app, tcUrl, ...extra})` (e.g. Enhanced RTMP's `fourCcList`) and waits
+    /// (5 s) for its `_result`, which it returns.
+    pub fn connect_app_with(
+        &mut self,
+        app: &str,
+        extra: Vec<(String, AmfValue)>,
+    ) -> Result<RtmpMessage, String> {
+        let tc_url = format!("rtmp://{}/{}", self.stream.peer_addr().unwrap(), app);
+        let mut props = vec![
+            ("app".to_string(), AmfValue::Str(app.into())),
+            ("tcUrl".to_string(), AmfValue::Str(tc_url)),
+        ];
+        props.extend(extra);
+        let mut p = Vec::new();
+        amf0::string(&mut p, "connect");
+        amf0::number(&mut p, 1.0);
+        AmfValue::Object(props).encode(&mut p);
+        self.send_message(3, 20, 0, &p, 128)
+            .map_err(|e| format!("send connect: {e}"))?;
+        let answer = self.wait_answer(1.0, Duration::from_secs(5))?;
+        match answer.command_name().as_deref() {
+            Some("_result") => Ok(answer),
+            _ => Err(format!("connect answered with {:?}", answer.amf())),
+        }
+    }
+
     /// Sends a command message (AMF0, type 20) on chunk stream 3: `name`, `tx`, null, `args`.
     pub fn send_command(
         &mut self,

@@ -1,0 +1,277 @@
+//! H.265 end to end in both FLV forms, and AV1 + Opus passed through.
+//!
+//! - FFmpeg 9 publishes H.265 + AAC (libx265, with and without B-frames) as Enhanced RTMP
+//!   (`hvc1`). Viewers that did not announce Enhanced RTMP get the legacy form (codec id 12):
+//!   FFmpeg 9 over RTMP, and rtmpdump (librtmp) whose FLV output FFmpeg 9 decodes; HTTP-FLV is
+//!   Enhanced; with `rtmp_hevc = "enhanced"` FFmpeg 9 plays Enhanced RTMP, with
+//!   `flv_hevc = "legacy"` HTTP-FLV is legacy unless `?hevc=enhanced`. Each decodes >= 95 % of
+//!   the pictures bit-exact. Debian's FFmpeg 5.1 knows H.265 in FLV in neither form: it gets
+//!   codec id 12 ("Video codec (c) is not implemented") and decodes the audio.
+//! - A raw RTMP client announcing `fourCcList: ["hvc1"]` gets Enhanced tags and a `_result`
+//!   naming the server's Enhanced RTMP capabilities.
+//! - Liu's own publisher (`liu bench publish`) sends the same H.265 bitstream as legacy codec
+//!   id 12 tags: FFmpeg 9 decodes the Enhanced HTTP-FLV output, and the `?hevc=legacy` output,
+//!   read tag by tag, carries codec id 12 with an HEVCDecoderConfigurationRecord (640x360 Main)
+//!   whose bitstream FFmpeg 9 decodes.
+//! - FFmpeg 9 publishes AV1 (libsvtav1) + Opus as Enhanced RTMP; FFmpeg 9 decodes both over
+//!   RTMP and HTTP-FLV.
+mod common;
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use liu_flv::av::{FlvDialect, VideoCodec, parse_video_tag_header, rewrite_video};
+use liu_flv::flv::{FlvReader, TagType, encode_file_header, encode_tag};
+use liu_flv::hevc::HevcDecoderConfigurationRecord;
+
+/// Starts `viewers`, publishes `clip` to `publish_url` with FFmpeg 9 and returns each viewer's
+/// decode (labelled) once the publisher is done.
+fn publish_and_play(publish_url: &str, clip: &Clip, viewers: Vec<Viewer>) -> Vec<Decoded> {
+    std::thread::sleep(Duration::from_millis(800));
+    let mut publisher = Publisher::spawn(publish_url, clip, &[]);
+    let st = publisher.wait_with_timeout(Duration::from_secs(40));
+    assert!(st.success(), "publisher: {st}\n{}", publisher.stderr());
+    viewers
+        .into_iter()
+        .map(|v| v.finish(Duration::from_secs(3), Duration::from_secs(60)))
+        .collect()
+}
+
+#[test]
+fn hevc_enhanced_publish_plays_legacy_and_enhanced() {
+    let _serial = serial();
+    let _wd = watchdog("hevc_forms", Duration::from_secs(200));
+    let clip = clip(&ClipSpec::standard().hevc());
+    let mut server = LiuServer::start("");
+    let name = stream_name("hevc");
+    let rtmp = server.rtmp_url(&name);
+
+    // A raw client that announces Enhanced RTMP playback of hvc1.
+    let mut raw = RawRtmp::connect(server.rtmp_addr());
+    raw.handshake().unwrap();
+    let result = raw
+        .connect_app_with(
+            "live",
+            vec![(
+                "fourCcList".into(),
+                AmfValue::Array(vec![AmfValue::Str("hvc1".into())]),
+            )],
+        )
+        .unwrap();
+    let props = result.amf().get(2).cloned();
+    assert!(
+        props
+            .as_ref()
+            .is_some_and(|p| p.get("videoFourCcInfoMap").is_some() && p.get("capsEx").is_some()),
+        "the connect _result names the server's Enhanced RTMP capabilities: {props:?}"
+    );
+    let sid = raw.create_stream().unwrap();
+    raw.play(sid, &name).unwrap();
+
+    let viewers = vec![
+        Viewer::ffmpeg(&ffmpeg9(), &rtmp),
+        Viewer::rtmpdump(&rtmp),
+        Viewer::ffmpeg(&ffmpeg9(), &server.flv_url(&name)),
+        Viewer::ffmpeg(&ffmpeg5(), &rtmp),
+    ];
+    std::thread::sleep(Duration::from_millis(800));
+    let mut publisher = Publisher::spawn(&rtmp, &clip, &[]);
+    // The raw viewer's first video messages: the sequence start, then pictures, all `hvc1`.
+    for _ in 0..3 {
+        let m = raw.wait_media(sid, 9, Duration::from_secs(15)).unwrap();
+        assert!(
+            m.payload[0] & 0x80 != 0 && &m.payload[1..5] == b"hvc1",
+            "an Enhanced RTMP viewer gets hvc1 tags: {:02x?}",
+            &m.payload[..m.payload.len().min(8)]
+        );
+    }
+    let st = publisher.wait_with_timeout(Duration::from_secs(40));
+    assert!(st.success(), "publisher: {st}\n{}", publisher.stderr());
+    // FFmpeg 5.1 decodes nothing (see below): it is stopped with the others.
+    let mut decoded: Vec<Decoded> = viewers
+        .into_iter()
+        .map(|v| v.finish(Duration::from_secs(3), Duration::from_secs(20)))
+        .collect();
+    let ffmpeg5 = decoded.pop().unwrap();
+    for d in &decoded {
+        d.assert_plays(&clip);
+    }
+    // FFmpeg 5.1 has no H.265 in FLV (in either form): it names the codec id of every video
+    // tag it gets, and that is legacy id 12 (an Enhanced tag would read as id 0, 1 or 3).
+    let ids: Vec<&str> = ffmpeg5
+        .stderr
+        .iter()
+        .filter_map(|l| l.split("Video codec (").nth(1))
+        .filter_map(|rest| rest.split(')').next())
+        .collect();
+    eprintln!("{}", ffmpeg5.summary());
+    assert!(
+        ids.len() >= 10 && ids.iter().all(|id| *id == "c"),
+        "FFmpeg 5.1 gets legacy codec id 12 (0xc) tags: {ids:?}"
+    );
+    server.assert_alive("H.265 in both forms");
+}
+
+#[test]
+fn hevc_without_bframes_configured_forms() {
+    let _serial = serial();
+    let _wd = watchdog("hevc_config", Duration::from_secs(200));
+    let clip = clip(&ClipSpec::standard().hevc().no_bframes());
+    let server = LiuServer::start("[stream]\nrtmp_hevc = \"enhanced\"\nflv_hevc = \"legacy\"\n");
+    let name = stream_name("hevc-cfg");
+    let flv = server.flv_url(&name);
+    let viewers = vec![
+        Viewer::ffmpeg(&ffmpeg9(), &server.rtmp_url(&name)),
+        Viewer::ffmpeg(&ffmpeg9(), &flv),
+        Viewer::ffmpeg(&ffmpeg9(), &format!("{flv}?hevc=enhanced")),
+    ];
+    let mut legacy = RawHttp::send_get(server.http_addr(), &format!("/live/{name}.flv"));
+    let mut enhanced = RawHttp::send_get(
+        server.http_addr(),
+        &format!("/live/{name}.flv?hevc=enhanced"),
+    );
+    for d in publish_and_play(&server.rtmp_url(&name), &clip, viewers) {
+        d.assert_plays(&clip);
+    }
+    // What each HTTP-FLV form carried, tag by tag.
+    for (raw, enhanced_form) in [(&mut legacy, false), (&mut enhanced, true)] {
+        raw.read_head(Duration::from_secs(5)).unwrap();
+        let mut tags = FlvParser::default();
+        raw.read_body(&mut tags, Duration::from_secs(2), Duration::from_secs(10));
+        let video: Vec<_> = tags.video().collect();
+        assert!(video.len() > 200, "{} video tags", video.len());
+        assert!(
+            video.iter().all(|t| t.enhanced == enhanced_form),
+            "every video tag is {}",
+            if enhanced_form { "Enhanced" } else { "legacy" }
+        );
+    }
+}
+
+/// The clip with every Enhanced H.265 video tag rewritten as legacy codec id 12 (what SRS,
+/// nginx-http-flv-module and older OBS forks send).
+fn legacy_hevc_file(clip: &Clip, dir: &std::path::Path) -> std::path::PathBuf {
+    let data = std::fs::read(&clip.path).unwrap();
+    let mut reader = FlvReader::new(16 << 20);
+    reader.push(&data);
+    let mut out = encode_file_header(true, true).to_vec();
+    let mut rewritten = 0;
+    while let Some(tag) = reader.next_tag().unwrap() {
+        let body = if tag.tag_type == TagType::Video {
+            let h = parse_video_tag_header(&tag.body).unwrap();
+            assert!(h.enhanced && h.codec == VideoCodec::Hevc, "{h:?}");
+            let rw = rewrite_video(&tag.body, FlvDialect::Legacy);
+            rewritten += 1;
+            match liu_flv::av::dialect::rewritten(&tag.body, rw) {
+                Some(b) => b,
+                None => continue,
+            }
+        } else {
+            tag.body.to_vec()
+        };
+        out.extend_from_slice(&encode_tag(tag.tag_type, tag.timestamp, &body));
+    }
+    assert!(rewritten >= 250, "{rewritten} video tags");
+    let path = dir.join("legacy-hevc.flv");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[test]
+fn legacy_codec_id_12_ingest() {
+    let _serial = serial();
+    let _wd = watchdog("hevc_legacy_ingest", Duration::from_secs(200));
+    let clip = clip(&ClipSpec::standard().hevc());
+    let dir = temp_dir("legacy-hevc");
+    let file = legacy_hevc_file(&clip, &dir);
+    let server = LiuServer::start("");
+    let name = stream_name("hevc-legacy");
+    let viewer = Viewer::ffmpeg(&ffmpeg9(), &server.flv_url(&name));
+    let mut legacy =
+        RawHttp::send_get(server.http_addr(), &format!("/live/{name}.flv?hevc=legacy"));
+    std::thread::sleep(Duration::from_millis(800));
+    let out = Command::new(env!("CARGO_BIN_EXE_liu"))
+        .args([
+            "bench",
+            "publish",
+            "--url",
+            &server.rtmp_url(&name),
+            "--file",
+        ])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run liu bench publish");
+    assert!(
+        out.status.success(),
+        "liu bench publish: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    viewer
+        .finish(Duration::from_secs(3), Duration::from_secs(60))
+        .assert_plays(&clip);
+
+    // The legacy output, tag by tag: codec id 12 throughout, a valid configuration record.
+    legacy.read_head(Duration::from_secs(5)).unwrap();
+    let mut parsed = FlvParser::default();
+    parsed.keep = true;
+    legacy.read_body(&mut parsed, Duration::from_secs(2), Duration::from_secs(20));
+    let body = parsed.kept;
+    let mut reader = FlvReader::new(16 << 20);
+    reader.push(&body);
+    let (mut pictures, mut records) = (0, 0);
+    while let Some(tag) = reader.next_tag().unwrap() {
+        if tag.tag_type != TagType::Video {
+            continue;
+        }
+        assert_eq!(
+            tag.body[0] & 0x0f,
+            12,
+            "legacy codec id: {:02x?}",
+            &tag.body[..5]
+        );
+        let h = parse_video_tag_header(&tag.body).unwrap();
+        if h.is_sequence_header() {
+            let r = HevcDecoderConfigurationRecord::parse(&tag.body[h.header_len..]).unwrap();
+            let sps = r.sps().unwrap();
+            assert_eq!(
+                (sps.width, sps.height, r.profile.profile_idc),
+                (640, 360, 1)
+            );
+            records += 1;
+        } else {
+            pictures += 1;
+        }
+    }
+    assert!(
+        records >= 1 && pictures >= 240,
+        "{records} records, {pictures} pictures"
+    );
+    let saved = dir.join("legacy-output.flv");
+    std::fs::write(&saved, &body).unwrap();
+    let d = decode_file(&ffmpeg9(), &saved);
+    eprintln!("{}", d.summary());
+    assert_eq!(d.video_codec().as_deref(), Some("hevc"));
+    d.assert_no_damage();
+    assert!(
+        d.matched_video(&clip) >= clip.video_frames * 95 / 100,
+        "{}",
+        d.summary()
+    );
+}
+
+#[test]
+fn av1_and_opus_pass_through() {
+    let _serial = serial();
+    let _wd = watchdog("av1_opus", Duration::from_secs(200));
+    let clip = clip(&ClipSpec::standard().av1_opus());
+    let server = LiuServer::start("");
+    let name = stream_name("av1");
+    let viewers = vec![
+        Viewer::ffmpeg(&ffmpeg9(), &server.rtmp_url(&name)),
+        Viewer::ffmpeg(&ffmpeg9(), &server.flv_url(&name)),
+    ];
+    for d in publish_and_play(&server.rtmp_url(&name), &clip, viewers) {
+        d.assert_plays(&clip);
+    }
+}
