@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use liu_flv::aac::AudioSpecificConfig;
-use liu_flv::avc::AvcDecoderConfigurationRecord;
 
 use crate::error::HlsError;
 use crate::flv_input::{AudioInput, VideoInput, audio_input, video_input};
@@ -86,7 +85,7 @@ struct OpenPart {
 /// One stream's fMP4 segmenter.
 pub struct CmafSegmenter {
     config: CmafConfig,
-    video_config: Option<AvcDecoderConfigurationRecord>,
+    video_config: Option<VideoCodecConfig>,
     audio_config: Option<AudioSpecificConfig>,
     /// Init sections by id, the newest last.
     inits: VecDeque<(u32, Bytes)>,
@@ -447,7 +446,7 @@ impl CmafSegmenter {
 
     /// Starts media with the current configuration: a new init section.
     fn start(&mut self) -> Result<bool, HlsError> {
-        let video = self.video_config.clone().map(VideoCodecConfig::Avc);
+        let video = self.video_config.clone();
         if video.is_none() && self.audio_config.is_none() {
             return Ok(false);
         }

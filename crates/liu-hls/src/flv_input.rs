@@ -9,15 +9,16 @@ use liu_flv::av::{
     AudioCodec, VideoCodec, VideoPacket, parse_audio_tag_header, parse_video_tag_header,
 };
 use liu_flv::avc::AvcDecoderConfigurationRecord;
+use liu_flv::hevc::HevcDecoderConfigurationRecord;
 
 use crate::error::HlsError;
-use crate::sample::{AudioSample, VideoSample};
+use crate::sample::{AudioSample, VideoCodecConfig, VideoSample};
 
 /// A video tag body the segments carry.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VideoInput {
-    /// An AVC sequence header.
-    Config(AvcDecoderConfigurationRecord),
+    /// An H.264 or H.265 sequence header.
+    Config(VideoCodecConfig),
     Frame(VideoSample),
 }
 
@@ -29,18 +30,22 @@ pub enum AudioInput {
     Frame(AudioSample),
 }
 
-/// A video tag body at decode time `dts_ms`; `None` for what HLS segments
-/// leave out (codecs other than H.264, end of sequence, empty frames).
+/// A video tag body at decode time `dts_ms`, legacy or Enhanced; `None` for
+/// what HLS segments leave out (codecs other than H.264 and H.265, end of
+/// sequence, metadata, multitrack, empty frames).
 pub fn video_input(dts_ms: u64, body: &Bytes) -> Result<Option<VideoInput>, HlsError> {
     let h = parse_video_tag_header(body)?;
-    if h.codec != VideoCodec::Avc {
+    if !matches!(h.codec, VideoCodec::Avc | VideoCodec::Hevc) {
         return Ok(None);
     }
     let payload = body.slice(h.header_len.min(body.len())..);
     Ok(match h.packet {
-        VideoPacket::SequenceHeader => Some(VideoInput::Config(
-            AvcDecoderConfigurationRecord::parse(&payload)?,
+        VideoPacket::SequenceHeader if h.codec == VideoCodec::Hevc => Some(VideoInput::Config(
+            VideoCodecConfig::Hevc(HevcDecoderConfigurationRecord::parse(&payload)?),
         )),
+        VideoPacket::SequenceHeader => Some(VideoInput::Config(VideoCodecConfig::Avc(
+            AvcDecoderConfigurationRecord::parse(&payload)?,
+        ))),
         VideoPacket::CodedFrames if !payload.is_empty() => Some(VideoInput::Frame(VideoSample {
             dts: dts_ms,
             cts_offset: h.composition_time,

@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 use liu_flv::avc::AvcDecoderConfigurationRecord;
+use liu_flv::hevc::HevcDecoderConfigurationRecord;
 
 pub use liu_flv::aac::AudioSpecificConfig;
 
@@ -33,11 +34,28 @@ pub struct AudioSample {
 }
 
 /// Video decoder configuration, from the FLV sequence header.
-///
-/// `Hevc(HevcDecoderConfigurationRecord)` comes with the codecs issue; the TS
-/// stream type for it is ready ([`crate::ts::STREAM_TYPE_HEVC`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum VideoCodecConfig {
     /// H.264 / AVC (ISO/IEC 14496-15 §5.3.3.1 `avcC`).
     Avc(AvcDecoderConfigurationRecord),
+    /// H.265 / HEVC (ISO/IEC 14496-15 §8.3.3.1 `hvcC`).
+    Hevc(HevcDecoderConfigurationRecord),
+}
+
+impl VideoCodecConfig {
+    /// Size of the NAL unit length prefixes of the frames.
+    pub fn nal_length_size(&self) -> u8 {
+        match self {
+            VideoCodecConfig::Avc(r) => r.nal_length_size,
+            VideoCodecConfig::Hevc(r) => r.nal_length_size,
+        }
+    }
+
+    /// RFC 6381 codec string (`avc1.64001F`, `hvc1.1.6.L93.B0`).
+    pub fn codec_string(&self) -> String {
+        match self {
+            VideoCodecConfig::Avc(r) => r.codec_string(),
+            VideoCodecConfig::Hevc(r) => r.codec_string(),
+        }
+    }
 }

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use liu_flv::aac::AudioSpecificConfig;
-use liu_flv::avc::AvcDecoderConfigurationRecord;
 
 use crate::error::HlsError;
 use crate::flv_input::{AudioInput, VideoInput, audio_input, video_input};
@@ -61,7 +60,7 @@ struct Open {
 /// One stream's TS segmenter.
 pub struct TsSegmenter {
     config: SegmenterConfig,
-    video_config: Option<AvcDecoderConfigurationRecord>,
+    video_config: Option<VideoCodecConfig>,
     audio_config: Option<AudioSpecificConfig>,
     muxer: Option<TsMuxer>,
     /// The muxer before the last discontinuity: the next one continues its
@@ -128,7 +127,7 @@ impl TsSegmenter {
         match input {
             VideoInput::Config(record) => {
                 if let Some(m) = self.muxer.as_mut() {
-                    m.set_video_config(VideoCodecConfig::Avc(record.clone()))?;
+                    m.set_video_config(record.clone())?;
                 }
                 self.video_config = Some(record.clone());
                 Ok(())
@@ -226,7 +225,7 @@ impl TsSegmenter {
     }
 
     fn start_muxer(&mut self) -> Result<bool, HlsError> {
-        let video = self.video_config.clone().map(VideoCodecConfig::Avc);
+        let video = self.video_config.clone();
         if video.is_none() && self.audio_config.is_none() {
             return Ok(false);
         }
@@ -318,7 +317,7 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn avcc() -> Bytes {
-        let record = AvcDecoderConfigurationRecord {
+        let record = liu_flv::avc::AvcDecoderConfigurationRecord {
             profile_indication: 100,
             profile_compatibility: 0,
             level_indication: 10,

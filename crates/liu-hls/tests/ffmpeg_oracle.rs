@@ -9,7 +9,6 @@
 //! the test fails when it is unset.
 
 use bytes::{Bytes, BytesMut};
-use liu_hls::VideoCodecConfig;
 use liu_hls::ts::{TIMESTAMP_OFFSET_MS, TsMuxer};
 use mpeg2ts::pes::{PesPacketReader, ReadPesPacket};
 use mpeg2ts::ts::TsPacketReader;
@@ -19,11 +18,8 @@ use common::*;
 
 /// Muxes the clip into segments, cutting before every key frame but the first.
 fn mux(clip: &Clip) -> Vec<Bytes> {
-    let mut muxer = TsMuxer::new(
-        Some(VideoCodecConfig::Avc(clip.video.clone())),
-        Some(clip.audio),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let mut muxer =
+        TsMuxer::new(Some(clip.video.clone()), Some(clip.audio)).unwrap_or_else(|e| panic!("{e}"));
     let mut segments = Vec::new();
     let mut seg = BytesMut::new();
     muxer.start_segment(&mut seg);

@@ -11,7 +11,6 @@
 //! the test fails when it is unset.
 
 use bytes::BytesMut;
-use liu_hls::VideoCodecConfig;
 use liu_hls::fmp4::{
     AAC_FRAME_SAMPLES, AUDIO_TRACK_ID, Fmp4Sample, TrackFragment, VIDEO_TRACK_ID,
     cts_ms_to_video_ticks, ms_to_audio_ticks, ms_to_video_ticks, write_fragment, write_init,
@@ -143,7 +142,7 @@ fn ffmpeg_decodes_fragments_like_the_flv() {
     assert!(!ref_audio.is_empty());
 
     let mut init = BytesMut::new();
-    let video_config = VideoCodecConfig::Avc(clip.video.clone());
+    let video_config = clip.video.clone();
     write_init(Some(&video_config), Some(&clip.audio), &mut init).unwrap_or_else(|e| panic!("{e}"));
     let gops = gops(&clip);
     assert_eq!(

@@ -275,3 +275,49 @@ fn av1_and_opus_pass_through() {
         d.assert_plays(&clip);
     }
 }
+
+#[test]
+fn hevc_over_hls_ts_and_fmp4() {
+    let _serial = serial();
+    let _wd = watchdog("hevc_hls", Duration::from_secs(200));
+    let clip = clip(&ClipSpec::standard().hevc());
+    let server = LiuServer::start("[hls]\ngrace_ms = 1500\n");
+    let name = stream_name("hevc-hls");
+    let addr = server.http_addr().to_string();
+    let mut publisher = Publisher::spawn(&server.rtmp_url(&name), &clip, &[]);
+    let ts_path = format!("/live/{name}.m3u8");
+    let index_path = format!("/live/{name}/index.m3u8");
+    wait_for_playlist(&addr, &ts_path, Duration::from_secs(15));
+    wait_for_playlist(&addr, &index_path, Duration::from_secs(15));
+    let start_at_first = ["-live_start_index", "0"];
+    let viewers = [
+        Viewer::ffmpeg_with(
+            &ffmpeg9(),
+            &format!("http://{addr}{ts_path}"),
+            &start_at_first,
+        ),
+        Viewer::ffmpeg_with(
+            &ffmpeg5(),
+            &format!("http://{addr}{ts_path}"),
+            &start_at_first,
+        ),
+        Viewer::ffmpeg_with(
+            &ffmpeg9(),
+            &format!("http://{addr}{index_path}"),
+            &start_at_first,
+        ),
+    ];
+    let mv = http_get(&addr, &format!("/live/{name}/master.m3u8")).unwrap();
+    let mv_text = String::from_utf8_lossy(&mv.body);
+    assert!(
+        mv_text.contains("CODECS=\"hvc1.1.6.L") && mv_text.contains(",mp4a.40.2\""),
+        "H.265 Main codecs from the hvcC:\n{mv_text}"
+    );
+    let st = publisher.wait_with_timeout(Duration::from_secs(40));
+    assert!(st.success(), "publisher: {st}\n{}", publisher.stderr());
+    for v in viewers {
+        let d = v.finish(Duration::from_secs(8), Duration::from_secs(60));
+        assert!(!d.stopped_by_harness, "did not stop at EXT-X-ENDLIST");
+        assert_plays_clip(&d, &clip);
+    }
+}

@@ -10,6 +10,7 @@ use super::{
 use crate::error::HlsError;
 use crate::sample::{AudioSpecificConfig, VideoCodecConfig};
 use bytes::{BufMut, BytesMut};
+use liu_flv::hevc::HevcDecoderConfigurationRecord;
 
 /// `major_brand` of the `ftyp`.
 pub(crate) const MAJOR_BRAND: [u8; 4] = *b"iso6";
@@ -33,7 +34,11 @@ const AVCC_EXTENSION_PROFILES: [u8; 4] = [100, 110, 122, 144];
 
 /// A video track ready to write.
 struct Video {
-    avcc: Vec<u8>,
+    /// The sample entry (`avc1`, `hvc1`) and its configuration box (`avcC`, `hvcC`).
+    entry: &'static [u8; 4],
+    config_box: &'static [u8; 4],
+    /// The configuration box's content.
+    config: Vec<u8>,
     width: u16,
     height: u16,
 }
@@ -66,7 +71,10 @@ pub(crate) fn write_init(
 }
 
 fn prepare_video(config: &VideoCodecConfig) -> Result<Video, HlsError> {
-    let VideoCodecConfig::Avc(record) = config;
+    let record = match config {
+        VideoCodecConfig::Avc(record) => record,
+        VideoCodecConfig::Hevc(record) => return prepare_hevc(record),
+    };
     if !(1..=4).contains(&record.nal_length_size) {
         return Err(HlsError::BadNalLengthSize(record.nal_length_size));
     }
@@ -86,9 +94,32 @@ fn prepare_video(config: &VideoCodecConfig) -> Result<Video, HlsError> {
         ]);
     }
     Ok(Video {
-        avcc,
+        entry: b"avc1",
+        config_box: b"avcC",
+        config: avcc,
         width: info.width,
         height: info.height,
+    })
+}
+
+/// `hvc1`: the parameter sets only in the `hvcC` (ISO/IEC 14496-15 §8.4.1),
+/// the picture size from its SPS.
+fn prepare_hevc(record: &HevcDecoderConfigurationRecord) -> Result<Video, HlsError> {
+    if !matches!(record.nal_length_size, 1 | 2 | 4) {
+        return Err(HlsError::BadNalLengthSize(record.nal_length_size));
+    }
+    let sps = record
+        .sps()
+        .map_err(|_| HlsError::Sps("no valid H.265 SPS in the hvcC"))?;
+    let size = |v: u32| {
+        u16::try_from(v).map_err(|_| HlsError::Sps("H.265 picture wider or taller than 65535"))
+    };
+    Ok(Video {
+        entry: b"hvc1",
+        config_box: b"hvcC",
+        config: record.encode(),
+        width: size(sps.width)?,
+        height: size(sps.height)?,
     })
 }
 
@@ -285,15 +316,16 @@ fn write_video_trak(v: &Video, out: &mut BytesMut) -> Result<(), HlsError> {
                     Ok(())
                 })?;
                 write_dinf(out)?;
-                write_stbl(out, |out| write_avc1(v, out))
+                write_stbl(out, |out| write_visual_entry(v, out))
             })
         })
     })
 }
 
-/// `avc1` VisualSampleEntry (§12.1.3) with its `avcC` (ISO/IEC 14496-15 §5.4.2).
-fn write_avc1(v: &Video, out: &mut BytesMut) -> Result<(), HlsError> {
-    write_box(out, b"avc1", |out| {
+/// `avc1` or `hvc1` VisualSampleEntry (§12.1.3) with its `avcC` or `hvcC`
+/// (ISO/IEC 14496-15 §5.4.2, §8.4.1).
+fn write_visual_entry(v: &Video, out: &mut BytesMut) -> Result<(), HlsError> {
+    write_box(out, v.entry, |out| {
         put_sample_entry_header(out);
         out.put_u16(0); // pre_defined
         out.put_u16(0); // reserved
@@ -307,8 +339,8 @@ fn write_avc1(v: &Video, out: &mut BytesMut) -> Result<(), HlsError> {
         out.put_bytes(0, 32); // compressorname: empty
         out.put_u16(0x0018); // depth: colour, no alpha
         out.put_i16(-1); // pre_defined
-        write_box(out, b"avcC", |out| {
-            out.put_slice(&v.avcc);
+        write_box(out, v.config_box, |out| {
+            out.put_slice(&v.config);
             Ok(())
         })
     })

@@ -22,7 +22,7 @@
 //! covers audio that lags video in the input or waits in a pending PES.
 
 mod adts;
-mod h264;
+mod annexb;
 mod packet;
 mod pes;
 mod psi;
@@ -34,8 +34,8 @@ pub use packet::{SYNC_BYTE, TS_PACKET_SIZE};
 use crate::error::HlsError;
 use crate::sample::{AudioSample, AudioSpecificConfig, VideoCodecConfig, VideoSample};
 use adts::{ADTS_HEADER_LEN, Adts};
+use annexb::{NalCodec, NalParams};
 use bytes::BytesMut;
-use h264::AvcParams;
 use packet::{Continuity, FirstPacket, MASK_33};
 use pes::{PesHeader, STREAM_ID_AUDIO, STREAM_ID_VIDEO};
 use psi::{EsEntry, Section};
@@ -50,7 +50,7 @@ pub const VIDEO_PID: u16 = 0x0100;
 pub const AUDIO_PID: u16 = 0x0101;
 /// `stream_type` of H.264 (ISO/IEC 13818-1 Table 2-34).
 pub const STREAM_TYPE_H264: u8 = 0x1b;
-/// `stream_type` of HEVC, for when `VideoCodecConfig::Hevc` lands.
+/// `stream_type` of HEVC (ISO/IEC 13818-1 Table 2-34).
 pub const STREAM_TYPE_HEVC: u8 = 0x24;
 /// `stream_type` of AAC in ADTS (ISO/IEC 13818-7 audio with ADTS transport syntax).
 pub const STREAM_TYPE_ADTS_AAC: u8 = 0x0f;
@@ -70,7 +70,7 @@ pub const AUDIO_PES_MAX_BYTES: usize = 4096;
 /// The video stream.
 #[derive(Debug)]
 struct Video {
-    params: AvcParams,
+    params: NalParams,
     stream_type: u8,
     cc: Continuity,
 }
@@ -223,7 +223,7 @@ impl TsMuxer {
     ) -> Result<(), HlsError> {
         let video = self.video.as_ref().ok_or(HlsError::NoSuchStream("video"))?;
         self.scratch.clear();
-        h264::write_access_unit(
+        annexb::write_access_unit(
             &sample.data,
             sample.keyframe,
             &video.params,
@@ -361,12 +361,22 @@ fn build_pmt(video: Option<&Video>, has_audio: bool, version: u8) -> Section {
 }
 
 /// The conversion parameters and `stream_type` of a video configuration.
-fn video_params(config: &VideoCodecConfig) -> Result<(AvcParams, u8), HlsError> {
+fn video_params(config: &VideoCodecConfig) -> Result<(NalParams, u8), HlsError> {
     match config {
         VideoCodecConfig::Avc(r) => Ok((
-            AvcParams::new(r.nal_length_size, &r.sps, &r.pps)?,
+            NalParams::new(NalCodec::Avc, r.nal_length_size, r.sps.iter().chain(&r.pps))?,
             STREAM_TYPE_H264,
         )),
+        VideoCodecConfig::Hevc(r) => {
+            use liu_flv::hevc::{NAL_PPS, NAL_VPS, sps::NAL_SPS};
+            let sets = [NAL_VPS, NAL_SPS, NAL_PPS]
+                .into_iter()
+                .flat_map(|t| r.units(t));
+            Ok((
+                NalParams::new(NalCodec::Hevc, r.nal_length_size, sets)?,
+                STREAM_TYPE_HEVC,
+            ))
+        }
     }
 }
 

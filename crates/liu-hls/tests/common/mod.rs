@@ -9,8 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use liu_flv::aac::AudioSpecificConfig;
-use liu_flv::avc::AvcDecoderConfigurationRecord;
 use liu_flv::flv::{FlvReader, TagType};
+use liu_hls::VideoCodecConfig;
 use liu_hls::flv_input::{AudioInput, VideoInput, audio_input, video_input};
 use liu_hls::{AudioSample, VideoSample};
 
@@ -117,7 +117,7 @@ pub enum Sample {
 
 /// The FLV clip as codec configurations and samples in tag order.
 pub struct Clip {
-    pub video: AvcDecoderConfigurationRecord,
+    pub video: VideoCodecConfig,
     pub audio: AudioSpecificConfig,
     pub samples: Vec<Sample>,
 }
@@ -150,7 +150,7 @@ pub fn read_flv(data: &[u8]) -> Clip {
         }
     }
     Clip {
-        video: video.unwrap_or_else(|| panic!("no AVC sequence header in the FLV")),
+        video: video.unwrap_or_else(|| panic!("no video sequence header in the FLV")),
         audio: audio.unwrap_or_else(|| panic!("no AAC sequence header in the FLV")),
         samples,
     }

@@ -17,7 +17,8 @@ use liu_hls::HlsError;
 
 use super::HlsStreams;
 use super::files::StreamFiles;
-use crate::hub::{Delivery, FrameKind, StreamKey};
+use crate::hub::{Delivery, Frame, FrameKind, StreamKey};
+use liu_flv::av::{AudioCodec, VideoCodec, parse_audio_tag_header, parse_video_tag_header};
 
 /// Entries read from the hub at a time.
 const BATCH: usize = 512;
@@ -52,6 +53,8 @@ struct SessionState {
     /// The session is over: no more segments will come.
     gone: bool,
     bad_frames: u64,
+    /// Codecs left out of the segments, each warned about once.
+    left_out: Vec<String>,
     /// The copy on disk (`[hls] dir`), if any.
     files: Option<StreamFiles>,
 }
@@ -93,6 +96,7 @@ impl HlsSession {
                 rendered: (None, None, false),
                 gone: false,
                 bad_frames: 0,
+                left_out: Vec::new(),
                 files,
             }),
             version: watch::channel(0).0,
@@ -244,7 +248,10 @@ impl HlsSession {
                         let pushed = match f.kind {
                             FrameKind::Video => {
                                 video_input(f.timestamp, &f.payload).and_then(|i| {
-                                    let Some(i) = i else { return Ok(()) };
+                                    let Some(i) = i else {
+                                        state.note_left_out(&f);
+                                        return Ok(());
+                                    };
                                     state.try_each(
                                         |ts| ts.push_video_input(&i, wall),
                                         |c| c.push_video_input(&i, wall),
@@ -253,7 +260,10 @@ impl HlsSession {
                             }
                             FrameKind::Audio => {
                                 audio_input(f.timestamp, &f.payload).and_then(|i| {
-                                    let Some(i) = i else { return Ok(()) };
+                                    let Some(i) = i else {
+                                        state.note_left_out(&f);
+                                        return Ok(());
+                                    };
                                     state.try_each(
                                         |ts| ts.push_audio_input(&i, wall),
                                         |c| c.push_audio_input(&i, wall),
@@ -321,6 +331,29 @@ impl HlsSession {
 }
 
 impl SessionState {
+    /// One warning per session and codec that HLS leaves out (AV1, VP9,
+    /// Opus, ... pass through RTMP and HTTP-FLV only).
+    fn note_left_out(&mut self, frame: &Frame) {
+        let codec = match frame.kind {
+            FrameKind::Video => parse_video_tag_header(&frame.payload)
+                .ok()
+                .filter(|h| !matches!(h.codec, VideoCodec::Avc | VideoCodec::Hevc))
+                .map(|h| format!("video {:?}", h.codec)),
+            FrameKind::Audio => parse_audio_tag_header(&frame.payload)
+                .ok()
+                .filter(|h| h.codec != AudioCodec::Aac)
+                .map(|h| format!("audio {:?}", h.codec)),
+            FrameKind::Data => None,
+        };
+        if let Some(codec) = codec
+            && !self.left_out.contains(&codec)
+            && self.left_out.len() < 8
+        {
+            warn!("HLS: {codec} is not carried in HLS segments: left out");
+            self.left_out.push(codec);
+        }
+    }
+
     fn each(&mut self, ts: impl FnOnce(&mut TsSegmenter), cmaf: impl FnOnce(&mut CmafSegmenter)) {
         if let Some(t) = self.ts.as_mut() {
             ts(t);

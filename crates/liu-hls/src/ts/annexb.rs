@@ -1,47 +1,89 @@
-//! AVCC (length-prefixed, ISO/IEC 14496-15 §5.3.2) to Annex B byte stream
-//! (ISO/IEC 14496-10 Annex B) for one access unit, with an access unit
-//! delimiter first and SPS/PPS before random access points.
+//! Length-prefixed NAL units (ISO/IEC 14496-15 §5.3.2, §8.3.2) to an Annex B
+//! byte stream (ISO/IEC 14496-10 Annex B, ISO/IEC 23008-2 Annex B) for one
+//! access unit of H.264 or H.265, with an access unit delimiter first and
+//! the parameter sets before random access points (ISO/IEC 13818-1
+//! §2.14 for AVC, §2.17 for HEVC).
 
 use crate::error::HlsError;
 use bytes::Bytes;
 
-/// `nal_unit_type` of a coded slice of an IDR picture (Table 7-1).
-const NAL_IDR: u8 = 5;
-/// `nal_unit_type` of a sequence parameter set.
-const NAL_SPS: u8 = 7;
-/// `nal_unit_type` of a picture parameter set.
-const NAL_PPS: u8 = 8;
-/// `nal_unit_type` of an access unit delimiter.
-const NAL_AUD: u8 = 9;
 /// Annex B start code, with the `zero_byte` (B.1.1).
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
-/// An access unit delimiter (§7.3.2.4): `primary_pic_type` 7 (any slice
-/// type), then the RBSP stop bit.
-const AUD: [u8; 2] = [NAL_AUD, 0xf0];
 
-/// The parameter sets of an `avcC` and its NAL unit length size.
-#[derive(Debug, Clone)]
-pub(crate) struct AvcParams {
-    nal_length_size: u8,
-    sps: Vec<Bytes>,
-    pps: Vec<Bytes>,
+/// The NAL unit syntax of a codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NalCodec {
+    /// H.264: one-byte NAL unit header (ISO/IEC 14496-10 §7.3.1).
+    Avc,
+    /// H.265: two-byte NAL unit header (ISO/IEC 23008-2 §7.3.1.2).
+    Hevc,
 }
 
-impl AvcParams {
+impl NalCodec {
+    fn nal_type(self, nal: &[u8]) -> u8 {
+        let h = nal.first().copied().unwrap_or(0);
+        match self {
+            NalCodec::Avc => h & 0x1f,
+            NalCodec::Hevc => (h >> 1) & 0x3f,
+        }
+    }
+
+    /// A random access picture: an IDR slice (type 5) in H.264, an IRAP
+    /// picture (types 16 to 23: BLA, IDR, CRA) in H.265.
+    fn is_random_access(self, nal_type: u8) -> bool {
+        match self {
+            NalCodec::Avc => nal_type == 5,
+            NalCodec::Hevc => (16..=23).contains(&nal_type),
+        }
+    }
+
+    fn aud_type(self) -> u8 {
+        match self {
+            NalCodec::Avc => 9,
+            NalCodec::Hevc => 35,
+        }
+    }
+
+    /// An access unit delimiter with the RBSP stop bit: H.264
+    /// `primary_pic_type` 7 (§7.3.2.4), H.265 `pic_type` 2 (§7.3.2.5), both
+    /// meaning any slice type.
+    fn aud(self) -> &'static [u8] {
+        match self {
+            NalCodec::Avc => &[0x09, 0xf0],
+            NalCodec::Hevc => &[0x46, 0x01, 0x50],
+        }
+    }
+}
+
+/// The parameter sets of a decoder configuration record, in the order they
+/// go before a random access point, and its NAL unit length size.
+#[derive(Debug, Clone)]
+pub(crate) struct NalParams {
+    codec: NalCodec,
+    nal_length_size: u8,
+    /// (`nal_unit_type`, NAL unit) of each parameter set.
+    sets: Vec<(u8, Bytes)>,
+}
+
+impl NalParams {
     /// Takes the fields the conversion needs; `nal_length_size` must be 1 to 4.
-    pub(crate) fn new(
+    pub(crate) fn new<'a>(
+        codec: NalCodec,
         nal_length_size: u8,
-        sps: &[Bytes],
-        pps: &[Bytes],
-    ) -> Result<AvcParams, HlsError> {
+        sets: impl IntoIterator<Item = &'a Bytes>,
+    ) -> Result<NalParams, HlsError> {
         if !(1..=4).contains(&nal_length_size) {
             return Err(HlsError::BadNalLengthSize(nal_length_size));
         }
-        let keep = |sets: &[Bytes]| sets.iter().filter(|s| !s.is_empty()).cloned().collect();
-        Ok(AvcParams {
+        let sets = sets
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| (codec.nal_type(s), s.clone()))
+            .collect();
+        Ok(NalParams {
+            codec,
             nal_length_size,
-            sps: keep(sps),
-            pps: keep(pps),
+            sets,
         })
     }
 }
@@ -84,83 +126,80 @@ impl<'a> Iterator for Nals<'a> {
     }
 }
 
-fn nal_type(nal: &[u8]) -> u8 {
-    nal.first().map_or(0, |h| h & 0x1f)
-}
-
 /// Appends one access unit in Annex B form to `out`; nothing when an error is returned.
 ///
 /// - Every NAL unit gets a 4-byte start code (B.1.1); the payload is copied
 ///   as it is, emulation prevention bytes included.
-/// - The access unit starts with an access unit delimiter (§7.4.1.2.3 puts it
-///   first): the frame's own when its first NAL unit is one, else a generated
-///   one. Other delimiters in the frame are dropped, as they would split it.
-/// - Before an IDR picture, or any frame flagged `keyframe`, the SPS and PPS
-///   of the `avcC` are inserted right after the delimiter, unless the frame
-///   carries its own SPS (resp. PPS).
+/// - The access unit starts with an access unit delimiter (H.264 §7.4.1.2.3,
+///   H.265 §7.4.2.4.4 put it first): the frame's own when its first NAL unit
+///   is one, else a generated one. Other delimiters in the frame are dropped,
+///   as they would split it.
+/// - Before a random access picture, or any frame flagged `keyframe`, the
+///   record's parameter sets are inserted right after the delimiter, except
+///   the types the frame carries itself.
 ///
 /// Errors: empty data, a truncated length prefix, or a NAL unit length of 0
 /// or past the end of the data.
 pub(crate) fn write_access_unit(
     data: &[u8],
     keyframe: bool,
-    params: &AvcParams,
+    params: &NalParams,
     out: &mut Vec<u8>,
 ) -> Result<(), HlsError> {
     if data.is_empty() {
         return Err(HlsError::EmptySample("video"));
     }
+    let codec = params.codec;
+    let aud_type = codec.aud_type();
     let nals = || Nals {
         data,
         pos: 0,
         size: usize::from(params.nal_length_size),
     };
-    let (mut has_sps, mut has_pps, mut has_idr, mut first_is_aud) = (false, false, false, false);
+    // Parameter set types the frame carries itself (a handful of types).
+    let mut own_types: Vec<u8> = Vec::new();
+    let (mut random_access, mut first_is_aud) = (false, false);
     let mut total = 0;
     for (i, nal) in nals().enumerate() {
         let nal = nal?;
-        match nal_type(nal) {
-            NAL_SPS => has_sps = true,
-            NAL_PPS => has_pps = true,
-            NAL_IDR => has_idr = true,
-            NAL_AUD if i == 0 => first_is_aud = true,
-            _ => {}
+        let t = codec.nal_type(nal);
+        if i == 0 && t == aud_type {
+            first_is_aud = true;
+        }
+        random_access |= codec.is_random_access(t);
+        if params.sets.iter().any(|(st, _)| *st == t) && !own_types.contains(&t) {
+            own_types.push(t);
         }
         total += START_CODE.len() + nal.len();
     }
-    let insert_params = has_idr || keyframe;
-    let (sps, pps) = (
-        missing(insert_params && !has_sps, &params.sps),
-        missing(insert_params && !has_pps, &params.pps),
-    );
-    let extra: usize = sps
-        .iter()
-        .chain(pps)
-        .map(|s| START_CODE.len() + s.len())
-        .sum();
-    out.reserve(total + extra + START_CODE.len() + AUD.len());
+    let insert = random_access || keyframe;
+    let own = &own_types;
+    let inserted = || {
+        params
+            .sets
+            .iter()
+            .filter(move |(t, _)| insert && !own.contains(t))
+            .map(|(_, s)| s)
+    };
+    let extra: usize = inserted().map(|s| START_CODE.len() + s.len()).sum();
+    out.reserve(total + extra + START_CODE.len() + codec.aud().len());
     let mut rest = nals().flatten().peekable();
     if first_is_aud {
         if let Some(aud) = rest.next() {
             put_nal(out, aud);
         }
     } else {
-        put_nal(out, &AUD);
+        put_nal(out, codec.aud());
     }
-    for set in sps.iter().chain(pps) {
+    for set in inserted() {
         put_nal(out, set);
     }
     for nal in rest {
-        if nal_type(nal) != NAL_AUD {
+        if codec.nal_type(nal) != aud_type {
             put_nal(out, nal);
         }
     }
     Ok(())
-}
-
-/// `sets` when they are to be inserted, else nothing.
-fn missing(insert: bool, sets: &[Bytes]) -> &[Bytes] {
-    if insert { sets } else { &[] }
 }
 
 fn put_nal(out: &mut Vec<u8>, nal: &[u8]) {
@@ -172,15 +211,17 @@ fn put_nal(out: &mut Vec<u8>, nal: &[u8]) {
 mod tests {
     use super::*;
 
+    const AUD: [u8; 2] = [0x09, 0xf0];
     const SPS: &[u8] = &[0x67, 0x64, 0x00, 0x1f];
     const PPS: &[u8] = &[0x68, 0xeb];
 
-    fn params(size: u8) -> AvcParams {
-        match AvcParams::new(
-            size,
-            &[Bytes::from_static(SPS), Bytes::new()],
-            &[Bytes::from_static(PPS)],
-        ) {
+    fn params(size: u8) -> NalParams {
+        let sets = [
+            Bytes::from_static(SPS),
+            Bytes::new(),
+            Bytes::from_static(PPS),
+        ];
+        match NalParams::new(NalCodec::Avc, size, &sets) {
             Ok(p) => p,
             Err(e) => panic!("{e}"),
         }
@@ -205,7 +246,7 @@ mod tests {
         v
     }
 
-    fn convert(data: &[u8], key: bool, p: &AvcParams) -> Result<Vec<u8>, HlsError> {
+    fn convert(data: &[u8], key: bool, p: &NalParams) -> Result<Vec<u8>, HlsError> {
         let mut out = Vec::new();
         write_access_unit(data, key, p, &mut out).map(|()| out)
     }
@@ -287,12 +328,36 @@ mod tests {
         assert!(write_access_unit(&[0, 0, 0, 1, 0x41, 0, 0], false, &p, &mut out).is_err());
         assert!(out.is_empty());
         assert_eq!(
-            AvcParams::new(0, &[], &[]).map(|_| ()),
+            NalParams::new(NalCodec::Avc, 0, &[]).map(|_| ()),
             Err(HlsError::BadNalLengthSize(0))
         );
         assert_eq!(
-            AvcParams::new(5, &[], &[]).map(|_| ()),
+            NalParams::new(NalCodec::Avc, 5, &[]).map(|_| ()),
             Err(HlsError::BadNalLengthSize(5))
         );
+    }
+
+    #[test]
+    fn hevc_irap_gets_aud_vps_sps_pps() {
+        const VPS: &[u8] = &[0x40, 0x01, 0x0c];
+        const HSPS: &[u8] = &[0x42, 0x01, 0x01];
+        const HPPS: &[u8] = &[0x44, 0x01, 0xc1];
+        let sets = [VPS, HSPS, HPPS].map(Bytes::from_static);
+        let p = NalParams::new(NalCodec::Hevc, 4, &sets).unwrap_or_else(|e| panic!("{e}"));
+        // IDR_W_RADL (19) with an SEI (39) before it.
+        let idr: &[u8] = &[0x26, 0x01, 0xaf];
+        let sei: &[u8] = &[0x4e, 0x01, 0x05];
+        let out = convert(&avcc(4, &[sei, idr]), false, &p).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            out,
+            annexb(&[&[0x46, 0x01, 0x50], VPS, HSPS, HPPS, sei, idr])
+        );
+        // A trailing picture (1) gets only the delimiter; CRA (21) counts as random access.
+        let trail: &[u8] = &[0x02, 0x01, 0xd0];
+        let out = convert(&avcc(4, &[trail]), false, &p).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out, annexb(&[&[0x46, 0x01, 0x50], trail]));
+        let cra: &[u8] = &[0x2a, 0x01, 0xaf];
+        let out = convert(&avcc(4, &[HSPS, cra]), false, &p).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out, annexb(&[&[0x46, 0x01, 0x50], VPS, HPPS, HSPS, cra]));
     }
 }
