@@ -5,7 +5,7 @@
 use super::bmff::{put_matrix, write_box, write_full_box};
 use super::{
     AUDIO_TRACK_ID, MOVIE_TIMESCALE, SAMPLE_FLAGS_NON_SYNC, SAMPLE_FLAGS_SYNC, VIDEO_TIMESCALE,
-    VIDEO_TRACK_ID, sps,
+    VIDEO_TRACK_ID,
 };
 use crate::error::HlsError;
 use crate::sample::{AudioSpecificConfig, VideoCodecConfig};
@@ -83,7 +83,7 @@ fn prepare_video(config: &VideoCodecConfig) -> Result<Video, HlsError> {
         .iter()
         .find(|s| !s.is_empty())
         .ok_or(HlsError::Sps("no sequence parameter set in the avcC"))?;
-    let info = sps::parse(sps)?;
+    let info = liu_flv::avc::sps::parse(sps).map_err(sps_error)?;
     let mut avcc = record.encode();
     if AVCC_EXTENSION_PROFILES.contains(&record.profile_indication) {
         avcc.extend_from_slice(&[
@@ -100,6 +100,14 @@ fn prepare_video(config: &VideoCodecConfig) -> Result<Video, HlsError> {
         width: info.width,
         height: info.height,
     })
+}
+
+/// An SPS parse error as the init section reports it.
+fn sps_error(e: liu_flv::FlvError) -> HlsError {
+    match e {
+        liu_flv::FlvError::Invalid(what) => HlsError::Sps(what),
+        _ => HlsError::Sps("truncated sequence parameter set"),
+    }
 }
 
 /// `hvc1`: the parameter sets only in the `hvcC` (ISO/IEC 14496-15 §8.4.1),

@@ -39,7 +39,6 @@
 mod bmff;
 mod fragment;
 mod init;
-mod sps;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! `AVCDecoderConfigurationRecord` (ISO/IEC 14496-15 §5.3.3.1), the payload of
-//! an AVC sequence header.
+//! an AVC sequence header, and its SPS ([`sps`]).
+
+pub mod sps;
 
 use crate::cursor::Cursor;
 use crate::error::{FlvError, Result};
 use bytes::Bytes;
+pub use sps::AvcSps;
 
 /// An AVC decoder configuration record (ISO/IEC 14496-15 §5.3.3.1).
 ///
@@ -72,6 +75,18 @@ impl AvcDecoderConfigurationRecord {
         out.push(pps.len() as u8);
         write_parameter_sets(pps, &mut out);
         out
+    }
+
+    /// The first non-empty SPS, parsed.
+    pub fn first_sps(&self) -> Result<AvcSps> {
+        let nal = self
+            .sps
+            .iter()
+            .find(|s| !s.is_empty())
+            .ok_or(FlvError::Invalid(
+                "AVC record without a sequence parameter set",
+            ))?;
+        sps::parse(nal)
     }
 
     /// RFC 6381 codec string, `avc1.PPCCLL` in upper-case hex.

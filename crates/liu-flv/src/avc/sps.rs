@@ -1,7 +1,8 @@
-//! The few fields of an H.264 sequence parameter set (ISO/IEC 14496-10
-//! §7.3.2.1.1) the initialization section needs: the cropped picture size for
-//! `tkhd` and `avc1`, and the chroma format and bit depths for the `avcC`
-//! extension of the high profiles (ISO/IEC 14496-15 §5.3.3.1.2).
+//! The fields of an H.264 sequence parameter set (ISO/IEC 14496-10
+//! §7.3.2.1.1) a server reports and containers need: profile and level, the
+//! cropped picture size (for `onMetaData`, `tkhd` and `avc1`), and the
+//! chroma format and bit depths (for the `avcC` extension of the high
+//! profiles, ISO/IEC 14496-15 §5.3.3.1.2).
 //!
 //! The parsing is h264-reader's; this module adapts it. Two deliberate
 //! departures from a plain `SeqParameterSet::from_bits`:
@@ -18,7 +19,7 @@ use h264_reader::nal::sps::{
 };
 use h264_reader::rbsp::{self, BitRead, BitReaderError, Numeric, Primitive};
 
-use crate::error::HlsError;
+use crate::error::FlvError;
 
 /// `nal_unit_type` of a sequence parameter set (Table 7-1).
 const NAL_SPS: u8 = 7;
@@ -28,9 +29,15 @@ const CHROMA_INFO_PROFILES_MISSING: [u8; 6] = [118, 128, 134, 135, 138, 139];
 /// A `profile_idc` h264-reader reads the same syntax for (High).
 const HIGH_PROFILE: u8 = 100;
 
-/// What the writer uses of an SPS.
+/// What Liu uses of an H.264 SPS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SpsInfo {
+pub struct AvcSps {
+    /// `profile_idc` (66 Baseline, 77 Main, 100 High, ...).
+    pub profile_idc: u8,
+    /// The `constraint_set*_flag` byte.
+    pub constraint_flags: u8,
+    /// `level_idc`: ten times the level number.
+    pub level_idc: u8,
     /// Width in luma samples after the frame cropping rectangle (§7.4.2.1.1).
     pub width: u16,
     /// Height in luma samples after the frame cropping rectangle.
@@ -45,13 +52,13 @@ pub(crate) struct SpsInfo {
 
 /// Parses an SPS NAL unit (header byte included, emulation prevention bytes
 /// still in). Errors name the field where the data ran out or went wrong.
-pub(crate) fn parse(nal: &[u8]) -> Result<SpsInfo, HlsError> {
-    let header = nal.first().ok_or(HlsError::Sps("empty NAL unit"))?;
+pub fn parse(nal: &[u8]) -> Result<AvcSps, FlvError> {
+    let header = nal.first().ok_or(FlvError::Invalid("empty NAL unit"))?;
     if header & 0x1f != NAL_SPS {
-        return Err(HlsError::Sps("not a sequence parameter set NAL unit"));
+        return Err(FlvError::Invalid("not a sequence parameter set NAL unit"));
     }
     let mut rbsp = rbsp::decode_nal(nal)
-        .map_err(|_| HlsError::Sps("invalid emulation prevention in the NAL unit"))?;
+        .map_err(|_| FlvError::Invalid("invalid emulation prevention in the NAL unit"))?;
     // `profile_idc` only selects whether the chroma fields are present
     // (§7.3.2.1.1), so a profile h264-reader misses can be read as High.
     if rbsp
@@ -61,25 +68,31 @@ pub(crate) fn parse(nal: &[u8]) -> Result<SpsInfo, HlsError> {
         rbsp.to_mut()[0] = HIGH_PROFILE;
     }
     let sps = SeqParameterSet::from_bits(WithoutVui(rbsp::BitReader::new(&*rbsp)))
-        .map_err(|e| HlsError::Sps(describe(e)))?;
+        .map_err(|e| FlvError::Invalid(describe(e)))?;
     let chroma = &sps.chroma_info;
     let chroma_format_idc = match chroma.chroma_format {
         ChromaFormat::Monochrome => 0,
         ChromaFormat::YUV420 => 1,
         ChromaFormat::YUV422 => 2,
         ChromaFormat::YUV444 => 3,
-        ChromaFormat::Invalid(_) => return Err(HlsError::Sps("chroma_format_idc above 3")),
+        ChromaFormat::Invalid(_) => return Err(FlvError::Invalid("chroma_format_idc above 3")),
     };
     let (width, height) = sps
         .pixel_dimensions()
-        .map_err(|e| HlsError::Sps(describe(e)))?;
+        .map_err(|e| FlvError::Invalid(describe(e)))?;
     let size = |v: u32| {
         u16::try_from(v)
             .ok()
             .filter(|&v| v > 0)
-            .ok_or(HlsError::Sps("picture size out of range after cropping"))
+            .ok_or(FlvError::Invalid(
+                "picture size out of range after cropping",
+            ))
     };
-    Ok(SpsInfo {
+    let profile = |i: usize| nal.get(i).copied().unwrap_or(0);
+    Ok(AvcSps {
+        profile_idc: profile(1),
+        constraint_flags: profile(2),
+        level_idc: profile(3),
         width: size(width)?,
         height: size(height)?,
         chroma_format_idc,
@@ -212,7 +225,7 @@ mod tests {
         0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xc8, 0x3c, 0x50, 0xa6, 0x58,
     ];
 
-    fn info(nal: &[u8]) -> SpsInfo {
+    fn info(nal: &[u8]) -> AvcSps {
         parse(nal).unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -337,7 +350,7 @@ mod tests {
         // 40 zero bits: an Exp-Golomb code that would overflow.
         assert!(matches!(
             parse(&[0x67, 66, 0, 30, 0, 0, 3, 0, 0, 3, 0, 0x80]),
-            Err(HlsError::Sps("Exp-Golomb code too long"))
+            Err(FlvError::Invalid("Exp-Golomb code too long"))
         ));
         // Three zero bytes cannot occur in a NAL unit.
         assert!(parse(&[0x67, 66, 0, 30, 0, 0, 0, 0x80]).is_err());
@@ -347,14 +360,16 @@ mod tests {
                 100,
                 "1 00101 1 1 0 0 1 011 010 0 00100 00100 1 1 0 0 1"
             )),
-            Err(HlsError::Sps("chroma_format_idc above 3"))
+            Err(FlvError::Invalid("chroma_format_idc above 3"))
         ));
         // Cropping 64 (right ue(32), in 2-sample units) or 66 (ue(33)) of 64.
         for right in ["00000100001", "00000100010"] {
             let bits = format!("1 1 011 010 0 00100 00100 1 1 1 1 {right} 1 1 0 1");
             assert!(matches!(
                 parse(&sps_nal(66, &bits)),
-                Err(HlsError::Sps("picture size out of range after cropping"))
+                Err(FlvError::Invalid(
+                    "picture size out of range after cropping"
+                ))
             ));
         }
         // 4096 macroblocks (65536 samples) wide.
@@ -363,7 +378,9 @@ mod tests {
                 66,
                 "1 1 011 010 0 0000000000001000000000000 00100 1 1 0 0 1"
             )),
-            Err(HlsError::Sps("picture size out of range after cropping"))
+            Err(FlvError::Invalid(
+                "picture size out of range after cropping"
+            ))
         ));
     }
 
