@@ -11,6 +11,7 @@ use liu_flv::av::{FlvDialect, Rewrite, rewrite_audio, rewrite_video};
 use serde::Deserialize;
 
 use crate::hub::{Frame, FrameKind};
+use crate::stream_info::metadata_for;
 
 /// How H.265 (and Enhanced H.264/AAC) is written for a kind of viewer
 /// (`rtmp_hevc`, `flv_hevc` in the configuration; `?hevc=` on HTTP-FLV).
@@ -57,6 +58,13 @@ fn rewrite(frame: &Frame, want: FlvDialect) -> Option<Frame> {
     let rewrite = match frame.kind {
         FrameKind::Video => rewrite_video(body, want),
         FrameKind::Audio => rewrite_audio(body, want),
+        FrameKind::Data if frame.metadata => {
+            let payload = metadata_for(body, want == FlvDialect::Legacy)?;
+            let mut other = frame.restamped(frame.timestamp);
+            other.payload = payload;
+            other.dialect = Some(want);
+            return Some(other);
+        }
         FrameKind::Data => Rewrite::Same,
     };
     let payload = match rewrite {

@@ -13,6 +13,7 @@ mod rtmp;
 mod rtmpt;
 mod send_batch;
 mod server;
+mod stream_info;
 mod tls;
 mod transport;
 #[doc(hidden)]

@@ -321,3 +321,108 @@ fn hevc_over_hls_ts_and_fmp4() {
         assert_plays_clip(&d, &clip);
     }
 }
+
+/// `file` with its `onMetaData` replaced by one that lies: 100x100 H.264 at 10 fps.
+fn with_false_metadata(file: &std::path::Path, out: &std::path::Path) {
+    use liu_flv::amf0::{Amf0Value, encode_all};
+    let data = std::fs::read(file).unwrap();
+    let mut reader = FlvReader::new(16 << 20);
+    reader.push(&data);
+    let mut bytes = encode_file_header(true, true).to_vec();
+    while let Some(tag) = reader.next_tag().unwrap() {
+        let body = if tag.tag_type == TagType::Script {
+            encode_all(&[
+                Amf0Value::string("onMetaData"),
+                Amf0Value::EcmaArray(vec![
+                    ("width".into(), Amf0Value::Number(100.0)),
+                    ("height".into(), Amf0Value::Number(100.0)),
+                    ("videocodecid".into(), Amf0Value::Number(7.0)),
+                    ("framerate".into(), Amf0Value::Number(10.0)),
+                    ("audiocodecid".into(), Amf0Value::Number(10.0)),
+                    ("encoder".into(), Amf0Value::string("a liar")),
+                ]),
+            ])
+        } else {
+            tag.body.to_vec()
+        };
+        bytes.extend_from_slice(&encode_tag(tag.tag_type, tag.timestamp, &body));
+    }
+    std::fs::write(out, bytes).unwrap();
+}
+
+/// The first `onMetaData` object of an HTTP-FLV body.
+fn first_metadata(body: &[u8]) -> liu_flv::amf0::Amf0Value {
+    let mut reader = FlvReader::new(16 << 20);
+    reader.push(body);
+    while let Some(tag) = reader.next_tag().unwrap() {
+        if tag.tag_type == TagType::Script {
+            let values = liu_flv::amf0::decode_all(&tag.body).unwrap();
+            return values[1].clone();
+        }
+    }
+    panic!("no onMetaData in {} bytes", body.len());
+}
+
+#[test]
+fn metadata_tells_the_real_codec_size_and_rate() {
+    let _serial = serial();
+    let _wd = watchdog("hevc_metadata", Duration::from_secs(120));
+    let clip = clip(&ClipSpec::standard().hevc());
+    let dir = temp_dir("hevc-metadata");
+    let file = dir.join("lying.flv");
+    with_false_metadata(&legacy_hevc_file(&clip, &dir), &file);
+    let server = LiuServer::start("");
+    let name = stream_name("hevc-meta");
+    let mut publisher = Command::new(env!("CARGO_BIN_EXE_liu"))
+        .args([
+            "bench",
+            "publish",
+            "--url",
+            &server.rtmp_url(&name),
+            "--file",
+        ])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Late viewers, after the frame rate was measured (50 frames, 2 s).
+    std::thread::sleep(Duration::from_secs(4));
+    let mut seen = Vec::new();
+    for (query, codec_id) in [("", 1_752_589_105.0), ("?hevc=legacy", 12.0)] {
+        let mut raw = RawHttp::send_get(server.http_addr(), &format!("/live/{name}.flv{query}"));
+        raw.read_head(Duration::from_secs(5)).unwrap();
+        let mut parsed = FlvParser::default();
+        parsed.keep = true;
+        raw.read_body(&mut parsed, Duration::from_secs(1), Duration::from_secs(1));
+        let meta = first_metadata(&parsed.kept);
+        let num = |k: &str| meta.get(k).and_then(|v| v.as_f64());
+        assert_eq!(
+            (
+                num("width"),
+                num("height"),
+                num("framerate"),
+                num("videocodecid")
+            ),
+            (Some(640.0), Some(360.0), Some(25.0), Some(codec_id)),
+            "onMetaData{query}: {meta:?}"
+        );
+        assert_eq!(
+            meta.get("encoder").and_then(|v| v.as_str()),
+            Some("a liar"),
+            "the rest is kept"
+        );
+        seen.push(meta);
+    }
+    let _ = publisher.wait();
+    let log = server.log_tail(200);
+    assert!(
+        log.contains("video hvc1.1.6.L") && log.contains("640x360 4:2:0 8-bit (legacy FLV)"),
+        "the publish logs its real video: {log}"
+    );
+    assert!(
+        log.contains("audio mp4a.40.2 44100 Hz, 2 channels"),
+        "{log}"
+    );
+}

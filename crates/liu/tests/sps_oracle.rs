@@ -59,7 +59,10 @@ fn liu_reads(flv: &[u8]) -> Seen {
             let r = HevcDecoderConfigurationRecord::parse(record).unwrap();
             let sps = r.sps().unwrap();
             assert_eq!(sps.profile, r.profile, "hvcC and SPS agree");
-            assert_eq!(sps.chroma_format_idc, r.chroma_format_idc, "hvcC and SPS agree");
+            assert_eq!(
+                sps.chroma_format_idc, r.chroma_format_idc,
+                "hvcC and SPS agree"
+            );
             return Seen {
                 width: sps.width,
                 height: sps.height,
@@ -138,7 +141,12 @@ fn sps_readers_agree_with_ffmpeg() {
         let file = dir.join(format!("case{i}.flv"));
         let mut cmd = Command::new(ffmpeg9());
         cmd.args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
-            .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=25")])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("testsrc2=size={size}:rate=25"),
+            ])
             .args(["-frames:v", "2", "-c:v", encoder, "-pix_fmt", pix_fmt])
             .args(*extra);
         if *encoder == "libx265" {
@@ -153,8 +161,14 @@ fn sps_readers_agree_with_ffmpeg() {
         let liu = liu_reads(&std::fs::read(&file).unwrap());
         let ffmpeg = ffmpeg_reads(&file);
         eprintln!("{encoder} {size} {pix_fmt}: {liu:?}");
-        assert_eq!(liu, ffmpeg, "{encoder} {size} {pix_fmt} {extra:?}: Liu (left) and FFmpeg");
+        assert_eq!(
+            liu, ffmpeg,
+            "{encoder} {size} {pix_fmt} {extra:?}: Liu (left) and FFmpeg"
+        );
         let (w, h) = size.split_once('x').unwrap();
-        assert_eq!((liu.width, liu.height), (w.parse().unwrap(), h.parse().unwrap()));
+        assert_eq!(
+            (liu.width, liu.height),
+            (w.parse().unwrap(), h.parse().unwrap())
+        );
     }
 }

@@ -400,6 +400,16 @@ impl Publisher {
         }
     }
 
+    /// Replaces the `onMetaData` new viewers get first, without sending it
+    /// to the viewers already playing (FFmpeg turns a second one into a data
+    /// stream): for metadata corrected from the stream itself.
+    pub fn set_metadata(&self, payload: Bytes, dialect: Option<liu_flv::av::FlvDialect>) {
+        let mut frame = Frame::new(FrameKind::Data, 0, payload);
+        frame.metadata = true;
+        frame.dialect = dialect;
+        self.stream.lock().metadata = Some(Arc::new(frame));
+    }
+
     /// Sends the frames pushed since the last flush: the stream's direct
     /// writer writes them to the viewers that are caught up ([`DirectSink`]),
     /// and the others' tasks are woken. Frames that arrived together leave

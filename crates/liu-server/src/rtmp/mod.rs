@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use liu_flv::av::dialect::{audio_dialect, video_dialect};
-use liu_flv::av::{FlvDialect, parse_audio_tag_header, parse_video_tag_header};
+use liu_flv::av::{FlvDialect, VideoPacket, parse_audio_tag_header, parse_video_tag_header};
 use liu_rtmp::RtmpError;
 use liu_rtmp::chunk::ChunkLimits;
 use liu_rtmp::media::{MediaKind, serialize_media};
@@ -30,6 +30,7 @@ use crate::hub::{
 };
 use crate::io::{random_seed, write_all_vectored};
 use crate::server::Context;
+use crate::stream_info::{StreamInfo, metadata_dialect};
 use crate::transport::{Transport, TransportWrite};
 use sink::RtmpSink;
 
@@ -61,6 +62,8 @@ enum Role {
     Publishing {
         publisher: Publisher,
         stream_id: u32,
+        /// What the stream really carries, for logs and `onMetaData`.
+        info: Box<StreamInfo>,
     },
     Playing(Box<Playback>),
 }
@@ -441,6 +444,7 @@ impl Connection {
                             self.role = Role::Publishing {
                                 publisher,
                                 stream_id: req.stream_id,
+                                info: Box::default(),
                             };
                         }
                         Err(e) => {
@@ -548,7 +552,8 @@ impl Connection {
         let Role::Publishing {
             publisher,
             stream_id: id,
-        } = &self.role
+            info,
+        } = &mut self.role
         else {
             return;
         };
@@ -559,12 +564,23 @@ impl Connection {
             metadata,
             ..FrameFlags::default()
         };
+        // The stream's real parameters, once known, go into the metadata
+        // later viewers get.
+        let mut learned = false;
         let frame_kind = match kind {
             MediaKind::Video => match parse_video_tag_header(&payload) {
                 Ok(h) => {
                     flags.keyframe = h.is_keyframe();
                     flags.config = h.is_sequence_header();
                     flags.dialect = video_dialect(&h);
+                    if flags.config {
+                        if let Some(line) = info.video_config(&h, &payload) {
+                            info!("{line}");
+                            learned = true;
+                        }
+                    } else if h.packet == VideoPacket::CodedFrames {
+                        learned |= info.video_frame(timestamp);
+                    }
                     FrameKind::Video
                 }
                 Err(e) => {
@@ -576,6 +592,12 @@ impl Connection {
                 Ok(h) => {
                     flags.config = h.is_sequence_header;
                     flags.dialect = audio_dialect(&h);
+                    if flags.config
+                        && let Some(line) = info.audio_config(&h, &payload)
+                    {
+                        info!("{line}");
+                        learned = true;
+                    }
                     FrameKind::Audio
                 }
                 Err(e) => {
@@ -585,7 +607,25 @@ impl Connection {
             },
             MediaKind::Data => FrameKind::Data,
         };
+        let payload = if metadata {
+            info.claimed(&payload);
+            if info.knows_something() {
+                info.metadata()
+            } else {
+                payload
+            }
+        } else {
+            payload
+        };
+        if metadata {
+            flags.dialect = metadata_dialect(&payload);
+        }
         publisher.push(frame_kind, timestamp, payload, flags);
+        if learned {
+            let meta = info.metadata();
+            let dialect = metadata_dialect(&meta);
+            publisher.set_metadata(meta, dialect);
+        }
     }
 
     /// Turns hub deliveries into bytes for this viewer, in order.
