@@ -5,8 +5,11 @@
 
 use bytes::Bytes;
 use liu_flv::aac::AudioSpecificConfig;
+use liu_flv::av::dialect::rewritten;
+use liu_flv::av::multitrack::{audio_track, video_track};
 use liu_flv::av::{
-    AudioCodec, VideoCodec, VideoPacket, parse_audio_tag_header, parse_video_tag_header,
+    AudioCodec, AudioPacket, VideoCodec, VideoPacket, parse_audio_tag_header,
+    parse_video_tag_header,
 };
 use liu_flv::avc::AvcDecoderConfigurationRecord;
 use liu_flv::hevc::HevcDecoderConfigurationRecord;
@@ -35,6 +38,13 @@ pub enum AudioInput {
 /// sequence, metadata, multitrack, empty frames).
 pub fn video_input(dts_ms: u64, body: &Bytes) -> Result<Option<VideoInput>, HlsError> {
     let h = parse_video_tag_header(body)?;
+    if h.packet == VideoPacket::MultiTrack {
+        // The default rendition, track 0, read as a single-track body.
+        return match video_track(body, 0).and_then(|t| rewritten(body, t)) {
+            Some(single) => video_input(dts_ms, &Bytes::from(single)),
+            None => Ok(None),
+        };
+    }
     if !matches!(h.codec, VideoCodec::Avc | VideoCodec::Hevc) {
         return Ok(None);
     }
@@ -60,6 +70,12 @@ pub fn video_input(dts_ms: u64, body: &Bytes) -> Result<Option<VideoInput>, HlsE
 /// out (codecs other than AAC, empty frames).
 pub fn audio_input(pts_ms: u64, body: &Bytes) -> Result<Option<AudioInput>, HlsError> {
     let h = parse_audio_tag_header(body)?;
+    if h.packet == AudioPacket::MultiTrack {
+        return match audio_track(body, 0).and_then(|t| rewritten(body, t)) {
+            Some(single) => audio_input(pts_ms, &Bytes::from(single)),
+            None => Ok(None),
+        };
+    }
     if h.codec != AudioCodec::Aac {
         return Ok(None);
     }

@@ -70,8 +70,8 @@ fn rewrite(frame: &Frame, want: FlvDialect) -> Option<Frame> {
     let payload = match rewrite {
         Rewrite::Same => body.clone(),
         Rewrite::Drop => return None,
-        Rewrite::Header { payload_start, .. } => {
-            let rest = body.get(payload_start..).unwrap_or_default();
+        Rewrite::Header { .. } => {
+            let rest = rewrite.payload(body);
             let mut out = BytesMut::with_capacity(rewrite.head().len() + rest.len());
             out.put_slice(rewrite.head());
             out.put_slice(rest);

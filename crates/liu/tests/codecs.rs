@@ -426,3 +426,93 @@ fn metadata_tells_the_real_codec_size_and_rate() {
         "{log}"
     );
 }
+
+/// The clip as Enhanced RTMP v2 multitrack tags (ManyTracks): every video and audio tag carries
+/// track 1 (the same media) before track 0, so that finding track 0 is what makes it play.
+fn multitrack_file(clip: &Clip, dir: &std::path::Path) -> std::path::PathBuf {
+    let data = std::fs::read(&clip.path).unwrap();
+    let mut reader = FlvReader::new(16 << 20);
+    reader.push(&data);
+    let mut out = encode_file_header(true, true).to_vec();
+    let tracks = |lead: u8, kind_packet: u8, fourcc: &[u8], rest: &[u8]| {
+        let mut b = vec![lead, kind_packet];
+        b.extend_from_slice(fourcc);
+        for id in [1u8, 0] {
+            b.push(id);
+            b.extend_from_slice(&(rest.len() as u32).to_be_bytes()[1..]);
+            b.extend_from_slice(rest);
+        }
+        b
+    };
+    while let Some(tag) = reader.next_tag().unwrap() {
+        let b = &tag.body;
+        let body = match tag.tag_type {
+            // Enhanced hvc1: [0x80 | frame type | packet type, FourCC, rest].
+            TagType::Video if b[0] & 0x0f != 2 => {
+                tracks(0x80 | (b[0] & 0x70) | 6, 0x10 | (b[0] & 0x0f), b"hvc1", &b[5..])
+            }
+            TagType::Video => continue, // SequenceEnd
+            // Legacy AAC: [0xaf, AACPacketType, rest].
+            TagType::Audio => tracks(0x95, 0x10 | b[1], b"mp4a", &b[2..]),
+            TagType::Script => b.to_vec(),
+        };
+        out.extend_from_slice(&encode_tag(tag.tag_type, tag.timestamp, &body));
+    }
+    let path = dir.join("multitrack.flv");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[test]
+fn multitrack_passes_through_with_track_0_as_default() {
+    let _serial = serial();
+    let _wd = watchdog("multitrack", Duration::from_secs(150));
+    let clip = clip(&ClipSpec::standard().hevc());
+    let dir = temp_dir("multitrack");
+    let file = multitrack_file(&clip, &dir);
+    let server = LiuServer::start("[hls]\ngrace_ms = 1500\non_demand = false\n");
+    let name = stream_name("multitrack");
+    let addr = server.http_addr().to_string();
+    let viewers = vec![
+        Viewer::ffmpeg(&ffmpeg9(), &server.rtmp_url(&name)),
+        Viewer::ffmpeg(&ffmpeg9(), &format!("{}?hevc=legacy", server.flv_url(&name))),
+    ];
+    let mut enhanced = RawHttp::send_get(&addr, &format!("/live/{name}.flv"));
+    std::thread::sleep(Duration::from_millis(800));
+    let mut publisher = Command::new(env!("CARGO_BIN_EXE_liu"))
+        .args(["bench", "publish", "--url", &server.rtmp_url(&name), "--file"])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ts_path = format!("/live/{name}.m3u8");
+    wait_for_playlist(&addr, &ts_path, Duration::from_secs(15));
+    let hls = Viewer::ffmpeg_with(
+        &ffmpeg9(),
+        &format!("http://{addr}{ts_path}"),
+        &["-live_start_index", "0"],
+    );
+    assert!(publisher.wait().unwrap().success(), "liu bench publish");
+    // Legacy viewers and HLS get track 0, in the legacy form and in MPEG-TS.
+    for v in viewers.into_iter().chain([hls]) {
+        v.finish(Duration::from_secs(8), Duration::from_secs(60))
+            .assert_plays(&clip);
+    }
+    // Enhanced viewers get the multitrack tags as they came.
+    enhanced.read_head(Duration::from_secs(5)).unwrap();
+    let mut parsed = FlvParser::default();
+    parsed.keep = true;
+    enhanced.read_body(&mut parsed, Duration::from_secs(1), Duration::from_secs(5));
+    let mut reader = FlvReader::new(16 << 20);
+    reader.push(&parsed.kept);
+    let (mut video, mut multitrack) = (0, 0);
+    while let Some(tag) = reader.next_tag().unwrap() {
+        if tag.tag_type == TagType::Video {
+            video += 1;
+            multitrack += usize::from(tag.body[0] & 0x8f == 0x86);
+        }
+    }
+    assert!(video > 200 && multitrack == video, "{multitrack} of {video} video tags multitrack");
+}

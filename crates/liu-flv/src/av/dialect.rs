@@ -7,6 +7,7 @@
 //! record, length-prefixed NAL units, a raw AAC frame) is the same bytes in
 //! both forms, so a rewrite is a new header plus a slice of the old body.
 
+use super::multitrack;
 use super::{
     AudioCodec, AudioPacket, AudioTagHeader, VideoCodec, VideoPacket, VideoTagHeader,
     parse_audio_tag_header, parse_video_tag_header,
@@ -43,11 +44,12 @@ pub enum Rewrite {
     /// Nothing in the target dialect carries it (Enhanced `Metadata`,
     /// a legacy viewer's HEVC `colorInfo`): leave it out.
     Drop,
-    /// `head[..head_len]` followed by `body[payload_start..]`.
+    /// `head[..head_len]` followed by `body[payload_start..payload_end]`.
     Header {
         head: [u8; 8],
         head_len: u8,
         payload_start: usize,
+        payload_end: usize,
     },
 }
 
@@ -60,13 +62,34 @@ impl Rewrite {
         }
     }
 
-    fn header(bytes: &[u8], payload_start: usize) -> Rewrite {
+    /// The payload the new header is followed by.
+    pub fn payload<'a>(&self, body: &'a [u8]) -> &'a [u8] {
+        match *self {
+            Rewrite::Header {
+                payload_start,
+                payload_end,
+                ..
+            } => body.get(payload_start..payload_end).unwrap_or_default(),
+            Rewrite::Same => body,
+            Rewrite::Drop => &[],
+        }
+    }
+
+    /// `bytes` (at most 8) followed by `body[payload_start..body_len]`.
+    pub(super) fn header(bytes: &[u8], payload_start: usize, body_len: usize) -> Rewrite {
+        Rewrite::slice(bytes, payload_start, body_len)
+    }
+
+    /// `bytes` (at most 8) followed by `body[start..end]`.
+    pub(super) fn slice(bytes: &[u8], start: usize, end: usize) -> Rewrite {
         let mut head = [0u8; 8];
-        head[..bytes.len()].copy_from_slice(bytes);
+        let n = bytes.len().min(8);
+        head[..n].copy_from_slice(&bytes[..n]);
         Rewrite::Header {
             head,
-            head_len: bytes.len() as u8,
-            payload_start,
+            head_len: n as u8,
+            payload_start: start.min(end),
+            payload_end: end,
         }
     }
 }
@@ -74,10 +97,12 @@ impl Rewrite {
 /// The dialect a video body is written in when it matters: `Some` for
 /// H.264 and H.265 in Enhanced form and H.265 as legacy id 12, which the
 /// other dialect writes differently; `None` for what every viewer takes as
-/// it is (legacy H.264, other codecs, multitrack, command frames).
+/// it is (legacy H.264, other codecs, command frames). Multitrack bodies
+/// are Enhanced: legacy viewers get their track 0.
 pub fn video_dialect(h: &VideoTagHeader) -> Option<FlvDialect> {
     match (h.enhanced, h.codec, h.packet) {
-        (_, _, VideoPacket::MultiTrack | VideoPacket::Command) => None,
+        (_, _, VideoPacket::Command) => None,
+        (true, _, VideoPacket::MultiTrack) => Some(FlvDialect::Enhanced),
         (true, VideoCodec::Avc | VideoCodec::Hevc, _) => Some(FlvDialect::Enhanced),
         (false, VideoCodec::Hevc, _) => Some(FlvDialect::Legacy),
         _ => None,
@@ -85,10 +110,11 @@ pub fn video_dialect(h: &VideoTagHeader) -> Option<FlvDialect> {
 }
 
 /// The dialect an audio body is written in when it matters: Enhanced AAC
-/// and MP3 have a legacy form; legacy audio is valid in both.
+/// and MP3 have a legacy form; legacy audio is valid in both. Multitrack
+/// bodies are Enhanced: legacy viewers get their track 0.
 pub fn audio_dialect(h: &AudioTagHeader) -> Option<FlvDialect> {
     match (h.enhanced, h.codec, h.packet) {
-        (_, _, AudioPacket::MultiTrack) => None,
+        (true, _, AudioPacket::MultiTrack) => Some(FlvDialect::Enhanced),
         (true, AudioCodec::Aac | AudioCodec::Mp3, _) => Some(FlvDialect::Enhanced),
         _ => None,
     }
@@ -105,63 +131,105 @@ pub fn rewrite_video(body: &[u8], to: FlvDialect) -> Rewrite {
     if from == to {
         return Rewrite::Same;
     }
-    let frame_type = match h.frame_type {
+    if h.packet == VideoPacket::MultiTrack {
+        // Enhanced to legacy: the default rendition, track 0.
+        let Some(track) = multitrack::video_track(body, 0) else {
+            return Rewrite::Drop;
+        };
+        return legacy_from_track(body, track, |b| {
+            parse_video_tag_header(b)
+                .ok()
+                .filter(|h| matches!(h.codec, VideoCodec::Avc | VideoCodec::Hevc))
+                .map(|h| (h.header_len, legacy_video(&h)))
+        });
+    }
+    if to == FlvDialect::Legacy {
+        return match legacy_video(&h) {
+            Some(head) => Rewrite::header(head.head(), h.header_len, body.len()),
+            None => Rewrite::Drop,
+        };
+    }
+    // Legacy id 12 to Enhanced `hvc1`.
+    let first = |packet: u8| 0x80 | frame_type_bits(&h) << 4 | packet;
+    let cts = h.composition_time.to_be_bytes();
+    let (packet, cts_bytes, payload_start): (u8, &[u8], usize) = match h.packet {
+        VideoPacket::SequenceHeader => (SEQUENCE_START, &[], h.header_len),
+        VideoPacket::CodedFrames if h.composition_time == 0 => (CODED_FRAMES_X, &[], h.header_len),
+        VideoPacket::CodedFrames => (CODED_FRAMES, &cts[1..], h.header_len),
+        VideoPacket::EndOfSequence => (SEQUENCE_END, &[], body.len()),
+        _ => return Rewrite::Drop,
+    };
+    let mut head = [0u8; 8];
+    head[0] = first(packet);
+    head[1..5].copy_from_slice(b"hvc1");
+    head[5..5 + cts_bytes.len()].copy_from_slice(cts_bytes);
+    Rewrite::header(&head[..5 + cts_bytes.len()], payload_start, body.len())
+}
+
+/// The 3-bit `FrameType` of a header.
+fn frame_type_bits(h: &VideoTagHeader) -> u8 {
+    match h.frame_type {
         super::VideoFrameType::Key => 1,
         super::VideoFrameType::Inter => 2,
         super::VideoFrameType::DisposableInter => 3,
         super::VideoFrameType::Generated => 4,
         super::VideoFrameType::Command => 5,
         super::VideoFrameType::Reserved(v) => v & 0x07,
+    }
+}
+
+/// The legacy header (codec id 7 or 12, `AVCPacketType`, composition time)
+/// of an Enhanced H.264/H.265 header; `None` for packets legacy FLV has no
+/// form of (metadata). The payload after it is the Enhanced one's.
+fn legacy_video(h: &VideoTagHeader) -> Option<Rewrite> {
+    let id = if h.codec == VideoCodec::Avc {
+        LEGACY_AVC
+    } else {
+        LEGACY_HEVC
     };
-    let start = h.header_len;
+    let first = frame_type_bits(h) << 4 | id;
     let cts = h.composition_time.to_be_bytes();
-    match to {
-        FlvDialect::Legacy => {
-            let id = if h.codec == VideoCodec::Avc {
-                LEGACY_AVC
-            } else {
-                LEGACY_HEVC
-            };
-            let first = frame_type << 4 | id;
-            match h.packet {
-                VideoPacket::SequenceHeader => Rewrite::header(&[first, 0, 0, 0, 0], start),
-                VideoPacket::CodedFrames => {
-                    Rewrite::header(&[first, 1, cts[1], cts[2], cts[3]], start)
-                }
-                VideoPacket::EndOfSequence => Rewrite::header(&[first, 2, 0, 0, 0], body.len()),
-                _ => Rewrite::Drop,
-            }
+    let head: [u8; 5] = match h.packet {
+        VideoPacket::SequenceHeader => [first, 0, 0, 0, 0],
+        VideoPacket::CodedFrames => [first, 1, cts[1], cts[2], cts[3]],
+        VideoPacket::EndOfSequence => [first, 2, 0, 0, 0],
+        _ => return None,
+    };
+    Some(Rewrite::slice(&head, 0, 0))
+}
+
+/// The legacy form of one track of a multitrack body: `legacy` reads the
+/// track as a single-track body (given its first bytes) and returns its
+/// header length and legacy header; a codec without a legacy form keeps
+/// the single-track Enhanced form.
+fn legacy_from_track(
+    body: &[u8],
+    track: Rewrite,
+    legacy: impl FnOnce(&[u8]) -> Option<(usize, Option<Rewrite>)>,
+) -> Rewrite {
+    let Rewrite::Header {
+        payload_start,
+        payload_end,
+        ..
+    } = track
+    else {
+        return Rewrite::Drop;
+    };
+    // The track's own header: the made-up lead and FourCC, then what the
+    // track body starts with (a composition time for H.264/H.265 frames).
+    let mut first = track.head().to_vec();
+    first.extend_from_slice(&body[payload_start..payload_end.min(payload_start + 3)]);
+    match legacy(&first) {
+        Some((header_len, Some(head))) => {
+            let skip = header_len.saturating_sub(track.head().len());
+            Rewrite::slice(
+                head.head(),
+                (payload_start + skip).min(payload_end),
+                payload_end,
+            )
         }
-        FlvDialect::Enhanced => {
-            let first = |packet: u8| 0x80 | frame_type << 4 | packet;
-            let with_fourcc = |packet: u8, rest: &[u8]| {
-                let mut head = [0u8; 8];
-                head[0] = first(packet);
-                head[1..5].copy_from_slice(b"hvc1");
-                head[5..5 + rest.len()].copy_from_slice(rest);
-                (head, 5 + rest.len())
-            };
-            let (head, len, payload_start) = match h.packet {
-                VideoPacket::SequenceHeader => {
-                    let (h, l) = with_fourcc(SEQUENCE_START, &[]);
-                    (h, l, start)
-                }
-                VideoPacket::CodedFrames if h.composition_time == 0 => {
-                    let (h, l) = with_fourcc(CODED_FRAMES_X, &[]);
-                    (h, l, start)
-                }
-                VideoPacket::CodedFrames => {
-                    let (h, l) = with_fourcc(CODED_FRAMES, &cts[1..]);
-                    (h, l, start)
-                }
-                VideoPacket::EndOfSequence => {
-                    let (h, l) = with_fourcc(SEQUENCE_END, &[]);
-                    (h, l, body.len())
-                }
-                _ => return Rewrite::Drop,
-            };
-            Rewrite::header(&head[..len], payload_start)
-        }
+        Some((_, None)) => Rewrite::Drop,
+        None => track,
     }
 }
 
@@ -173,16 +241,31 @@ pub fn rewrite_audio(body: &[u8], to: FlvDialect) -> Rewrite {
     if audio_dialect(&h) != Some(FlvDialect::Enhanced) || to == FlvDialect::Enhanced {
         return Rewrite::Same;
     }
-    match (h.codec, h.packet) {
-        (AudioCodec::Aac, AudioPacket::SequenceHeader) => {
-            Rewrite::header(&[LEGACY_AAC, 0], h.header_len)
-        }
-        (AudioCodec::Aac, AudioPacket::CodedFrames) => {
-            Rewrite::header(&[LEGACY_AAC, 1], h.header_len)
-        }
-        (AudioCodec::Mp3, AudioPacket::CodedFrames) => Rewrite::header(&[LEGACY_MP3], h.header_len),
-        _ => Rewrite::Drop,
+    if h.packet == AudioPacket::MultiTrack {
+        let Some(track) = multitrack::audio_track(body, 0) else {
+            return Rewrite::Drop;
+        };
+        return legacy_from_track(body, track, |b| {
+            let h = parse_audio_tag_header(b).ok()?;
+            let head = legacy_audio(&h)?;
+            Some((h.header_len, Some(head)))
+        });
     }
+    match legacy_audio(&h) {
+        Some(head) => Rewrite::header(head.head(), h.header_len, body.len()),
+        None => Rewrite::Drop,
+    }
+}
+
+/// The legacy header of Enhanced AAC or MP3 audio.
+fn legacy_audio(h: &AudioTagHeader) -> Option<Rewrite> {
+    let head: &[u8] = match (h.codec, h.packet) {
+        (AudioCodec::Aac, AudioPacket::SequenceHeader) => &[LEGACY_AAC, 0],
+        (AudioCodec::Aac, AudioPacket::CodedFrames) => &[LEGACY_AAC, 1],
+        (AudioCodec::Mp3, AudioPacket::CodedFrames) => &[LEGACY_MP3],
+        _ => return None,
+    };
+    Some(Rewrite::slice(head, 0, 0))
 }
 
 /// Applies a rewrite to `body` (for tests and tools; servers build their
@@ -191,9 +274,9 @@ pub fn rewritten(body: &[u8], rewrite: Rewrite) -> Option<Vec<u8>> {
     match rewrite {
         Rewrite::Same => Some(body.to_vec()),
         Rewrite::Drop => None,
-        Rewrite::Header { payload_start, .. } => {
+        Rewrite::Header { .. } => {
             let mut out = rewrite.head().to_vec();
-            out.extend_from_slice(body.get(payload_start..).unwrap_or_default());
+            out.extend_from_slice(rewrite.payload(body));
             Some(out)
         }
     }
@@ -238,12 +321,22 @@ mod tests {
         );
         // Metadata (colorInfo) has no legacy form.
         assert_eq!(rewrite_video(b"\x94hvc1\x02", Legacy), Rewrite::Drop);
-        // AV1, multitrack and legacy H.264 are the same for everyone.
-        for body in [
-            &b"\x91av01xyz"[..],
-            b"\x96\x01hvc1\x00rest",
-            b"\x17\x01\x00\x00\x00x",
-        ] {
+        // Multitrack: legacy viewers get track 0.
+        let multi = b"\x96\x01hvc1\x00\x00\x00\x07NAL";
+        assert_eq!(
+            rewritten(multi, rewrite_video(multi, Legacy)).as_deref(),
+            Some(&b"\x1c\x01\x00\x00\x07NAL"[..])
+        );
+        assert_eq!(rewrite_video(multi, Enhanced), Rewrite::Same);
+        let other_track = b"\x96\x10hvc1\x01\x00\x00\x01x";
+        assert_eq!(rewrite_video(other_track, Legacy), Rewrite::Drop);
+        let av1_track = b"\x96\x03av01\x00OBU";
+        assert_eq!(
+            rewritten(av1_track, rewrite_video(av1_track, Legacy)).as_deref(),
+            Some(&b"\x93av01OBU"[..])
+        );
+        // AV1 and legacy H.264 are the same for everyone.
+        for body in [&b"\x91av01xyz"[..], b"\x17\x01\x00\x00\x00x"] {
             assert_eq!(rewrite_video(body, Legacy), Rewrite::Same);
             assert_eq!(rewrite_video(body, Enhanced), Rewrite::Same);
         }
@@ -270,6 +363,11 @@ mod tests {
             Some(b"\xaf\x01AAC".to_vec())
         );
         assert_eq!(rewrite_audio(b"\x91OpusX", Legacy), Rewrite::Same);
+        let multi = b"\x95\x01mp4a\x00AAC";
+        assert_eq!(
+            rewritten(multi, rewrite_audio(multi, Legacy)),
+            Some(b"\xaf\x01AAC".to_vec())
+        );
         assert_eq!(rewrite_audio(b"\xaf\x01AAC", Enhanced), Rewrite::Same);
         assert_eq!(rewrite_audio(frame, Enhanced), Rewrite::Same);
     }
@@ -282,11 +380,10 @@ mod tests {
             #[test]
             fn arbitrary_bodies_never_panic(b in proptest::collection::vec(any::<u8>(), 0..24)) {
                 for to in [Legacy, Enhanced] {
-                    if let Rewrite::Header { payload_start, .. } = rewrite_video(&b, to) {
-                        prop_assert!(payload_start <= b.len());
-                    }
-                    if let Rewrite::Header { payload_start, .. } = rewrite_audio(&b, to) {
-                        prop_assert!(payload_start <= b.len());
+                    for rw in [rewrite_video(&b, to), rewrite_audio(&b, to)] {
+                        if let Rewrite::Header { payload_start, payload_end, .. } = rw {
+                            prop_assert!(payload_start <= payload_end && payload_end <= b.len());
+                        }
                     }
                 }
             }

@@ -6,6 +6,7 @@
 
 mod audio;
 pub mod dialect;
+pub mod multitrack;
 mod video;
 
 pub use audio::{AudioCodec, AudioPacket, AudioTagHeader, parse_audio_tag_header};

@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use liu_flv::av::dialect::{audio_dialect, video_dialect};
-use liu_flv::av::{FlvDialect, VideoPacket, parse_audio_tag_header, parse_video_tag_header};
+use liu_flv::av::multitrack::{audio_track, video_track};
+use liu_flv::av::{
+    AudioPacket, FlvDialect, VideoPacket, parse_audio_tag_header, parse_video_tag_header,
+};
 use liu_rtmp::RtmpError;
 use liu_rtmp::chunk::ChunkLimits;
 use liu_rtmp::media::{MediaKind, serialize_media};
@@ -43,6 +46,9 @@ const SHARED_STREAM_ID: u32 = 1;
 const TYPE0_HEADER_LEN: usize = 12;
 /// Where the little-endian message stream id sits in that header.
 const MSID_OFFSET: usize = 8;
+/// `SequenceStart`, the packet type of a codec configuration in Enhanced
+/// RTMP audio and video (the low nibble of a single-track header).
+const SEQUENCE_START: u8 = 0;
 /// Most deliveries written in one batch.
 const BATCH: usize = 128;
 /// Batch buffers larger than this are released after use.
@@ -571,7 +577,10 @@ impl Connection {
             MediaKind::Video => match parse_video_tag_header(&payload) {
                 Ok(h) => {
                     flags.keyframe = h.is_keyframe();
-                    flags.config = h.is_sequence_header();
+                    flags.config = h.is_sequence_header()
+                        || (h.packet == VideoPacket::MultiTrack
+                            && video_track(&payload, 0)
+                                .is_some_and(|t| t.head()[0] & 0x0f == SEQUENCE_START));
                     flags.dialect = video_dialect(&h);
                     if flags.config {
                         if let Some(line) = info.video_config(&h, &payload) {
@@ -590,7 +599,10 @@ impl Connection {
             },
             MediaKind::Audio => match parse_audio_tag_header(&payload) {
                 Ok(h) => {
-                    flags.config = h.is_sequence_header;
+                    flags.config = h.is_sequence_header
+                        || (h.packet == AudioPacket::MultiTrack
+                            && audio_track(&payload, 0)
+                                .is_some_and(|t| t.head()[0] & 0x0f == SEQUENCE_START));
                     flags.dialect = audio_dialect(&h);
                     if flags.config
                         && let Some(line) = info.audio_config(&h, &payload)
