@@ -8,11 +8,13 @@
 //! - [`av`]: audio/video tag headers, legacy and Enhanced RTMP v1/v2 (FLV spec E.4.2/E.4.3).
 //! - [`avc`]: `AVCDecoderConfigurationRecord` (ISO/IEC 14496-15 §5.3.3.1).
 //! - [`hevc`]: `HEVCDecoderConfigurationRecord` (ISO/IEC 14496-15 §8.3.3.1) and the H.265 SPS.
+//! - [`av1`]: `AV1CodecConfigurationRecord` and the AV1 sequence header.
 //! - [`aac`]: `AudioSpecificConfig` (ISO/IEC 14496-3 §1.6.2.1).
 
 pub mod aac;
 pub mod amf0;
 pub mod av;
+pub mod av1;
 pub mod avc;
 pub mod error;
 pub mod flv;

@@ -30,6 +30,9 @@ pub enum HlsError {
     /// An audio configuration ADTS cannot carry (ISO/IEC 14496-3 1.A.2.2).
     #[error("unsupported audio configuration: {0}")]
     UnsupportedAudioConfig(&'static str),
+    /// A video codec the container cannot carry.
+    #[error("unsupported video: {0}")]
+    UnsupportedVideo(&'static str),
     /// An AAC access unit too large for one ADTS frame (13-bit `aac_frame_length`).
     #[error("AAC access unit of {0} bytes does not fit an ADTS frame")]
     AudioFrameTooLarge(usize),

@@ -11,6 +11,7 @@ use liu_flv::av::{
     AudioCodec, AudioPacket, VideoCodec, VideoPacket, parse_audio_tag_header,
     parse_video_tag_header,
 };
+use liu_flv::av1::Av1CodecConfigurationRecord;
 use liu_flv::avc::AvcDecoderConfigurationRecord;
 use liu_flv::hevc::HevcDecoderConfigurationRecord;
 
@@ -34,8 +35,8 @@ pub enum AudioInput {
 }
 
 /// A video tag body at decode time `dts_ms`, legacy or Enhanced; `None` for
-/// what HLS segments leave out (codecs other than H.264 and H.265, end of
-/// sequence, metadata, multitrack, empty frames).
+/// what HLS segments leave out (codecs other than H.264, H.265 and AV1, end
+/// of sequence, metadata, empty frames); of a multitrack body, track 0.
 pub fn video_input(dts_ms: u64, body: &Bytes) -> Result<Option<VideoInput>, HlsError> {
     let h = parse_video_tag_header(body)?;
     if h.packet == VideoPacket::MultiTrack {
@@ -45,11 +46,17 @@ pub fn video_input(dts_ms: u64, body: &Bytes) -> Result<Option<VideoInput>, HlsE
             None => Ok(None),
         };
     }
-    if !matches!(h.codec, VideoCodec::Avc | VideoCodec::Hevc) {
+    if !matches!(
+        h.codec,
+        VideoCodec::Avc | VideoCodec::Hevc | VideoCodec::Av1
+    ) {
         return Ok(None);
     }
     let payload = body.slice(h.header_len.min(body.len())..);
     Ok(match h.packet {
+        VideoPacket::SequenceHeader if h.codec == VideoCodec::Av1 => Some(VideoInput::Config(
+            VideoCodecConfig::Av1(Av1CodecConfigurationRecord::parse(&payload)?),
+        )),
         VideoPacket::SequenceHeader if h.codec == VideoCodec::Hevc => Some(VideoInput::Config(
             VideoCodecConfig::Hevc(HevcDecoderConfigurationRecord::parse(&payload)?),
         )),

@@ -4,6 +4,7 @@
 //! the FLV `CompositionTime`, as the server's hub delivers them.
 
 use bytes::Bytes;
+use liu_flv::av1::Av1CodecConfigurationRecord;
 use liu_flv::avc::AvcDecoderConfigurationRecord;
 use liu_flv::hevc::HevcDecoderConfigurationRecord;
 
@@ -40,22 +41,17 @@ pub enum VideoCodecConfig {
     Avc(AvcDecoderConfigurationRecord),
     /// H.265 / HEVC (ISO/IEC 14496-15 §8.3.3.1 `hvcC`).
     Hevc(HevcDecoderConfigurationRecord),
+    /// AV1 (AV1-ISOBMFF §2.3 `av1C`): fMP4 only, MPEG-TS has no AV1.
+    Av1(Av1CodecConfigurationRecord),
 }
 
 impl VideoCodecConfig {
-    /// Size of the NAL unit length prefixes of the frames.
-    pub fn nal_length_size(&self) -> u8 {
-        match self {
-            VideoCodecConfig::Avc(r) => r.nal_length_size,
-            VideoCodecConfig::Hevc(r) => r.nal_length_size,
-        }
-    }
-
     /// RFC 6381 codec string (`avc1.64001F`, `hvc1.1.6.L93.B0`).
     pub fn codec_string(&self) -> String {
         match self {
             VideoCodecConfig::Avc(r) => r.codec_string(),
             VideoCodecConfig::Hevc(r) => r.codec_string(),
+            VideoCodecConfig::Av1(r) => r.codec_string(),
         }
     }
 }

@@ -61,6 +61,8 @@ struct Open {
 pub struct TsSegmenter {
     config: SegmenterConfig,
     video_config: Option<VideoCodecConfig>,
+    /// The video is in a codec TS cannot carry (AV1): its frames are dropped.
+    video_left_out: bool,
     audio_config: Option<AudioSpecificConfig>,
     muxer: Option<TsMuxer>,
     /// The muxer before the last discontinuity: the next one continues its
@@ -83,6 +85,7 @@ impl TsSegmenter {
         TsSegmenter {
             config,
             video_config: None,
+            video_left_out: false,
             audio_config: None,
             muxer: None,
             previous_muxer: None,
@@ -125,13 +128,20 @@ impl TsSegmenter {
     /// [`TsSegmenter::push_video`] for a tag body already parsed.
     pub fn push_video_input(&mut self, input: &VideoInput, now_ms: u64) -> Result<(), HlsError> {
         match input {
+            // MPEG-TS has no AV1: such video is left out of TS segments.
+            VideoInput::Config(VideoCodecConfig::Av1(_)) => {
+                self.video_left_out = true;
+                Ok(())
+            }
             VideoInput::Config(record) => {
                 if let Some(m) = self.muxer.as_mut() {
                     m.set_video_config(record.clone())?;
                 }
                 self.video_config = Some(record.clone());
+                self.video_left_out = false;
                 Ok(())
             }
+            VideoInput::Frame(_) if self.video_left_out => Ok(()),
             VideoInput::Frame(sample) => {
                 if self.muxer.is_none() && !(sample.keyframe && self.start_muxer()?) {
                     return Ok(()); // wait for a keyframe with its configuration

@@ -448,9 +448,12 @@ fn multitrack_file(clip: &Clip, dir: &std::path::Path) -> std::path::PathBuf {
         let b = &tag.body;
         let body = match tag.tag_type {
             // Enhanced hvc1: [0x80 | frame type | packet type, FourCC, rest].
-            TagType::Video if b[0] & 0x0f != 2 => {
-                tracks(0x80 | (b[0] & 0x70) | 6, 0x10 | (b[0] & 0x0f), b"hvc1", &b[5..])
-            }
+            TagType::Video if b[0] & 0x0f != 2 => tracks(
+                0x80 | (b[0] & 0x70) | 6,
+                0x10 | (b[0] & 0x0f),
+                b"hvc1",
+                &b[5..],
+            ),
             TagType::Video => continue, // SequenceEnd
             // Legacy AAC: [0xaf, AACPacketType, rest].
             TagType::Audio => tracks(0x95, 0x10 | b[1], b"mp4a", &b[2..]),
@@ -475,12 +478,21 @@ fn multitrack_passes_through_with_track_0_as_default() {
     let addr = server.http_addr().to_string();
     let viewers = vec![
         Viewer::ffmpeg(&ffmpeg9(), &server.rtmp_url(&name)),
-        Viewer::ffmpeg(&ffmpeg9(), &format!("{}?hevc=legacy", server.flv_url(&name))),
+        Viewer::ffmpeg(
+            &ffmpeg9(),
+            &format!("{}?hevc=legacy", server.flv_url(&name)),
+        ),
     ];
     let mut enhanced = RawHttp::send_get(&addr, &format!("/live/{name}.flv"));
     std::thread::sleep(Duration::from_millis(800));
     let mut publisher = Command::new(env!("CARGO_BIN_EXE_liu"))
-        .args(["bench", "publish", "--url", &server.rtmp_url(&name), "--file"])
+        .args([
+            "bench",
+            "publish",
+            "--url",
+            &server.rtmp_url(&name),
+            "--file",
+        ])
         .arg(&file)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -514,5 +526,37 @@ fn multitrack_passes_through_with_track_0_as_default() {
             multitrack += usize::from(tag.body[0] & 0x8f == 0x86);
         }
     }
-    assert!(video > 200 && multitrack == video, "{multitrack} of {video} video tags multitrack");
+    assert!(
+        video > 200 && multitrack == video,
+        "{multitrack} of {video} video tags multitrack"
+    );
+}
+
+#[test]
+fn av1_over_ll_hls_fmp4() {
+    let _serial = serial();
+    let _wd = watchdog("av1_hls", Duration::from_secs(200));
+    let clip = clip(&ClipSpec::standard().av1());
+    let server = LiuServer::start("[hls]\ngrace_ms = 1500\n");
+    let name = stream_name("av1-hls");
+    let addr = server.http_addr().to_string();
+    let mut publisher = Publisher::spawn(&server.rtmp_url(&name), &clip, &[]);
+    let index_path = format!("/live/{name}/index.m3u8");
+    wait_for_playlist(&addr, &index_path, Duration::from_secs(15));
+    let viewer = Viewer::ffmpeg_with(
+        &ffmpeg9(),
+        &format!("http://{addr}{index_path}"),
+        &["-live_start_index", "0"],
+    );
+    let mv = http_get(&addr, &format!("/live/{name}/master.m3u8")).unwrap();
+    let mv_text = String::from_utf8_lossy(&mv.body);
+    assert!(
+        mv_text.contains("CODECS=\"av01.0.") && mv_text.contains("M.08,mp4a.40.2\""),
+        "AV1 Main 8-bit codecs from the av1C:\n{mv_text}"
+    );
+    let st = publisher.wait_with_timeout(Duration::from_secs(40));
+    assert!(st.success(), "publisher: {st}\n{}", publisher.stderr());
+    let d = viewer.finish(Duration::from_secs(8), Duration::from_secs(60));
+    assert!(!d.stopped_by_harness, "did not stop at EXT-X-ENDLIST");
+    assert_plays_clip(&d, &clip);
 }

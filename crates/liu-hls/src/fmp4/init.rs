@@ -10,6 +10,7 @@ use super::{
 use crate::error::HlsError;
 use crate::sample::{AudioSpecificConfig, VideoCodecConfig};
 use bytes::{BufMut, BytesMut};
+use liu_flv::av1::Av1CodecConfigurationRecord;
 use liu_flv::hevc::HevcDecoderConfigurationRecord;
 
 /// `major_brand` of the `ftyp`.
@@ -74,6 +75,7 @@ fn prepare_video(config: &VideoCodecConfig) -> Result<Video, HlsError> {
     let record = match config {
         VideoCodecConfig::Avc(record) => record,
         VideoCodecConfig::Hevc(record) => return prepare_hevc(record),
+        VideoCodecConfig::Av1(record) => return prepare_av1(record),
     };
     if !(1..=4).contains(&record.nal_length_size) {
         return Err(HlsError::BadNalLengthSize(record.nal_length_size));
@@ -99,6 +101,22 @@ fn prepare_video(config: &VideoCodecConfig) -> Result<Video, HlsError> {
         config: avcc,
         width: info.width,
         height: info.height,
+    })
+}
+
+/// `av01` with the `av1C` as received (AV1-ISOBMFF §2.2, §2.3), the size
+/// from its sequence header OBU.
+fn prepare_av1(record: &Av1CodecConfigurationRecord) -> Result<Video, HlsError> {
+    let sh = record.sequence_header().map_err(sps_error)?;
+    let size = |v: u32| {
+        u16::try_from(v).map_err(|_| HlsError::Sps("AV1 picture wider or taller than 65535"))
+    };
+    Ok(Video {
+        entry: b"av01",
+        config_box: b"av1C",
+        config: record.raw.to_vec(),
+        width: size(sh.max_width)?,
+        height: size(sh.max_height)?,
     })
 }
 

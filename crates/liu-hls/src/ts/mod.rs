@@ -377,6 +377,7 @@ fn video_params(config: &VideoCodecConfig) -> Result<(NalParams, u8), HlsError> 
                 STREAM_TYPE_HEVC,
             ))
         }
+        VideoCodecConfig::Av1(_) => Err(HlsError::UnsupportedVideo("AV1 in MPEG-TS")),
     }
 }
 

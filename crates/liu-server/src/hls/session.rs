@@ -337,7 +337,12 @@ impl SessionState {
         let codec = match frame.kind {
             FrameKind::Video => parse_video_tag_header(&frame.payload)
                 .ok()
-                .filter(|h| !matches!(h.codec, VideoCodec::Avc | VideoCodec::Hevc))
+                .filter(|h| {
+                    !matches!(
+                        h.codec,
+                        VideoCodec::Avc | VideoCodec::Hevc | VideoCodec::Av1
+                    )
+                })
                 .map(|h| format!("video {:?}", h.codec)),
             FrameKind::Audio => parse_audio_tag_header(&frame.payload)
                 .ok()

@@ -54,6 +54,12 @@ impl ClipSpec {
         self.video_codec = "hevc";
         self
     }
+    /// AV1 video (libsvtav1; no reordering, so no B-frames), AAC audio.
+    pub fn av1(mut self) -> Self {
+        self.video_codec = "av1";
+        self.bframes = 0;
+        self
+    }
     /// AV1 video (libsvtav1; no reordering, so no B-frames) and Opus audio.
     pub fn av1_opus(mut self) -> Self {
         self.video_codec = "av1";
