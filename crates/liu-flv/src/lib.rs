@@ -9,6 +9,7 @@
 //! - [`avc`]: `AVCDecoderConfigurationRecord` (ISO/IEC 14496-15 §5.3.3.1).
 //! - [`hevc`]: `HEVCDecoderConfigurationRecord` (ISO/IEC 14496-15 §8.3.3.1) and the H.265 SPS.
 //! - [`av1`]: `AV1CodecConfigurationRecord` and the AV1 sequence header.
+//! - [`opus`]: `OpusHead`, its `dOps` form and Opus packet durations.
 //! - [`aac`]: `AudioSpecificConfig` (ISO/IEC 14496-3 §1.6.2.1).
 
 pub mod aac;
@@ -19,6 +20,7 @@ pub mod avc;
 pub mod error;
 pub mod flv;
 pub mod hevc;
+pub mod opus;
 
 mod bits;
 mod cursor;

@@ -13,16 +13,15 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use liu_flv::aac::AudioSpecificConfig;
 
 use crate::error::HlsError;
 use crate::flv_input::{AudioInput, VideoInput, audio_input, video_input};
 use crate::fmp4::{
-    AAC_FRAME_SAMPLES, AUDIO_TRACK_ID, Fmp4Sample, TrackFragment, VIDEO_TRACK_ID,
-    cts_ms_to_video_ticks, ms_to_audio_ticks, ms_to_video_ticks, write_fragment, write_init,
+    AUDIO_TRACK_ID, Fmp4Sample, TrackFragment, VIDEO_TRACK_ID, cts_ms_to_video_ticks,
+    ms_to_audio_ticks, ms_to_video_ticks, write_fragment, write_init,
 };
 use crate::playlist::{LowLatency, MediaPlaylist, PartEntry, SegmentEntry};
-use crate::sample::{VideoCodecConfig, VideoSample};
+use crate::sample::{AudioCodecConfig, VideoCodecConfig, VideoSample};
 
 /// How segments and parts are cut and kept.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,7 +85,7 @@ struct OpenPart {
 pub struct CmafSegmenter {
     config: CmafConfig,
     video_config: Option<VideoCodecConfig>,
-    audio_config: Option<AudioSpecificConfig>,
+    audio_config: Option<AudioCodecConfig>,
     /// Init sections by id, the newest last.
     inits: VecDeque<(u32, Bytes)>,
     /// The current init section's id, once media flows.
@@ -195,9 +194,9 @@ impl CmafSegmenter {
     pub fn push_audio_input(&mut self, input: &AudioInput, now_ms: u64) -> Result<(), HlsError> {
         let sample = match input {
             AudioInput::Config(config) => {
-                if self.audio_config != Some(*config) {
+                if self.audio_config.as_ref() != Some(config) {
                     self.restart();
-                    self.audio_config = Some(*config);
+                    self.audio_config = Some(config.clone());
                 }
                 return Ok(());
             }
@@ -217,7 +216,11 @@ impl CmafSegmenter {
         } else if !self.open {
             return Ok(());
         }
-        let Some(rate) = self.audio_config.map(|c| c.sampling_frequency) else {
+        let Some((rate, duration)) = self
+            .audio_config
+            .as_ref()
+            .map(|c| (c.rate(), c.frame_samples(&sample.data)))
+        else {
             return Ok(());
         };
         if self.part.audio_base.is_none() {
@@ -227,7 +230,7 @@ impl CmafSegmenter {
             }
         }
         self.part.audio.push(Fmp4Sample {
-            duration: AAC_FRAME_SAMPLES,
+            duration,
             cts_offset: 0,
             keyframe: true,
             data: sample.data.clone(),
@@ -609,15 +612,9 @@ impl CmafSegmenter {
             end = held.dts + self.last_video_ms;
             self.add_video(held, self.last_video_ms);
         } else if self.part.audio_base.is_some() {
-            end = end.max(
-                self.part.start_ms
-                    + self.part.audio.len() as u64 * 1024 * 1000
-                        / u64::from(
-                            self.audio_config
-                                .map_or(44_100, |c| c.sampling_frequency)
-                                .max(1),
-                        ),
-            );
+            let samples: u64 = self.part.audio.iter().map(|s| u64::from(s.duration)).sum();
+            let rate = self.audio_config.as_ref().map_or(44_100, |c| c.rate());
+            end = end.max(self.part.start_ms + samples * 1000 / u64::from(rate.max(1)));
         }
         // A fragment that cannot be written is dropped; the segment still closes.
         let _ = self.close_part(end);

@@ -14,9 +14,10 @@ use liu_flv::av::{
 use liu_flv::av1::Av1CodecConfigurationRecord;
 use liu_flv::avc::AvcDecoderConfigurationRecord;
 use liu_flv::hevc::HevcDecoderConfigurationRecord;
+use liu_flv::opus::OpusHead;
 
 use crate::error::HlsError;
-use crate::sample::{AudioSample, VideoCodecConfig, VideoSample};
+use crate::sample::{AudioCodecConfig, AudioSample, VideoCodecConfig, VideoSample};
 
 /// A video tag body the segments carry.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,8 +30,8 @@ pub enum VideoInput {
 /// An audio tag body the segments carry.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AudioInput {
-    /// An AAC sequence header.
-    Config(AudioSpecificConfig),
+    /// An AAC or Opus sequence header.
+    Config(AudioCodecConfig),
     Frame(AudioSample),
 }
 
@@ -83,13 +84,17 @@ pub fn audio_input(pts_ms: u64, body: &Bytes) -> Result<Option<AudioInput>, HlsE
             None => Ok(None),
         };
     }
-    if h.codec != AudioCodec::Aac {
+    if !matches!(h.codec, AudioCodec::Aac | AudioCodec::Opus) {
         return Ok(None);
     }
     let payload = body.slice(h.header_len.min(body.len())..);
     Ok(if h.is_sequence_header {
-        Some(AudioInput::Config(AudioSpecificConfig::parse(&payload)?))
-    } else if payload.is_empty() {
+        Some(AudioInput::Config(if h.codec == AudioCodec::Opus {
+            AudioCodecConfig::Opus(OpusHead::parse(&payload)?)
+        } else {
+            AudioCodecConfig::Aac(AudioSpecificConfig::parse(&payload)?)
+        }))
+    } else if payload.is_empty() || h.packet != AudioPacket::CodedFrames {
         None
     } else {
         Some(AudioInput::Frame(AudioSample {

@@ -29,5 +29,7 @@ pub mod segmenter;
 pub mod ts;
 
 pub use error::HlsError;
-pub use sample::{AudioSample, AudioSpecificConfig, VideoCodecConfig, VideoSample};
+pub use sample::{
+    AudioCodecConfig, AudioSample, AudioSpecificConfig, VideoCodecConfig, VideoSample,
+};
 pub use ts::TsMuxer;

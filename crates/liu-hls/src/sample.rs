@@ -9,6 +9,7 @@ use liu_flv::avc::AvcDecoderConfigurationRecord;
 use liu_flv::hevc::HevcDecoderConfigurationRecord;
 
 pub use liu_flv::aac::AudioSpecificConfig;
+use liu_flv::opus::{OPUS_RATE, OpusHead, packet_samples};
 
 /// One coded video frame (access unit).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +26,7 @@ pub struct VideoSample {
     pub data: Bytes,
 }
 
-/// One raw AAC access unit.
+/// One raw audio access unit (AAC or Opus).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudioSample {
     /// Presentation time in ms (the FLV tag timestamp).
@@ -52,6 +53,42 @@ impl VideoCodecConfig {
             VideoCodecConfig::Avc(r) => r.codec_string(),
             VideoCodecConfig::Hevc(r) => r.codec_string(),
             VideoCodecConfig::Av1(r) => r.codec_string(),
+        }
+    }
+}
+
+/// Audio decoder configuration, from the FLV sequence header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioCodecConfig {
+    /// AAC (ISO/IEC 14496-3 §1.6.2.1 AudioSpecificConfig).
+    Aac(AudioSpecificConfig),
+    /// Opus (RFC 7845 §5.1 `OpusHead`): fMP4 only, HLS has no Opus in MPEG-TS.
+    Opus(OpusHead),
+}
+
+impl AudioCodecConfig {
+    /// The track's sampling rate, its fMP4 timescale.
+    pub fn rate(&self) -> u32 {
+        match self {
+            AudioCodecConfig::Aac(c) => c.sampling_frequency,
+            AudioCodecConfig::Opus(_) => OPUS_RATE,
+        }
+    }
+
+    /// RFC 6381 codec string (`mp4a.40.2`, `opus`).
+    pub fn codec_string(&self) -> String {
+        match self {
+            AudioCodecConfig::Aac(c) => c.codec_string(),
+            AudioCodecConfig::Opus(_) => "opus".into(),
+        }
+    }
+
+    /// Duration of a frame in samples: 1024 for AAC, from the TOC byte for
+    /// Opus (20 ms when it cannot be read).
+    pub fn frame_samples(&self, frame: &[u8]) -> u32 {
+        match self {
+            AudioCodecConfig::Aac(_) => 1024,
+            AudioCodecConfig::Opus(_) => packet_samples(frame).unwrap_or(960),
         }
     }
 }

@@ -16,7 +16,7 @@ use liu_flv::aac::AudioSpecificConfig;
 use crate::error::HlsError;
 use crate::flv_input::{AudioInput, VideoInput, audio_input, video_input};
 use crate::playlist::{MediaPlaylist, SegmentEntry};
-use crate::sample::VideoCodecConfig;
+use crate::sample::{AudioCodecConfig, VideoCodecConfig};
 use crate::ts::TsMuxer;
 
 /// How segments are cut and kept.
@@ -64,6 +64,8 @@ pub struct TsSegmenter {
     /// The video is in a codec TS cannot carry (AV1): its frames are dropped.
     video_left_out: bool,
     audio_config: Option<AudioSpecificConfig>,
+    /// The audio is in a codec TS segments do not carry (Opus).
+    audio_left_out: bool,
     muxer: Option<TsMuxer>,
     /// The muxer before the last discontinuity: the next one continues its
     /// continuity counters.
@@ -87,6 +89,7 @@ impl TsSegmenter {
             video_config: None,
             video_left_out: false,
             audio_config: None,
+            audio_left_out: false,
             muxer: None,
             previous_muxer: None,
             open: None,
@@ -163,10 +166,17 @@ impl TsSegmenter {
     /// [`TsSegmenter::push_audio`] for a tag body already parsed.
     pub fn push_audio_input(&mut self, input: &AudioInput, now_ms: u64) -> Result<(), HlsError> {
         let sample = match input {
-            AudioInput::Config(config) => {
+            AudioInput::Config(AudioCodecConfig::Aac(config)) => {
                 self.audio_config = Some(*config);
+                self.audio_left_out = false;
                 return Ok(());
             }
+            // HLS has no Opus in MPEG-TS: such audio is left out of TS segments.
+            AudioInput::Config(AudioCodecConfig::Opus(_)) => {
+                self.audio_left_out = true;
+                return Ok(());
+            }
+            AudioInput::Frame(_) if self.audio_left_out => return Ok(()),
             AudioInput::Frame(sample) => sample,
         };
         if self.muxer.is_none() {

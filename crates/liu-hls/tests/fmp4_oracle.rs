@@ -143,7 +143,12 @@ fn ffmpeg_decodes_fragments_like_the_flv() {
 
     let mut init = BytesMut::new();
     let video_config = clip.video.clone();
-    write_init(Some(&video_config), Some(&clip.audio), &mut init).unwrap_or_else(|e| panic!("{e}"));
+    write_init(
+        Some(&video_config),
+        Some(&liu_hls::AudioCodecConfig::Aac(clip.audio)),
+        &mut init,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let gops = gops(&clip);
     assert_eq!(
         gops.len(),

@@ -534,9 +534,19 @@ fn multitrack_passes_through_with_track_0_as_default() {
 
 #[test]
 fn av1_over_ll_hls_fmp4() {
+    av1_over_ll_hls(&ClipSpec::standard().av1(), "mp4a.40.2");
+}
+
+#[test]
+fn av1_and_opus_over_ll_hls_fmp4() {
+    av1_over_ll_hls(&ClipSpec::standard().av1_opus(), "opus");
+}
+
+/// FFmpeg 9 publishes AV1 with `audio` (a CODECS name) and plays it over LL-HLS (fMP4).
+fn av1_over_ll_hls(spec: &ClipSpec, audio: &str) {
     let _serial = serial();
     let _wd = watchdog("av1_hls", Duration::from_secs(200));
-    let clip = clip(&ClipSpec::standard().av1());
+    let clip = clip(spec);
     let server = LiuServer::start("[hls]\ngrace_ms = 1500\n");
     let name = stream_name("av1-hls");
     let addr = server.http_addr().to_string();
@@ -551,7 +561,7 @@ fn av1_over_ll_hls_fmp4() {
     let mv = http_get(&addr, &format!("/live/{name}/master.m3u8")).unwrap();
     let mv_text = String::from_utf8_lossy(&mv.body);
     assert!(
-        mv_text.contains("CODECS=\"av01.0.") && mv_text.contains("M.08,mp4a.40.2\""),
+        mv_text.contains("CODECS=\"av01.0.") && mv_text.contains(&format!("M.08,{audio}\"")),
         "AV1 Main 8-bit codecs from the av1C:\n{mv_text}"
     );
     let st = publisher.wait_with_timeout(Duration::from_secs(40));

@@ -8,10 +8,11 @@ use super::{
     VIDEO_TRACK_ID,
 };
 use crate::error::HlsError;
-use crate::sample::{AudioSpecificConfig, VideoCodecConfig};
+use crate::sample::{AudioCodecConfig, AudioSpecificConfig, VideoCodecConfig};
 use bytes::{BufMut, BytesMut};
 use liu_flv::av1::Av1CodecConfigurationRecord;
 use liu_flv::hevc::HevcDecoderConfigurationRecord;
+use liu_flv::opus::OPUS_RATE;
 
 /// `major_brand` of the `ftyp`.
 pub(crate) const MAJOR_BRAND: [u8; 4] = *b"iso6";
@@ -46,16 +47,23 @@ struct Video {
 
 /// An audio track ready to write.
 struct Audio {
-    asc: Vec<u8>,
+    /// `mp4a` with an `esds` holding this AudioSpecificConfig, or `Opus`
+    /// with this `dOps` content.
+    entry: AudioEntry,
     rate: u32,
     channels: u16,
+}
+
+enum AudioEntry {
+    Mp4a { asc: Vec<u8> },
+    Opus { dops: Vec<u8> },
 }
 
 /// See [`super::write_init`]. Everything is checked before the first byte
 /// is written.
 pub(crate) fn write_init(
     video: Option<&VideoCodecConfig>,
-    audio: Option<&AudioSpecificConfig>,
+    audio: Option<&AudioCodecConfig>,
     out: &mut BytesMut,
 ) -> Result<(), HlsError> {
     if video.is_none() && audio.is_none() {
@@ -149,7 +157,19 @@ fn prepare_hevc(record: &HevcDecoderConfigurationRecord) -> Result<Video, HlsErr
     })
 }
 
-fn prepare_audio(config: &AudioSpecificConfig) -> Result<Audio, HlsError> {
+fn prepare_audio(config: &AudioCodecConfig) -> Result<Audio, HlsError> {
+    match config {
+        AudioCodecConfig::Aac(asc) => prepare_aac(asc),
+        // Encapsulation of Opus in ISO BMFF §4.3: 48 kHz timescale, `dOps`.
+        AudioCodecConfig::Opus(head) => Ok(Audio {
+            entry: AudioEntry::Opus { dops: head.dops() },
+            rate: OPUS_RATE,
+            channels: u16::from(head.channels),
+        }),
+    }
+}
+
+fn prepare_aac(config: &AudioSpecificConfig) -> Result<Audio, HlsError> {
     // `encode()` writes an all-zero GASpecificConfig, right for these only.
     if !(1..=4).contains(&config.object_type) {
         return Err(HlsError::UnsupportedAudioConfig(
@@ -173,7 +193,9 @@ fn prepare_audio(config: &AudioSpecificConfig) -> Result<Audio, HlsError> {
         }
     };
     Ok(Audio {
-        asc: config.encode(),
+        entry: AudioEntry::Mp4a {
+            asc: config.encode(),
+        },
         rate: config.sampling_frequency,
         channels,
     })
@@ -384,7 +406,7 @@ fn write_audio_trak(a: &Audio, out: &mut BytesMut) -> Result<(), HlsError> {
                     Ok(())
                 })?;
                 write_dinf(out)?;
-                write_stbl(out, |out| write_mp4a(a, out))
+                write_stbl(out, |out| write_audio_entry(a, out))
             })
         })
     })
@@ -395,8 +417,12 @@ fn write_audio_trak(a: &Audio, out: &mut BytesMut) -> Result<(), HlsError> {
 /// `samplerate` is 16.16 fixed point: a rate above 65535 Hz cannot be
 /// written and is left 0; the `mdhd` timescale and the AudioSpecificConfig
 /// carry it.
-fn write_mp4a(a: &Audio, out: &mut BytesMut) -> Result<(), HlsError> {
-    write_box(out, b"mp4a", |out| {
+fn write_audio_entry(a: &Audio, out: &mut BytesMut) -> Result<(), HlsError> {
+    let kind = match a.entry {
+        AudioEntry::Mp4a { .. } => b"mp4a",
+        AudioEntry::Opus { .. } => b"Opus",
+    };
+    write_box(out, kind, |out| {
         put_sample_entry_header(out);
         out.put_bytes(0, 2 * 4); // reserved
         out.put_u16(a.channels);
@@ -404,10 +430,16 @@ fn write_mp4a(a: &Audio, out: &mut BytesMut) -> Result<(), HlsError> {
         out.put_u16(0); // pre_defined
         out.put_u16(0); // reserved
         out.put_u32(u16::try_from(a.rate).map_or(0, |r| u32::from(r) << 16));
-        write_full_box(out, b"esds", 0, 0, |out| {
-            put_es_descriptor(&a.asc, out);
-            Ok(())
-        })
+        match &a.entry {
+            AudioEntry::Mp4a { asc } => write_full_box(out, b"esds", 0, 0, |out| {
+                put_es_descriptor(asc, out);
+                Ok(())
+            }),
+            AudioEntry::Opus { dops } => write_box(out, b"dOps", |out| {
+                out.put_slice(dops);
+                Ok(())
+            }),
+        }
     })
 }
 

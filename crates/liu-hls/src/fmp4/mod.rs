@@ -45,7 +45,7 @@ mod tests;
 mod walk;
 
 use crate::error::HlsError;
-use crate::sample::{AudioSpecificConfig, VideoCodecConfig};
+use crate::sample::{AudioCodecConfig, VideoCodecConfig};
 use bytes::{Bytes, BytesMut};
 
 /// `track_ID` of the video track.
@@ -119,7 +119,7 @@ pub struct TrackFragment<'a> {
 /// from its fields, see [`AudioSpecificConfig::encode`]).
 pub fn write_init(
     video: Option<&VideoCodecConfig>,
-    audio: Option<&AudioSpecificConfig>,
+    audio: Option<&AudioCodecConfig>,
     out: &mut BytesMut,
 ) -> Result<(), HlsError> {
     init::write_init(video, audio, out)

@@ -142,7 +142,8 @@ pub fn read_flv(data: &[u8]) -> Clip {
                 None => {}
             },
             TagType::Audio => match audio_input(ms, &tag.body).unwrap_or_else(|e| panic!("{e}")) {
-                Some(AudioInput::Config(c)) => audio = Some(c),
+                Some(AudioInput::Config(liu_hls::AudioCodecConfig::Aac(c))) => audio = Some(c),
+                Some(AudioInput::Config(other)) => panic!("not AAC: {other:?}"),
                 Some(AudioInput::Frame(f)) => samples.push(Sample::Audio(f)),
                 None => {}
             },

@@ -346,7 +346,7 @@ impl SessionState {
                 .map(|h| format!("video {:?}", h.codec)),
             FrameKind::Audio => parse_audio_tag_header(&frame.payload)
                 .ok()
-                .filter(|h| h.codec != AudioCodec::Aac)
+                .filter(|h| !matches!(h.codec, AudioCodec::Aac | AudioCodec::Opus))
                 .map(|h| format!("audio {:?}", h.codec)),
             FrameKind::Data => None,
         };

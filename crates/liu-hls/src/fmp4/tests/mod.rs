@@ -6,6 +6,7 @@ mod fragment;
 
 use super::walk::{Node, fourcc, u16_at, u32_at, walk};
 use super::*;
+use crate::sample::{AudioCodecConfig, AudioSpecificConfig};
 use bytes::{Bytes, BytesMut};
 use liu_flv::avc::AvcDecoderConfigurationRecord;
 use proptest::prelude::*;
@@ -54,8 +55,9 @@ fn aac(rate: u32, index: u8, channels: u8) -> AudioSpecificConfig {
 }
 
 fn init(video: Option<&VideoCodecConfig>, audio: Option<&AudioSpecificConfig>) -> BytesMut {
+    let audio = audio.map(|a| AudioCodecConfig::Aac(*a));
     let mut out = BytesMut::new();
-    write_init(video, audio, &mut out).unwrap_or_else(|e| panic!("{e}"));
+    write_init(video, audio.as_ref(), &mut out).unwrap_or_else(|e| panic!("{e}"));
     out
 }
 
@@ -271,7 +273,8 @@ fn init_details() {
     assert_eq!(u16_at(mp4a.content(&out), 16), 8);
     // Appends after what the buffer already holds.
     let mut out = BytesMut::from(&b"prefix"[..]);
-    assert_eq!(write_init(None, Some(&aac(48_000, 3, 2)), &mut out), Ok(()));
+    let audio = AudioCodecConfig::Aac(aac(48_000, 3, 2));
+    assert_eq!(write_init(None, Some(&audio), &mut out), Ok(()));
     assert_eq!(&out[..6], b"prefix");
     ftyp_moov(&out[6..]);
 }
@@ -279,6 +282,7 @@ fn init_details() {
 #[test]
 fn init_errors_write_nothing() {
     let bad = |video: Option<VideoCodecConfig>, audio: Option<AudioSpecificConfig>| {
+        let audio = audio.map(AudioCodecConfig::Aac);
         let mut out = BytesMut::from(&b"keep"[..]);
         let r = write_init(video.as_ref(), audio.as_ref(), &mut out);
         assert_eq!(&out[..], b"keep", "{r:?}");
@@ -352,14 +356,14 @@ proptest! {
             sps: vec![Bytes::from(sps_nal)],
             pps: vec![Bytes::from_static(PPS)],
         });
-        let a = AudioSpecificConfig {
+        let a = AudioCodecConfig::Aac(AudioSpecificConfig {
             object_type,
             sampling_frequency_index: index,
             sampling_frequency: rate,
             channel_configuration: channels,
             extension_object_type: None,
             extension_sampling_frequency: None,
-        };
+        });
         let mut out = BytesMut::new();
         let r = write_init(video.then_some(&v), audio.then_some(&a), &mut out);
         if r.is_ok() {
