@@ -1,8 +1,9 @@
 #![no_main]
-//! Codec records and FLV dialects on hostile input: the HEVC configuration
-//! record and SPS parsers never panic, a parsed record re-encodes to the same
-//! record, and a rewrite between legacy and Enhanced headers stays inside the
-//! body and rewrites back to the same header.
+//! Codec records and FLV dialects on hostile input: the HEVC, AV1 and Opus
+//! configuration parsers and the SPS readers never panic, a parsed HEVC
+//! record re-encodes to the same record, and rewrites between legacy and
+//! Enhanced headers (multitrack track extraction included) stay inside the
+//! body.
 
 use libfuzzer_sys::fuzz_target;
 use liu_flv::av::dialect::{FlvDialect, Rewrite, rewrite_audio, rewrite_video, rewritten};
@@ -16,10 +17,31 @@ fuzz_target!(|data: &[u8]| {
         let _ = r.codec_string();
     }
     let _ = HevcSps::parse(data);
+    let _ = liu_flv::avc::sps::parse(data);
+    if let Ok(r) = liu_flv::av1::Av1CodecConfigurationRecord::parse(data) {
+        let _ = r.sequence_header();
+    }
+    if let Ok(h) = liu_flv::opus::OpusHead::parse(data) {
+        let _ = h.dops();
+    }
+    let _ = liu_flv::opus::packet_samples(data);
+    for id in 0..2 {
+        for rw in [
+            liu_flv::av::multitrack::video_track(data, id),
+            liu_flv::av::multitrack::audio_track(data, id),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Rewrite::Header { payload_start, payload_end, .. } = rw {
+                assert!(payload_start <= payload_end && payload_end <= data.len());
+            }
+        }
+    }
     for to in [FlvDialect::Legacy, FlvDialect::Enhanced] {
         let rw = rewrite_video(data, to);
-        if let Rewrite::Header { payload_start, .. } = rw {
-            assert!(payload_start <= data.len());
+        if let Rewrite::Header { payload_start, payload_end, .. } = rw {
+            assert!(payload_start <= payload_end && payload_end <= data.len());
         }
         if let Some(body) = rewritten(data, rw) {
             let back = match to {
