@@ -6,6 +6,7 @@
 //! hierarchical SBR/PS signalling (object type 5 or 29 first). The
 //! object-type-specific configuration that follows is not interpreted.
 
+use crate::bits::BitReader;
 use crate::error::{FlvError, Result};
 
 /// Sampling frequencies by `samplingFrequencyIndex` (ISO/IEC 14496-3 Table 1.18).
@@ -45,18 +46,18 @@ impl AudioSpecificConfig {
     pub fn parse(data: &[u8]) -> Result<Self> {
         let mut r = BitReader::new(data);
         let mut object_type = read_object_type(&mut r)?;
-        let sampling_frequency_index = r.bits(4)? as u8;
+        let sampling_frequency_index = r.bits(4, "AudioSpecificConfig")? as u8;
         let sampling_frequency = read_frequency(&mut r, sampling_frequency_index)?;
-        let channel_configuration = r.bits(4)? as u8;
+        let channel_configuration = r.bits(4, "AudioSpecificConfig")? as u8;
         let mut extension_object_type = None;
         let mut extension_sampling_frequency = None;
         if object_type == AOT_SBR || object_type == AOT_PS {
             extension_object_type = Some(object_type);
-            let index = r.bits(4)? as u8;
+            let index = r.bits(4, "AudioSpecificConfig")? as u8;
             extension_sampling_frequency = Some(read_frequency(&mut r, index)?);
             object_type = read_object_type(&mut r)?;
             if object_type == AOT_ER_BSAC {
-                r.bits(4)?; // extensionChannelConfiguration
+                r.bits(4, "AudioSpecificConfig")?; // extensionChannelConfiguration
             }
         }
         if object_type == 0 {
@@ -124,9 +125,9 @@ fn frequency_index(freq: u32) -> u8 {
 
 /// GetAudioObjectType() (§1.6.2.1.1): 5 bits, 31 escapes to 32 + 6 bits.
 fn read_object_type(r: &mut BitReader<'_>) -> Result<u8> {
-    let aot = r.bits(5)? as u8;
+    let aot = r.bits(5, "AudioSpecificConfig")? as u8;
     if aot == 31 {
-        Ok(32 + r.bits(6)? as u8)
+        Ok(32 + r.bits(6, "AudioSpecificConfig")? as u8)
     } else {
         Ok(aot)
     }
@@ -145,7 +146,7 @@ fn write_object_type(w: &mut BitWriter, aot: u8) {
 /// Resolves a sampling frequency index, reading the 24-bit value for index 15.
 fn read_frequency(r: &mut BitReader<'_>, index: u8) -> Result<u32> {
     if index == EXPLICIT_FREQUENCY {
-        return r.bits(24);
+        return r.bits(24, "AudioSpecificConfig");
     }
     SAMPLING_FREQUENCIES
         .get(usize::from(index))
@@ -157,32 +158,6 @@ fn write_frequency(w: &mut BitWriter, index: u8, freq: u32) {
     w.bits(u32::from(index), 4);
     if index == EXPLICIT_FREQUENCY {
         w.bits(freq, 24);
-    }
-}
-
-/// MSB-first bit reader; every read is bounds-checked.
-struct BitReader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> BitReader<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        BitReader { data, pos: 0 }
-    }
-
-    /// Reads `n` (at most 32) bits.
-    fn bits(&mut self, n: u32) -> Result<u32> {
-        let mut v = 0u32;
-        for _ in 0..n {
-            let byte = self.data.get(self.pos / 8).ok_or(FlvError::Truncated {
-                what: "AudioSpecificConfig",
-            })?;
-            let bit = (byte >> (7 - self.pos % 8)) & 1;
-            v = (v << 1) | u32::from(bit);
-            self.pos += 1;
-        }
-        Ok(v)
     }
 }
 

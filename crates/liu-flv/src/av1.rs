@@ -165,14 +165,15 @@ fn parse_sequence_header(payload: &[u8]) -> Result<Av1SequenceHeader> {
     })
 }
 
-/// `uvlc()` (AV1 spec §4.10.3), skipped.
+/// `uvlc()` (AV1 spec §4.10.3), skipped: the leading zeros up to the 1
+/// bit, then as many value bits, none from 32 zeros on.
 fn uvlc(r: &mut BitReader<'_>) -> Result<()> {
     let mut zeros = 0;
     while !r.bit("uvlc")? {
         zeros += 1;
-        if zeros >= 32 {
-            return Ok(());
-        }
+    }
+    if zeros >= 32 {
+        return Ok(());
     }
     r.skip(zeros, "uvlc value")
 }

@@ -88,7 +88,9 @@ pub fn packet_samples(packet: &[u8]) -> Option<u32> {
         1 | 2 => 2,
         _ => u32::from(packet.get(1)? & 0x3f),
     };
-    (frames > 0).then_some(frames * units * 120)
+    // A packet holds 120 ms at most (§3.4, requirement R5).
+    let samples = frames * units * 120;
+    (frames > 0 && samples <= 5760).then_some(samples)
 }
 
 #[cfg(test)]
@@ -126,6 +128,8 @@ mod tests {
         // CELT 2.5 ms (config 16), code 3 with 4 frames.
         assert_eq!(packet_samples(&[0x83, 0x04]), Some(480));
         assert_eq!(packet_samples(&[0x83]), None);
+        // Code 3 with 48 frames of 20 ms: over 120 ms.
+        assert_eq!(packet_samples(&[0xfb, 48]), None);
         assert_eq!(packet_samples(&[]), None);
     }
 }

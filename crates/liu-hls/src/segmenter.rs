@@ -133,6 +133,10 @@ impl TsSegmenter {
         match input {
             // MPEG-TS has no AV1: such video is left out of TS segments.
             VideoInput::Config(VideoCodecConfig::Av1(_)) => {
+                if self.video_config.take().is_some() {
+                    // The muxer's video stream is gone: segments go on without it.
+                    self.new_muxer();
+                }
                 self.video_left_out = true;
                 Ok(())
             }
@@ -173,6 +177,9 @@ impl TsSegmenter {
             }
             // HLS has no Opus in MPEG-TS: such audio is left out of TS segments.
             AudioInput::Config(AudioCodecConfig::Opus(_)) => {
+                if self.audio_config.take().is_some() {
+                    self.new_muxer();
+                }
                 self.audio_left_out = true;
                 return Ok(());
             }
@@ -194,12 +201,20 @@ impl TsSegmenter {
     /// The publisher left or came back: the current segment ends, the next
     /// one starts with `EXT-X-DISCONTINUITY` and fresh codec configuration.
     pub fn discontinuity(&mut self) {
+        self.new_muxer();
+        self.video_config = None;
+        self.audio_config = None;
+        self.video_left_out = false;
+        self.audio_left_out = false;
+    }
+
+    /// Ends the current segment; the next starts a new muxer after an
+    /// `EXT-X-DISCONTINUITY`, its continuity counters running on.
+    fn new_muxer(&mut self) {
         self.close();
         if let Some(m) = self.muxer.take() {
             self.previous_muxer = Some(m);
         }
-        self.video_config = None;
-        self.audio_config = None;
         self.discontinuity = !self.segments.is_empty();
     }
 

@@ -6,7 +6,11 @@
 use bytes::Bytes;
 use liu_flv::aac::AudioSpecificConfig;
 use liu_flv::amf0::{self, Amf0Value};
-use liu_flv::av::{AudioCodec, AudioTagHeader, FlvDialect, VideoCodec, VideoTagHeader};
+use liu_flv::av::dialect::rewritten;
+use liu_flv::av::{
+    AudioCodec, AudioPacket, AudioTagHeader, FlvDialect, VideoCodec, VideoPacket, VideoTagHeader,
+    multitrack, parse_audio_tag_header, parse_video_tag_header,
+};
 use liu_flv::avc::AvcDecoderConfigurationRecord;
 use liu_flv::hevc::HevcDecoderConfigurationRecord;
 
@@ -65,9 +69,41 @@ impl StreamInfo {
         }
     }
 
-    /// A video sequence header: returns a line describing it when it is
-    /// one Liu reads (H.264, H.265) and changed what was known.
-    pub fn video_config(&mut self, h: &VideoTagHeader, body: &[u8]) -> Option<String> {
+    /// A video message (a multitrack one is read through its track 0): a
+    /// line to log when it told something new (a codec configuration, the
+    /// measured frame rate).
+    pub fn video(&mut self, h: &VideoTagHeader, body: &[u8], timestamp: u32) -> Option<String> {
+        if h.packet == VideoPacket::MultiTrack {
+            let track = multitrack::video_track(body, 0)?;
+            if multitrack::is_coded_frames(&track) {
+                return self.video_frame(timestamp);
+            }
+            let single = rewritten(body, track)?;
+            let h = parse_video_tag_header(&single).ok()?;
+            return self.video(&h, &single, timestamp);
+        }
+        match h.packet {
+            VideoPacket::SequenceHeader => self.video_config(h, body),
+            VideoPacket::CodedFrames => self.video_frame(timestamp),
+            _ => None,
+        }
+    }
+
+    /// An audio message (a multitrack one through its track 0): a line to
+    /// log when it told something new.
+    pub fn audio(&mut self, h: &AudioTagHeader, body: &[u8]) -> Option<String> {
+        if h.packet == AudioPacket::MultiTrack {
+            let single = rewritten(body, multitrack::audio_track(body, 0)?)?;
+            let h = parse_audio_tag_header(&single).ok()?;
+            return self.audio(&h, &single);
+        }
+        if !h.is_sequence_header {
+            return None;
+        }
+        self.audio_config(h, body)
+    }
+
+    fn video_config(&mut self, h: &VideoTagHeader, body: &[u8]) -> Option<String> {
         let record = body.get(h.header_len..)?;
         let info = match h.codec {
             VideoCodec::Avc => {
@@ -116,8 +152,7 @@ impl StreamInfo {
         Some(line)
     }
 
-    /// An audio sequence header (AAC): a line describing it when it changed.
-    pub fn audio_config(&mut self, h: &AudioTagHeader, body: &[u8]) -> Option<String> {
+    fn audio_config(&mut self, h: &AudioTagHeader, body: &[u8]) -> Option<String> {
         if h.codec != AudioCodec::Aac {
             return None;
         }
@@ -140,32 +175,38 @@ impl StreamInfo {
         Some(line)
     }
 
-    /// A coded video frame at `timestamp`: true when this frame completes
-    /// the frame-rate measurement.
-    pub fn video_frame(&mut self, timestamp: u32) -> bool {
+    /// A coded video frame at `timestamp`: a line when this frame completes
+    /// the frame-rate measurement (over the first [`RATE_FRAMES`] frames;
+    /// started again after a jump of the timestamps).
+    fn video_frame(&mut self, timestamp: u32) -> Option<String> {
         if self.frame_rate.is_some() {
-            return false;
+            return None;
         }
         let (first, frames) = self.rate_start.get_or_insert((timestamp, 0));
         *frames += 1;
         let span = timestamp.wrapping_sub(*first);
-        if *frames <= RATE_FRAMES || span == 0 || span > 60_000 {
-            return false;
+        if span > 60_000 {
+            self.rate_start = Some((timestamp, 1));
+            return None;
+        }
+        if *frames <= RATE_FRAMES || span == 0 {
+            return None;
         }
         let rate = f64::from(*frames - 1) * 1000.0 / f64::from(span);
-        self.frame_rate = Some((rate * 100.0).round() / 100.0);
-        true
-    }
-
-    /// Whether anything is known beyond what the publisher claimed.
-    pub fn knows_something(&self) -> bool {
-        self.video.is_some() || self.audio.is_some()
+        let rate = (rate * 100.0).round() / 100.0;
+        self.frame_rate = Some(rate);
+        Some(format!("video {rate} fps"))
     }
 
     /// `["onMetaData", object]`: the publisher's object with the fields Liu
-    /// measured written over it.
-    pub fn metadata(&self) -> Bytes {
-        let mut props = self.claimed.clone().unwrap_or_default();
+    /// measured written over it; `None` while the publisher sent none (an
+    /// object with only the fields Liu read could announce fewer tracks than
+    /// the stream has).
+    pub fn metadata(&self) -> Option<Bytes> {
+        let mut props = self.claimed.clone()?;
+        if self.video.is_none() && self.audio.is_none() && self.frame_rate.is_none() {
+            return None;
+        }
         let mut set = |key: &str, value: Amf0Value| match props.iter_mut().find(|(k, _)| k == key) {
             Some((_, v)) => *v = value,
             None => props.push((key.to_string(), value)),
@@ -187,10 +228,10 @@ impl StreamInfo {
             set("audiochannels", Amf0Value::Number(f64::from(a.channels)));
             set("stereo", Amf0Value::Boolean(a.channels >= 2));
         }
-        Bytes::from(amf0::encode_all(&[
+        Some(Bytes::from(amf0::encode_all(&[
             Amf0Value::string("onMetaData"),
             Amf0Value::EcmaArray(props),
-        ]))
+        ])))
     }
 }
 
@@ -258,6 +299,10 @@ mod tests {
     #[test]
     fn metadata_corrected_from_the_stream() {
         let mut info = StreamInfo::default();
+        assert!(
+            info.metadata().is_none(),
+            "nothing claimed, nothing made up"
+        );
         let claimed = amf0::encode_all(&[
             Amf0Value::string("onMetaData"),
             Amf0Value::EcmaArray(vec![
@@ -269,15 +314,22 @@ mod tests {
         info.claimed(&claimed);
         let seq = hevc_sequence_start();
         let h = parse_video_tag_header(&seq).unwrap_or_else(|e| panic!("{e}"));
-        let line = info.video_config(&h, &seq).unwrap_or_default();
+        let line = info.video(&h, &seq, 0).unwrap_or_default();
         assert_eq!(
             line,
             "video hvc1.1.6.L60.90 320x240 4:2:0 8-bit (Enhanced RTMP)"
         );
-        assert!(info.video_config(&h, &seq).is_none(), "logged once");
-        let measured = (0..=RATE_FRAMES).map(|i| info.video_frame(1000 + i * 40));
-        assert_eq!(measured.filter(|&m| m).count(), 1);
-        let meta = info.metadata();
+        assert!(info.video(&h, &seq, 0).is_none(), "logged once");
+        let frame = b"\x91hvc1\x00\x00\x00NAL";
+        let fh = parse_video_tag_header(frame).unwrap_or_else(|e| panic!("{e}"));
+        // A jump of the timestamps restarts the measurement.
+        assert!(info.video(&fh, frame, 0).is_none());
+        assert!(info.video(&fh, frame, 100_000).is_none());
+        let lines: Vec<String> = (1..=RATE_FRAMES)
+            .filter_map(|i| info.video(&fh, frame, 100_000 + i * 40))
+            .collect();
+        assert_eq!(lines, ["video 25 fps"]);
+        let meta = info.metadata().unwrap_or_default();
         let values = amf0::decode_all(&meta).unwrap_or_default();
         let obj = &values[1];
         assert_eq!(obj.get("width").and_then(Amf0Value::as_f64), Some(320.0));

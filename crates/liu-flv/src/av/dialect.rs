@@ -30,11 +30,12 @@ const LEGACY_HEVC: u8 = 12;
 const LEGACY_AAC: u8 = 0xaf;
 /// Legacy audio header byte of MP3: format 2, 44 kHz, 16 bit, stereo.
 const LEGACY_MP3: u8 = 0x2f;
-/// Enhanced video packet types (Enhanced RTMP, `VideoPacketType`).
-const SEQUENCE_START: u8 = 0;
-const CODED_FRAMES: u8 = 1;
+/// Enhanced packet types (Enhanced RTMP `VideoPacketType`; the first two
+/// are the same in `AudioPacketType`).
+pub(super) const SEQUENCE_START: u8 = 0;
+pub(super) const CODED_FRAMES: u8 = 1;
 const SEQUENCE_END: u8 = 2;
-const CODED_FRAMES_X: u8 = 3;
+pub(super) const CODED_FRAMES_X: u8 = 3;
 
 /// What a body becomes in the other dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,11 +74,6 @@ impl Rewrite {
             Rewrite::Same => body,
             Rewrite::Drop => &[],
         }
-    }
-
-    /// `bytes` (at most 8) followed by `body[payload_start..body_len]`.
-    pub(super) fn header(bytes: &[u8], payload_start: usize, body_len: usize) -> Rewrite {
-        Rewrite::slice(bytes, payload_start, body_len)
     }
 
     /// `bytes` (at most 8) followed by `body[start..end]`.
@@ -136,16 +132,17 @@ pub fn rewrite_video(body: &[u8], to: FlvDialect) -> Rewrite {
         let Some(track) = multitrack::video_track(body, 0) else {
             return Rewrite::Drop;
         };
-        return legacy_from_track(body, track, |b| {
-            parse_video_tag_header(b)
-                .ok()
-                .filter(|h| matches!(h.codec, VideoCodec::Avc | VideoCodec::Hevc))
-                .map(|h| (h.header_len, legacy_video(&h)))
+        return legacy_from_track(body, track, |b| match parse_video_tag_header(b) {
+            Ok(h) if matches!(h.codec, VideoCodec::Avc | VideoCodec::Hevc) => {
+                Some((h.header_len, legacy_video(&h)))
+            }
+            Ok(_) => None,
+            Err(_) => Some((0, None)),
         });
     }
     if to == FlvDialect::Legacy {
         return match legacy_video(&h) {
-            Some(head) => Rewrite::header(head.head(), h.header_len, body.len()),
+            Some(head) => Rewrite::slice(head.head(), h.header_len, body.len()),
             None => Rewrite::Drop,
         };
     }
@@ -163,7 +160,7 @@ pub fn rewrite_video(body: &[u8], to: FlvDialect) -> Rewrite {
     head[0] = first(packet);
     head[1..5].copy_from_slice(b"hvc1");
     head[5..5 + cts_bytes.len()].copy_from_slice(cts_bytes);
-    Rewrite::header(&head[..5 + cts_bytes.len()], payload_start, body.len())
+    Rewrite::slice(&head[..5 + cts_bytes.len()], payload_start, body.len())
 }
 
 /// The 3-bit `FrameType` of a header.
@@ -200,8 +197,9 @@ fn legacy_video(h: &VideoTagHeader) -> Option<Rewrite> {
 
 /// The legacy form of one track of a multitrack body: `legacy` reads the
 /// track as a single-track body (given its first bytes) and returns its
-/// header length and legacy header; a codec without a legacy form keeps
-/// the single-track Enhanced form.
+/// header length and legacy header (`None` inside: a packet legacy FLV has
+/// no form of, or a malformed track: dropped); a codec without a legacy
+/// form (`None`) keeps the single-track Enhanced form.
 fn legacy_from_track(
     body: &[u8],
     track: Rewrite,
@@ -217,6 +215,7 @@ fn legacy_from_track(
     };
     // The track's own header: the made-up lead and FourCC, then what the
     // track body starts with (a composition time for H.264/H.265 frames).
+    // `find_track` bounds the range by the body.
     let mut first = track.head().to_vec();
     first.extend_from_slice(&body[payload_start..payload_end.min(payload_start + 3)]);
     match legacy(&first) {
@@ -245,14 +244,16 @@ pub fn rewrite_audio(body: &[u8], to: FlvDialect) -> Rewrite {
         let Some(track) = multitrack::audio_track(body, 0) else {
             return Rewrite::Drop;
         };
-        return legacy_from_track(body, track, |b| {
-            let h = parse_audio_tag_header(b).ok()?;
-            let head = legacy_audio(&h)?;
-            Some((h.header_len, Some(head)))
+        return legacy_from_track(body, track, |b| match parse_audio_tag_header(b) {
+            Ok(h) if matches!(h.codec, AudioCodec::Aac | AudioCodec::Mp3) => {
+                Some((h.header_len, legacy_audio(&h)))
+            }
+            Ok(_) => None,
+            Err(_) => Some((0, None)),
         });
     }
     match legacy_audio(&h) {
-        Some(head) => Rewrite::header(head.head(), h.header_len, body.len()),
+        Some(head) => Rewrite::slice(head.head(), h.header_len, body.len()),
         None => Rewrite::Drop,
     }
 }

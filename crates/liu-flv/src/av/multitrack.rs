@@ -10,7 +10,7 @@
 //! not for `OneTrack`) and the track's body, laid out as a single-track
 //! body after its FourCC.
 
-use super::dialect::Rewrite;
+use super::dialect::{CODED_FRAMES, CODED_FRAMES_X, Rewrite, SEQUENCE_START};
 use super::{MULTITRACK_MANY_CODECS, skip_mod_ex};
 use crate::cursor::Cursor;
 
@@ -51,6 +51,23 @@ pub fn audio_track(body: &[u8], track_id: u8) -> Option<Rewrite> {
     let packet = skip_mod_ex(&mut c, first & 0x0f).ok()?;
     (packet == AUDIO_MULTITRACK).then_some(())?;
     find_track(c, AUDIO_EX_HEADER, AUDIO_MULTITRACK, track_id)
+}
+
+/// Whether a track found by [`video_track`] or [`audio_track`] is a codec
+/// configuration (`SequenceStart`).
+pub fn is_sequence_start(track: &Rewrite) -> bool {
+    track
+        .head()
+        .first()
+        .is_some_and(|b| b & 0x0f == SEQUENCE_START)
+}
+
+/// Whether a track found by [`video_track`] carries coded video frames.
+pub fn is_coded_frames(track: &Rewrite) -> bool {
+    track
+        .head()
+        .first()
+        .is_some_and(|b| matches!(b & 0x0f, CODED_FRAMES | CODED_FRAMES_X))
 }
 
 fn find_track(mut c: Cursor<'_>, lead: u8, multitrack: u8, track_id: u8) -> Option<Rewrite> {

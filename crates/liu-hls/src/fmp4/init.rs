@@ -11,7 +11,7 @@ use crate::error::HlsError;
 use crate::sample::{AudioCodecConfig, AudioSpecificConfig, VideoCodecConfig};
 use bytes::{BufMut, BytesMut};
 use liu_flv::av1::Av1CodecConfigurationRecord;
-use liu_flv::hevc::HevcDecoderConfigurationRecord;
+use liu_flv::hevc::{HevcDecoderConfigurationRecord, NAL_PPS, NAL_VPS, sps::NAL_SPS};
 use liu_flv::opus::OPUS_RATE;
 
 /// `major_brand` of the `ftyp`.
@@ -148,6 +148,14 @@ fn prepare_hevc(record: &HevcDecoderConfigurationRecord) -> Result<Video, HlsErr
     let size = |v: u32| {
         u16::try_from(v).map_err(|_| HlsError::Sps("H.265 picture wider or taller than 65535"))
     };
+    // `hvc1` puts every parameter set in the hvcC (ISO/IEC 14496-15
+    // §8.4.1.1): their arrays are complete, whatever the encoder wrote.
+    let mut record = record.clone();
+    for array in &mut record.arrays {
+        if matches!(array.nal_type, NAL_VPS | NAL_SPS | NAL_PPS) {
+            array.complete = true;
+        }
+    }
     Ok(Video {
         entry: b"hvc1",
         config_box: b"hvcC",

@@ -236,14 +236,15 @@ impl FlvPlayback {
 }
 
 /// The tracks a stream announces: `onMetaData`'s `audiocodecid` and
-/// `videocodecid` (FLV spec E.5), else both sequence headers.
+/// `videocodecid` (FLV spec E.5) and the sequence headers seen, else both
+/// sequence headers.
 fn announced_tracks(h: &StreamHeaders) -> Option<(bool, bool)> {
     if let Some(meta) = &h.metadata
         && let Ok(values) = liu_flv::amf0::decode_all(&meta.payload)
         && let Some(object) = values.get(1)
     {
-        let audio = object.get("audiocodecid").is_some();
-        let video = object.get("videocodecid").is_some();
+        let audio = object.get("audiocodecid").is_some() || h.audio_config.is_some();
+        let video = object.get("videocodecid").is_some() || h.video_config.is_some();
         if audio || video {
             return Some((audio, video));
         }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use liu_flv::av::dialect::{audio_dialect, video_dialect};
-use liu_flv::av::multitrack::{audio_track, video_track};
+use liu_flv::av::multitrack::{audio_track, is_sequence_start, video_track};
 use liu_flv::av::{
     AudioPacket, FlvDialect, VideoPacket, parse_audio_tag_header, parse_video_tag_header,
 };
@@ -46,9 +46,6 @@ const SHARED_STREAM_ID: u32 = 1;
 const TYPE0_HEADER_LEN: usize = 12;
 /// Where the little-endian message stream id sits in that header.
 const MSID_OFFSET: usize = 8;
-/// `SequenceStart`, the packet type of a codec configuration in Enhanced
-/// RTMP audio and video (the low nibble of a single-track header).
-const SEQUENCE_START: u8 = 0;
 /// Most deliveries written in one batch.
 const BATCH: usize = 128;
 /// Batch buffers larger than this are released after use.
@@ -579,16 +576,11 @@ impl Connection {
                     flags.keyframe = h.is_keyframe();
                     flags.config = h.is_sequence_header()
                         || (h.packet == VideoPacket::MultiTrack
-                            && video_track(&payload, 0)
-                                .is_some_and(|t| t.head()[0] & 0x0f == SEQUENCE_START));
+                            && video_track(&payload, 0).is_some_and(|t| is_sequence_start(&t)));
                     flags.dialect = video_dialect(&h);
-                    if flags.config {
-                        if let Some(line) = info.video_config(&h, &payload) {
-                            info!("{line}");
-                            learned = true;
-                        }
-                    } else if h.packet == VideoPacket::CodedFrames {
-                        learned |= info.video_frame(timestamp);
+                    if let Some(line) = info.video(&h, &payload, timestamp) {
+                        info!("{line}");
+                        learned = true;
                     }
                     FrameKind::Video
                 }
@@ -601,12 +593,9 @@ impl Connection {
                 Ok(h) => {
                     flags.config = h.is_sequence_header
                         || (h.packet == AudioPacket::MultiTrack
-                            && audio_track(&payload, 0)
-                                .is_some_and(|t| t.head()[0] & 0x0f == SEQUENCE_START));
+                            && audio_track(&payload, 0).is_some_and(|t| is_sequence_start(&t)));
                     flags.dialect = audio_dialect(&h);
-                    if flags.config
-                        && let Some(line) = info.audio_config(&h, &payload)
-                    {
+                    if let Some(line) = info.audio(&h, &payload) {
                         info!("{line}");
                         learned = true;
                     }
@@ -621,11 +610,7 @@ impl Connection {
         };
         let payload = if metadata {
             info.claimed(&payload);
-            if info.knows_something() {
-                info.metadata()
-            } else {
-                payload
-            }
+            info.metadata().unwrap_or(payload)
         } else {
             payload
         };
@@ -633,8 +618,7 @@ impl Connection {
             flags.dialect = metadata_dialect(&payload);
         }
         publisher.push(frame_kind, timestamp, payload, flags);
-        if learned {
-            let meta = info.metadata();
+        if learned && let Some(meta) = info.metadata() {
             let dialect = metadata_dialect(&meta);
             publisher.set_metadata(meta, dialect);
         }
