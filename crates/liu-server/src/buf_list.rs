@@ -27,6 +27,24 @@ impl BufList {
         self.remaining -= b.len();
         Some(b)
     }
+
+    /// Takes at most `max` bytes from the front (at least one byte when
+    /// there are some): whole buffers, and a slice of the next one, no copy.
+    pub fn split_to(&mut self, max: usize) -> BufList {
+        let max = max.max(1);
+        let mut out = BufList::default();
+        while out.remaining < max {
+            let Some(mut b) = self.pop_front() else { break };
+            let room = max - out.remaining;
+            if b.len() > room {
+                let rest = b.split_off(room);
+                self.remaining += rest.len();
+                self.bufs.push_front(rest);
+            }
+            out.push(b);
+        }
+        out
+    }
 }
 
 impl FromIterator<Bytes> for BufList {
@@ -85,6 +103,20 @@ impl Buf for BufList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_to_slices_without_copying() {
+        let a = Bytes::from_static(b"abcdef");
+        let mut list: BufList = [a.clone(), Bytes::from_static(b"gh")].into_iter().collect();
+        let first = list.split_to(4);
+        assert_eq!((first.remaining(), list.remaining()), (4, 4));
+        assert_eq!(first.bufs[0].as_ptr(), a.as_ptr());
+        let second = list.split_to(3);
+        assert_eq!(second.chunk(), b"ef");
+        assert_eq!(second.remaining(), 3);
+        assert_eq!(list.split_to(10).remaining(), 1);
+        assert_eq!(list.split_to(10).remaining(), 0);
+    }
 
     #[test]
     fn reads_across_buffers() {

@@ -11,7 +11,7 @@
 use std::io;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, StreamBody};
 use liu_flv::av::FlvDialect;
@@ -399,14 +399,26 @@ pub async fn stream_native(
     }
 }
 
-/// The same playback as a hyper response body, one body frame per batch.
-pub fn hyper_body(playback: FlvPlayback) -> Body {
-    let stream = futures_util::stream::unfold(playback, |mut playback| async move {
-        let mut tags = Vec::new();
-        playback
-            .next_tags(&mut tags)
-            .await
-            .then(|| (tags.into_iter().collect::<BufList>(), playback))
-    });
+/// The same playback as a hyper response body, one body frame per batch,
+/// or per `max_frame` bytes of it. Over TLS hyper copies each frame into its
+/// write buffer, which keeps its largest size for the connection's life: a
+/// whole GOP-cache batch would make every HTTPS viewer hold that much.
+pub fn hyper_body(playback: FlvPlayback, max_frame: Option<usize>) -> Body {
+    let state = (playback, BufList::default());
+    let stream =
+        futures_util::stream::unfold(state, move |(mut playback, mut pending)| async move {
+            if pending.remaining() == 0 {
+                let mut tags = Vec::new();
+                if !playback.next_tags(&mut tags).await {
+                    return None;
+                }
+                pending = tags.into_iter().collect();
+            }
+            let frame = match max_frame {
+                Some(max) => pending.split_to(max),
+                None => std::mem::take(&mut pending),
+            };
+            Some((frame, (playback, pending)))
+        });
     StreamBody::new(stream.map(|b| Ok(hyper::body::Frame::data(b)))).boxed_unsync()
 }

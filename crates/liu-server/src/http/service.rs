@@ -131,7 +131,9 @@ async fn route(
         dialect,
         stop,
     );
-    let body = hyper_body(playback);
+    // Over TLS hyper flattens body frames into one buffer (`writev(false)`
+    // above): frames of at most its own limit keep that buffer small.
+    let body = hyper_body(playback, tls.then_some(MAX_HEAD_BYTES));
     resp.body(body)
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
 }
