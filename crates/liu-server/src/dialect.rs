@@ -59,7 +59,9 @@ fn rewrite(frame: &Frame, want: FlvDialect) -> Option<Frame> {
         FrameKind::Video => rewrite_video(body, want),
         FrameKind::Audio => rewrite_audio(body, want),
         FrameKind::Data if frame.metadata => {
-            let payload = metadata_for(body, want == FlvDialect::Legacy)?;
+            // Metadata is never dropped: unchanged when it names no H.265.
+            let payload =
+                metadata_for(body, want == FlvDialect::Legacy).unwrap_or_else(|| body.clone());
             let mut other = frame.restamped(frame.timestamp);
             other.payload = payload;
             other.dialect = Some(want);
