@@ -37,6 +37,44 @@ fn publish_and_play(publish_url: &str, clip: &Clip, viewers: Vec<Viewer>) -> Vec
         .collect()
 }
 
+/// Every tag of an FLV byte stream (header first).
+fn flv_tags(data: &[u8]) -> Vec<liu_flv::flv::FlvTag> {
+    let mut reader = FlvReader::new(16 << 20);
+    reader.push(data);
+    std::iter::from_fn(|| reader.next_tag().unwrap()).collect()
+}
+
+/// Writes `dir/name`: the FLV file `src` with each tag body passed through `change` (`None`
+/// leaves the tag out).
+fn rewrite_flv(
+    src: &std::path::Path,
+    dir: &std::path::Path,
+    name: &str,
+    mut change: impl FnMut(TagType, &[u8]) -> Option<Vec<u8>>,
+) -> std::path::PathBuf {
+    let mut out = encode_file_header(true, true).to_vec();
+    for tag in flv_tags(&std::fs::read(src).unwrap()) {
+        if let Some(body) = change(tag.tag_type, &tag.body) {
+            out.extend_from_slice(&encode_tag(tag.tag_type, tag.timestamp, &body));
+        }
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+/// Liu's own publisher: `liu bench publish` of `file` to `url`, one pass in real time.
+fn liu_bench_publish(url: &str, file: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_liu"))
+        .args(["bench", "publish", "--url", url, "--file"])
+        .arg(file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn liu bench publish")
+}
+
 #[test]
 fn hevc_enhanced_publish_plays_legacy_and_enhanced() {
     let _serial = serial();
@@ -151,29 +189,17 @@ fn hevc_without_bframes_configured_forms() {
 /// The clip with every Enhanced H.265 video tag rewritten as legacy codec id 12 (what SRS,
 /// nginx-http-flv-module and older OBS forks send).
 fn legacy_hevc_file(clip: &Clip, dir: &std::path::Path) -> std::path::PathBuf {
-    let data = std::fs::read(&clip.path).unwrap();
-    let mut reader = FlvReader::new(16 << 20);
-    reader.push(&data);
-    let mut out = encode_file_header(true, true).to_vec();
     let mut rewritten = 0;
-    while let Some(tag) = reader.next_tag().unwrap() {
-        let body = if tag.tag_type == TagType::Video {
-            let h = parse_video_tag_header(&tag.body).unwrap();
-            assert!(h.enhanced && h.codec == VideoCodec::Hevc, "{h:?}");
-            let rw = rewrite_video(&tag.body, FlvDialect::Legacy);
-            rewritten += 1;
-            match liu_flv::av::dialect::rewritten(&tag.body, rw) {
-                Some(b) => b,
-                None => continue,
-            }
-        } else {
-            tag.body.to_vec()
-        };
-        out.extend_from_slice(&encode_tag(tag.tag_type, tag.timestamp, &body));
-    }
+    let path = rewrite_flv(&clip.path, dir, "legacy-hevc.flv", |kind, body| {
+        if kind != TagType::Video {
+            return Some(body.to_vec());
+        }
+        let h = parse_video_tag_header(body).unwrap();
+        assert!(h.enhanced && h.codec == VideoCodec::Hevc, "{h:?}");
+        rewritten += 1;
+        liu_flv::av::dialect::rewritten(body, rewrite_video(body, FlvDialect::Legacy))
+    });
     assert!(rewritten >= 250, "{rewritten} video tags");
-    let path = dir.join("legacy-hevc.flv");
-    std::fs::write(&path, out).unwrap();
     path
 }
 
@@ -190,18 +216,9 @@ fn legacy_codec_id_12_ingest() {
     let mut legacy =
         RawHttp::send_get(server.http_addr(), &format!("/live/{name}.flv?hevc=legacy"));
     std::thread::sleep(Duration::from_millis(800));
-    let out = Command::new(env!("CARGO_BIN_EXE_liu"))
-        .args([
-            "bench",
-            "publish",
-            "--url",
-            &server.rtmp_url(&name),
-            "--file",
-        ])
-        .arg(&file)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run liu bench publish");
+    let out = liu_bench_publish(&server.rtmp_url(&name), &file)
+        .wait_with_output()
+        .unwrap();
     assert!(
         out.status.success(),
         "liu bench publish: {}",
@@ -217,13 +234,11 @@ fn legacy_codec_id_12_ingest() {
     parsed.keep = true;
     legacy.read_body(&mut parsed, Duration::from_secs(2), Duration::from_secs(20));
     let body = parsed.kept;
-    let mut reader = FlvReader::new(16 << 20);
-    reader.push(&body);
     let (mut pictures, mut records) = (0, 0);
-    while let Some(tag) = reader.next_tag().unwrap() {
-        if tag.tag_type != TagType::Video {
-            continue;
-        }
+    for tag in flv_tags(&body)
+        .iter()
+        .filter(|t| t.tag_type == TagType::Video)
+    {
         assert_eq!(
             tag.body[0] & 0x0f,
             12,
@@ -323,14 +338,10 @@ fn hevc_over_hls_ts_and_fmp4() {
 }
 
 /// `file` with its `onMetaData` replaced by one that lies: 100x100 H.264 at 10 fps.
-fn with_false_metadata(file: &std::path::Path, out: &std::path::Path) {
+fn with_false_metadata(file: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
     use liu_flv::amf0::{Amf0Value, encode_all};
-    let data = std::fs::read(file).unwrap();
-    let mut reader = FlvReader::new(16 << 20);
-    reader.push(&data);
-    let mut bytes = encode_file_header(true, true).to_vec();
-    while let Some(tag) = reader.next_tag().unwrap() {
-        let body = if tag.tag_type == TagType::Script {
+    rewrite_flv(file, dir, "lying.flv", |kind, body| {
+        Some(if kind == TagType::Script {
             encode_all(&[
                 Amf0Value::string("onMetaData"),
                 Amf0Value::EcmaArray(vec![
@@ -343,24 +354,19 @@ fn with_false_metadata(file: &std::path::Path, out: &std::path::Path) {
                 ]),
             ])
         } else {
-            tag.body.to_vec()
-        };
-        bytes.extend_from_slice(&encode_tag(tag.tag_type, tag.timestamp, &body));
-    }
-    std::fs::write(out, bytes).unwrap();
+            body.to_vec()
+        })
+    })
 }
 
 /// The first `onMetaData` object of an HTTP-FLV body.
 fn first_metadata(body: &[u8]) -> liu_flv::amf0::Amf0Value {
-    let mut reader = FlvReader::new(16 << 20);
-    reader.push(body);
-    while let Some(tag) = reader.next_tag().unwrap() {
-        if tag.tag_type == TagType::Script {
-            let values = liu_flv::amf0::decode_all(&tag.body).unwrap();
-            return values[1].clone();
-        }
-    }
-    panic!("no onMetaData in {} bytes", body.len());
+    let tags = flv_tags(body);
+    let tag = tags
+        .iter()
+        .find(|t| t.tag_type == TagType::Script)
+        .unwrap_or_else(|| panic!("no onMetaData in {} bytes", body.len()));
+    liu_flv::amf0::decode_all(&tag.body).unwrap()[1].clone()
 }
 
 #[test]
@@ -369,24 +375,10 @@ fn metadata_tells_the_real_codec_size_and_rate() {
     let _wd = watchdog("hevc_metadata", Duration::from_secs(120));
     let clip = clip(&ClipSpec::standard().hevc());
     let dir = temp_dir("hevc-metadata");
-    let file = dir.join("lying.flv");
-    with_false_metadata(&legacy_hevc_file(&clip, &dir), &file);
+    let file = with_false_metadata(&legacy_hevc_file(&clip, &dir), &dir);
     let server = LiuServer::start("");
     let name = stream_name("hevc-meta");
-    let mut publisher = Command::new(env!("CARGO_BIN_EXE_liu"))
-        .args([
-            "bench",
-            "publish",
-            "--url",
-            &server.rtmp_url(&name),
-            "--file",
-        ])
-        .arg(&file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut publisher = liu_bench_publish(&server.rtmp_url(&name), &file);
     // Late viewers, after the frame rate was measured (50 frames, 2 s).
     std::thread::sleep(Duration::from_secs(4));
     let mut seen = Vec::new();
@@ -430,10 +422,6 @@ fn metadata_tells_the_real_codec_size_and_rate() {
 /// The clip as Enhanced RTMP v2 multitrack tags (ManyTracks): every video and audio tag carries
 /// track 1 (the same media) before track 0, so that finding track 0 is what makes it play.
 fn multitrack_file(clip: &Clip, dir: &std::path::Path) -> std::path::PathBuf {
-    let data = std::fs::read(&clip.path).unwrap();
-    let mut reader = FlvReader::new(16 << 20);
-    reader.push(&data);
-    let mut out = encode_file_header(true, true).to_vec();
     let tracks = |lead: u8, kind_packet: u8, fourcc: &[u8], rest: &[u8]| {
         let mut b = vec![lead, kind_packet];
         b.extend_from_slice(fourcc);
@@ -444,26 +432,19 @@ fn multitrack_file(clip: &Clip, dir: &std::path::Path) -> std::path::PathBuf {
         }
         b
     };
-    while let Some(tag) = reader.next_tag().unwrap() {
-        let b = &tag.body;
-        let body = match tag.tag_type {
-            // Enhanced hvc1: [0x80 | frame type | packet type, FourCC, rest].
-            TagType::Video if b[0] & 0x0f != 2 => tracks(
-                0x80 | (b[0] & 0x70) | 6,
-                0x10 | (b[0] & 0x0f),
-                b"hvc1",
-                &b[5..],
-            ),
-            TagType::Video => continue, // SequenceEnd
-            // Legacy AAC: [0xaf, AACPacketType, rest].
-            TagType::Audio => tracks(0x95, 0x10 | b[1], b"mp4a", &b[2..]),
-            TagType::Script => b.to_vec(),
-        };
-        out.extend_from_slice(&encode_tag(tag.tag_type, tag.timestamp, &body));
-    }
-    let path = dir.join("multitrack.flv");
-    std::fs::write(&path, out).unwrap();
-    path
+    rewrite_flv(&clip.path, dir, "multitrack.flv", |kind, b| match kind {
+        // Enhanced hvc1: [0x80 | frame type | packet type, FourCC, rest].
+        TagType::Video if b[0] & 0x0f != 2 => Some(tracks(
+            0x80 | (b[0] & 0x70) | 6,
+            0x10 | (b[0] & 0x0f),
+            b"hvc1",
+            &b[5..],
+        )),
+        TagType::Video => None, // SequenceEnd
+        // Legacy AAC: [0xaf, AACPacketType, rest].
+        TagType::Audio => Some(tracks(0x95, 0x10 | b[1], b"mp4a", &b[2..])),
+        TagType::Script => Some(b.to_vec()),
+    })
 }
 
 #[test]
@@ -485,20 +466,7 @@ fn multitrack_passes_through_with_track_0_as_default() {
     ];
     let mut enhanced = RawHttp::send_get(&addr, &format!("/live/{name}.flv"));
     std::thread::sleep(Duration::from_millis(800));
-    let mut publisher = Command::new(env!("CARGO_BIN_EXE_liu"))
-        .args([
-            "bench",
-            "publish",
-            "--url",
-            &server.rtmp_url(&name),
-            "--file",
-        ])
-        .arg(&file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut publisher = liu_bench_publish(&server.rtmp_url(&name), &file);
     let ts_path = format!("/live/{name}.m3u8");
     wait_for_playlist(&addr, &ts_path, Duration::from_secs(15));
     let hls = Viewer::ffmpeg_with(
@@ -517,15 +485,13 @@ fn multitrack_passes_through_with_track_0_as_default() {
     let mut parsed = FlvParser::default();
     parsed.keep = true;
     enhanced.read_body(&mut parsed, Duration::from_secs(1), Duration::from_secs(5));
-    let mut reader = FlvReader::new(16 << 20);
-    reader.push(&parsed.kept);
-    let (mut video, mut multitrack) = (0, 0);
-    while let Some(tag) = reader.next_tag().unwrap() {
-        if tag.tag_type == TagType::Video {
-            video += 1;
-            multitrack += usize::from(tag.body[0] & 0x8f == 0x86);
-        }
-    }
+    let tags = flv_tags(&parsed.kept);
+    let video: Vec<_> = tags
+        .iter()
+        .filter(|t| t.tag_type == TagType::Video)
+        .collect();
+    let multitrack = video.iter().filter(|t| t.body[0] & 0x8f == 0x86).count();
+    let video = video.len();
     assert!(
         video > 200 && multitrack == video,
         "{multitrack} of {video} video tags multitrack"
