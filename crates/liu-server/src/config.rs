@@ -22,6 +22,7 @@ pub struct Config {
     pub https: HttpsConfig,
     pub stream: StreamConfig,
     pub hls: HlsConfig,
+    pub access: AccessConfig,
     /// Per-application overrides, `[app.NAME]`.
     pub app: BTreeMap<String, AppConfig>,
 }
@@ -384,6 +385,21 @@ impl StreamConfig {
             merge_window: Duration::from_millis(self.merge_window_ms),
             app_merge_windows: Default::default(),
         }
+    }
+}
+
+/// The access check every protocol asks (`crate::access`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    /// Longest a connection waits for an access decision (a callback's
+    /// answer) before it is refused.
+    pub timeout_ms: u64,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig { timeout_ms: 5_000 }
     }
 }
 

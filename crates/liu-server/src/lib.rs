@@ -1,6 +1,7 @@
 //! Liu's server: the hub, the RTMP and HTTP listeners, and the adapters that
 //! connect sockets to the sans-IO protocol crates.
 
+pub mod access;
 mod buf_list;
 pub mod config;
 pub mod dialect;
@@ -8,6 +9,7 @@ mod error;
 mod hls;
 mod http;
 pub mod hub;
+pub mod ingest;
 mod io;
 mod rtmp;
 mod rtmpt;
@@ -21,5 +23,5 @@ pub mod workload;
 
 pub use config::Config;
 pub use error::ServerError;
-pub use server::{BoundServer, TlsReloader, bind};
+pub use server::{BoundServer, TlsReloader, bind, bind_with};
 pub use tls::TlsError;

@@ -22,6 +22,7 @@ use tokio::io::AsyncWrite;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::access::{AccessRequest, Action, Protocol};
 use crate::buf_list::BufList;
 use crate::config::{RtmpTransport, RtmptConfig};
 use crate::server::Context;
@@ -133,7 +134,22 @@ impl Tunnels {
         match request.command {
             // FMS answers Flash Player's probe with 404; the player then opens.
             TunnelCommand::Ident => TunnelAnswer::error(404, "not found\n"),
-            TunnelCommand::Open => self.open(peer, kind, ctx, stop),
+            TunnelCommand::Open => {
+                let request = AccessRequest {
+                    action: Action::Open,
+                    protocol: Protocol::Rtmp(kind),
+                    app: String::new(),
+                    stream: None,
+                    query: None,
+                    peer,
+                    url: None,
+                };
+                if let Err(refusal) = ctx.access.decide(&request).await {
+                    info!(%peer, "RTMPT open refused: {refusal}");
+                    return TunnelAnswer::error(403, "RTMPT session refused\n");
+                }
+                self.open(peer, kind, ctx, stop)
+            }
             _ => self.exchange(request, body, peer).await,
         }
     }

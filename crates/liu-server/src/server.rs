@@ -9,6 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::access::{Access, AccessRule};
 use crate::config::{Config, RtmpTransport};
 use crate::hls::HlsStreams;
 use crate::hub::Hub;
@@ -21,6 +22,8 @@ use crate::{ServerError, http, rtmp};
 pub struct Context {
     pub config: Config,
     pub hub: Hub,
+    /// The one access check every protocol asks.
+    pub access: Access,
     pub hls: Arc<HlsStreams>,
     pub tunnels: Tunnels,
     pub started: Instant,
@@ -47,6 +50,14 @@ async fn bind_one(what: &'static str, addr: SocketAddr) -> Result<TcpListener, S
 
 /// Binds every listener, so a port in use is reported before anything runs.
 pub async fn bind(config: Config) -> Result<BoundServer, ServerError> {
+    bind_with(config, Vec::new()).await
+}
+
+/// [`bind`], with access rules asked after the configured ones.
+pub async fn bind_with(
+    config: Config,
+    rules: Vec<Arc<dyn AccessRule>>,
+) -> Result<BoundServer, ServerError> {
     let rtmp = TcpListener::bind(config.rtmp.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -88,6 +99,7 @@ pub async fn bind(config: Config) -> Result<BoundServer, ServerError> {
     Ok(BoundServer {
         ctx: Arc::new(Context {
             tunnels: Tunnels::new(config.rtmpt.clone()),
+            access: Access::new(&config, rules),
             config,
             hub,
             hls,
@@ -158,6 +170,7 @@ impl BoundServer {
     /// every viewer's stream and waits briefly for connections to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let hls_task = tokio::spawn(self.ctx.hls.clone().follow(self.ctx.hub.events()));
         let (rtmp_max, http_max) = (
             self.ctx.config.rtmp.max_connections,
             self.ctx.config.http.max_connections,
@@ -191,7 +204,7 @@ impl BoundServer {
         let serve_http = |socket, peer, ctx, stop| {
             http::serve_connection(socket, peer, ctx, stop).instrument(info_span!("http", %peer))
         };
-        let mut tasks = vec![rtmp_task];
+        let mut tasks = vec![rtmp_task, hls_task];
         tasks.extend(rtmps_task);
         tasks.extend(watch_task);
         tasks.push(tokio::spawn(accept_loop(

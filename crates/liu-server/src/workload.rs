@@ -12,7 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::http::flv_form;
-use crate::hub::{Delivery, FrameFlags, FrameKind, Hub, HubConfig, StreamKey};
+use crate::hub::{
+    Delivery, FrameFlags, FrameKind, Hub, HubConfig, SourceInfo, StreamKey, ViewerInfo,
+};
 use crate::io::write_all_vectored;
 use crate::rtmp::{RTMP_FORM, rtmp_form};
 
@@ -37,10 +39,19 @@ pub fn run_fanout(viewers: usize, seconds: u32) -> WorkloadReport {
 async fn fanout(viewers: usize, seconds: u32) -> WorkloadReport {
     let hub = Hub::new(HubConfig::default());
     let key = StreamKey::new("live", "workload");
-    let publisher = hub.publish(&key).expect("fresh hub");
+    let publisher = hub
+        .publish(
+            &key,
+            SourceInfo {
+                protocol: "workload",
+                peer: None,
+                query: None,
+            },
+        )
+        .expect("fresh hub");
     let mut tasks = Vec::new();
     for i in 0..viewers {
-        let mut subscriber = hub.subscribe(&key);
+        let mut subscriber = hub.subscribe(&key, ViewerInfo::internal("workload"));
         let rtmp = i % 2 == 0;
         tasks.push(tokio::spawn(async move {
             let mut sink = tokio::io::sink();

@@ -31,6 +31,9 @@ pub struct ServerConfig {
     pub peer_bandwidth: u32,
     pub chunk_limits: ChunkLimits,
     pub amf_limits: Amf0Limits,
+    /// Most message bytes held while `connect`, `publish` or `play` waits
+    /// for the caller's answer ([`ServerSession::resume`]).
+    pub max_held_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +44,7 @@ impl Default for ServerConfig {
             peer_bandwidth: 2_500_000,
             chunk_limits: ChunkLimits::default(),
             amf_limits: Amf0Limits::default(),
+            max_held_bytes: 4 << 20,
         }
     }
 }
@@ -172,7 +176,13 @@ pub struct ServerSession {
     streams: Vec<(u32, NetStreamState)>,
     /// Pending publish/play transaction ids, per stream.
     pending: Vec<(u32, f64)>,
+    /// Messages that came while a decision was pending, in order.
+    held: VecDeque<RawMessage>,
+    held_bytes: usize,
 }
+
+/// Most messages held while a decision is pending.
+const MAX_HELD_MESSAGES: usize = 1024;
 
 /// Most NetStreams a client may create on one connection.
 const MAX_STREAMS: usize = 16;
@@ -197,6 +207,8 @@ impl ServerSession {
             next_stream_id: 1,
             streams: Vec::new(),
             pending: Vec::new(),
+            held: VecDeque::new(),
+            held_bytes: 0,
         }
     }
 
@@ -267,10 +279,58 @@ impl ServerSession {
         }
         while let Some(msg) = self.transport.next_message()? {
             if let Some(msg) = self.transport.handle_control(msg)? {
-                self.handle_message(msg)?;
+                if self.deciding() || !self.held.is_empty() {
+                    self.hold(msg)?;
+                } else {
+                    self.handle_message(msg)?;
+                }
             }
         }
         self.transport.compact_input();
+        Ok(())
+    }
+
+    /// A `connect`, `publish` or `play` waits for the caller's answer.
+    /// Messages that come meanwhile (clients send `createStream` right
+    /// after `connect`, and media right after `publish`, without waiting)
+    /// are held and handled in order once it is given.
+    pub fn deciding(&self) -> bool {
+        (self.connect_transaction.is_some() && !self.connected)
+            || self.streams.iter().any(|(_, s)| {
+                matches!(
+                    s,
+                    NetStreamState::PublishRequested | NetStreamState::PlayRequested
+                )
+            })
+    }
+
+    fn hold(&mut self, msg: RawMessage) -> Result<(), RtmpError> {
+        if self.held.len() >= MAX_HELD_MESSAGES
+            || self.held_bytes + msg.payload.len() > self.config.max_held_bytes
+        {
+            return Err(RtmpError::Protocol(format!(
+                "more than {MAX_HELD_MESSAGES} messages or {} bytes sent before connect, \
+                 publish or play was answered",
+                self.config.max_held_bytes
+            )));
+        }
+        self.held_bytes += msg.payload.len();
+        self.held.push_back(msg);
+        Ok(())
+    }
+
+    /// Handles the messages held while a decision was pending, up to the
+    /// next one that needs a decision. Call after each answer to a
+    /// [`ServerEvent::Connect`], [`ServerEvent::Publish`] or
+    /// [`ServerEvent::Play`]; new events may follow.
+    pub fn resume(&mut self) -> Result<(), RtmpError> {
+        while !self.deciding() {
+            let Some(msg) = self.held.pop_front() else {
+                break;
+            };
+            self.held_bytes -= msg.payload.len();
+            self.handle_message(msg)?;
+        }
         Ok(())
     }
 

@@ -1,6 +1,5 @@
 //! Server and client sessions talking to each other, byte for byte.
 
-use bytes::Bytes;
 use liu_flv::amf0::Amf0Value;
 
 use super::*;
@@ -22,6 +21,7 @@ fn pump(
             }
             while let Some(ev) = server.poll_event() {
                 decide(server, ev);
+                server.resume().unwrap();
             }
         }
         if let Some(bytes) = server.take_output() {
@@ -211,24 +211,139 @@ fn play_flow_and_shared_media_bytes() {
     assert_eq!(client.poll_event(), Some(ClientEvent::StreamEof));
 }
 
+/// `cmd` as an AMF0 command message on chunk stream 3, message stream `msid`.
+fn command_bytes(cmd: &crate::command::Command, msid: u32) -> bytes::BytesMut {
+    let mut payload = Vec::new();
+    cmd.encode(&mut payload);
+    let mut out = bytes::BytesMut::new();
+    crate::chunk::write_type0_message(3, 0, 20, msid, &payload, 4096, &mut out);
+    out
+}
+
+/// A server session past the handshake, with the client's `connect` (and
+/// its Set Chunk Size 4096) received and not yet answered.
+fn connect_pending() -> ServerSession {
+    let mut server = ServerSession::new(ServerConfig::default(), [1; 32], 0);
+    let mut client = client(ClientRole::Play { name: "cam".into() });
+    server.receive(&client.take_output().unwrap()).unwrap();
+    client.receive(&server.take_output().unwrap()).unwrap();
+    server.receive(&client.take_output().unwrap()).unwrap();
+    server
+}
+
 #[test]
 fn commands_before_connect_are_refused() {
     let mut server = ServerSession::new(ServerConfig::default(), [1; 32], 0);
     let mut client = client(ClientRole::Play { name: "cam".into() });
-    // Finish the handshake only.
     server.receive(&client.take_output().unwrap()).unwrap();
+    // The client's C2 only: no connect.
     client.receive(&server.take_output().unwrap()).unwrap();
     let c2_and_connect = client.take_output().unwrap();
-    server.receive(&c2_and_connect).unwrap();
-    assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
-    // Without accept_connect, createStream is a protocol error.
+    server.receive(&c2_and_connect[..1536]).unwrap();
     let mut out = bytes::BytesMut::new();
     let mut payload = Vec::new();
     crate::command::Command::new("createStream", 2.0, Amf0Value::Null, vec![]).encode(&mut payload);
-    crate::chunk::write_type0_message(3, 0, 20, 0, &payload, 4096, &mut out);
-    // The client announced chunk size 4096 before connect.
-    assert!(server.receive(&out).is_err());
-    let _ = Bytes::new();
+    crate::chunk::write_type0_message(3, 0, 20, 0, &payload, 128, &mut out);
+    let err = server.receive(&out).unwrap_err();
+    assert!(err.to_string().contains("before connect"), "{err}");
+}
+
+#[test]
+fn commands_while_connect_is_decided_wait_for_the_answer() {
+    use crate::command::Command;
+    let mut server = connect_pending();
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
+    assert!(server.deciding());
+    // createStream and play in one write, before the answer.
+    let mut early = command_bytes(
+        &Command::new("createStream", 2.0, Amf0Value::Null, vec![]),
+        0,
+    );
+    early.extend_from_slice(&command_bytes(
+        &Command::new("play", 3.0, Amf0Value::Null, vec![Amf0Value::string("cam")]),
+        1,
+    ));
+    server.receive(&early).unwrap();
+    assert_eq!(
+        server.poll_event(),
+        None,
+        "nothing is handled before the answer"
+    );
+    server.accept_connect("live");
+    server.resume().unwrap();
+    // createStream made stream 1, then play on it waits for its own answer.
+    assert!(
+        matches!(server.poll_event(), Some(ServerEvent::Play(p)) if p.stream_id == 1 && p.name == "cam")
+    );
+    assert!(server.deciding());
+}
+
+#[test]
+fn media_sent_with_publish_is_kept_for_the_answer() {
+    use crate::command::Command;
+    let mut server = connect_pending();
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
+    server.accept_connect("live");
+    server.resume().unwrap();
+    let mut early = command_bytes(
+        &Command::new("createStream", 2.0, Amf0Value::Null, vec![]),
+        0,
+    );
+    early.extend_from_slice(&command_bytes(
+        &Command::new(
+            "publish",
+            3.0,
+            Amf0Value::Null,
+            vec![Amf0Value::string("cam")],
+        ),
+        1,
+    ));
+    crate::chunk::write_type0_message(4, 0, 9, 1, b"\x17\x00\x00\x00\x00", 4096, &mut early);
+    server.receive(&early).unwrap();
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Publish(_))));
+    assert_eq!(server.poll_event(), None);
+    server.accept_publish(1, "cam");
+    server.resume().unwrap();
+    assert!(matches!(
+        server.poll_event(),
+        Some(ServerEvent::Media {
+            stream_id: 1,
+            kind: MediaKind::Video,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn held_messages_are_bounded() {
+    let mut server = ServerSession::new(
+        ServerConfig {
+            max_held_bytes: 1000,
+            ..ServerConfig::default()
+        },
+        [1; 32],
+        0,
+    );
+    let mut client = client(ClientRole::Play { name: "cam".into() });
+    server.receive(&client.take_output().unwrap()).unwrap();
+    client.receive(&server.take_output().unwrap()).unwrap();
+    server.receive(&client.take_output().unwrap()).unwrap();
+    let cmd = crate::command::Command::new(
+        "noise",
+        0.0,
+        Amf0Value::Null,
+        vec![Amf0Value::string("x".repeat(300))],
+    );
+    let mut result = Ok(());
+    for _ in 0..5 {
+        result = result.and_then(|_| server.receive(&command_bytes(&cmd, 0)));
+    }
+    let err = result.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("before connect, publish or play was answered"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -19,12 +19,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
+use tracing::warn;
 
 use crate::config::{Config, HlsConfig};
-use crate::hub::{Hub, StreamKey};
+use crate::hub::{Hub, StreamEvent, StreamKey};
 
-pub use routes::{HlsRequest, serve};
+pub use routes::{Asker, HlsRequest, serve};
 pub use session::HlsSession;
 
 /// The streams being muxed for HLS.
@@ -92,6 +93,30 @@ impl HlsStreams {
     pub fn published(self: &Arc<Self>, key: &StreamKey) {
         if !self.settings().mux_on_demand() {
             let _ = self.session(key);
+        }
+    }
+
+    /// Follows the hub's stream events until the server stops: a publish
+    /// starts muxing when streams are muxed from publish on.
+    pub async fn follow(self: Arc<Self>, mut events: broadcast::Receiver<StreamEvent>) {
+        let mut stop = self.stop.subscribe();
+        loop {
+            let event = tokio::select! {
+                event = events.recv() => event,
+                _ = stop.changed() => return,
+            };
+            match event {
+                Ok(StreamEvent::Published { key, .. }) => self.published(&key),
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    // A publish may be among them: look at every stream.
+                    warn!("HLS missed {n} stream events (too many at once): rechecking streams");
+                    for key in self.hub.published() {
+                        self.published(&key);
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
         }
     }
 

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::{BodyExt, Empty, Full};
 
+use crate::access::Protocol;
 use crate::buf_list::BufList;
 use crate::http::Body;
 use crate::hub::StreamKey;
@@ -188,11 +189,24 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Answers an HLS request (`GET` or `HEAD`).
+/// Who asks for an HLS resource, for the access check.
+pub struct Asker<'a> {
+    pub peer: std::net::SocketAddr,
+    /// Over HTTPS.
+    pub tls: bool,
+    /// The request target's query, without `?`.
+    pub query: Option<&'a str>,
+    /// `Origin`, else `Referer`.
+    pub page: Option<String>,
+}
+
+/// Answers an HLS request (`GET` or `HEAD`). Playlists are what the access
+/// check sees: segments and parts belong to the session a playlist named.
 pub async fn serve(
     request: HlsRequest,
     method: &Method,
     headers: &HeaderMap,
+    asker: Asker<'_>,
     ctx: &Context,
 ) -> Response<Body> {
     if method != Method::GET && method != Method::HEAD {
@@ -223,6 +237,19 @@ pub async fn serve(
         request,
         HlsRequest::TsPlaylist(_) | HlsRequest::CmafPlaylist { .. } | HlsRequest::Multivariant(_)
     );
+    if playlist {
+        let request = crate::http::play_request(
+            Protocol::Hls { tls: asker.tls },
+            key,
+            asker.query,
+            asker.peer,
+            asker.page,
+        );
+        if let Err(refusal) = ctx.access.decide(&request).await {
+            tracing::info!(peer = %asker.peer, stream = %key, "HLS play refused: {refusal}");
+            return crate::http::forbidden(&refusal);
+        }
+    }
     let session = if playlist {
         ctx.hls.session(key)
     } else {

@@ -17,7 +17,7 @@ use liu_hls::HlsError;
 
 use super::HlsStreams;
 use super::files::StreamFiles;
-use crate::hub::{Delivery, Frame, FrameKind, StreamKey};
+use crate::hub::{Delivery, Frame, FrameKind, StreamKey, ViewerInfo};
 use liu_flv::av::{AudioCodec, VideoCodec, parse_audio_tag_header, parse_video_tag_header};
 
 /// Entries read from the hub at a time.
@@ -160,7 +160,9 @@ impl HlsSession {
     /// Reads the stream until the session ends, then leaves the registry.
     async fn run(self: Arc<Self>, streams: Arc<HlsStreams>) {
         info!("HLS muxing started");
-        let mut subscriber = streams.hub.subscribe(&self.key);
+        let mut subscriber = streams
+            .hub
+            .subscribe(&self.key, ViewerInfo::internal("hls"));
         let mut stop = streams.stop.subscribe();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -180,7 +182,7 @@ impl HlsSession {
                     if let Err(e) = read {
                         // Muxing fell behind the queue limits: start over at a keyframe.
                         warn!("HLS muxing restarts: {e}");
-                        subscriber = streams.hub.subscribe(&self.key);
+                        subscriber = streams.hub.subscribe(&self.key, ViewerInfo::internal("hls"));
                         self.lock().each(|ts| ts.discontinuity(), |c| c.discontinuity());
                         continue;
                     }

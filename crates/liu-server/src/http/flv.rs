@@ -24,7 +24,7 @@ use crate::buf_list::BufList;
 use crate::dialect::frame_in;
 use crate::hub::{
     Delivery, DirectTicket, FormSlot, Frame, FrameKind, Returned, StreamHeaders, StreamKey,
-    Subscriber,
+    Subscriber, ViewerInfo,
 };
 use crate::io::write_all_vectored;
 use crate::server::Context;
@@ -257,9 +257,10 @@ fn announced_tracks(h: &StreamHeaders) -> Option<(bool, bool)> {
 pub async fn wait_for_stream(
     ctx: &Context,
     key: &StreamKey,
+    viewer: ViewerInfo,
     stop: &watch::Receiver<bool>,
 ) -> Option<Subscriber> {
-    let subscriber = ctx.hub.subscribe(key);
+    let subscriber = ctx.hub.subscribe(key, viewer);
     let wait = Duration::from_millis(ctx.config.http.flv_wait_ms);
     let mut stopping = stop.clone();
     let published = tokio::select! {

@@ -47,6 +47,8 @@ pub struct RequestHead {
     pub keep_alive: bool,
     /// A request body follows (Content-Length > 0 or Transfer-Encoding).
     pub has_body: bool,
+    /// The page the request came from: `Origin`, else `Referer`.
+    pub page: Option<String>,
     /// Length of the head in the buffer it was parsed from.
     pub len: usize,
 }
@@ -79,7 +81,13 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     let http11 = req.version == Some(1);
     let mut keep_alive = http11;
     let mut has_body = false;
+    let (mut origin, mut referer) = (None, None);
     for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("origin") {
+            origin = Some(String::from_utf8_lossy(h.value).into_owned());
+        } else if h.name.eq_ignore_ascii_case("referer") {
+            referer = Some(String::from_utf8_lossy(h.value).into_owned());
+        }
         if h.name.eq_ignore_ascii_case("connection") {
             for token in String::from_utf8_lossy(h.value).split(',') {
                 let token = token.trim();
@@ -105,6 +113,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
         http11,
         keep_alive,
         has_body,
+        page: origin.or(referer),
         len,
     }))
 }

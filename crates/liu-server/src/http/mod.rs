@@ -25,10 +25,11 @@ use tracing::{debug, info, warn};
 pub(crate) use flv::{FLV_FORM, flv_form};
 use flv::{FlvPlayback, stream_native, wait_for_stream};
 use head::{HeadError, Method, RequestHead, read_head};
-pub(crate) use service::Body;
 use service::flv_stream_key;
 pub(crate) use service::serve_with_hyper;
+pub(crate) use service::{Body, forbidden};
 
+use crate::access::{AccessRequest, Action, Protocol};
 use crate::server::Context;
 
 /// Serves one HTTP/1.1 connection.
@@ -81,7 +82,32 @@ async fn serve_flv(
 ) -> Option<TcpStream> {
     let write_timeout = Duration::from_millis(ctx.config.stream.write_timeout_ms);
     let keep_alive = head.keep_alive;
-    let Some(subscriber) = wait_for_stream(ctx, &key, stop).await else {
+    let request = play_request(
+        Protocol::HttpFlv { tls: false },
+        &key,
+        head.query.as_deref(),
+        peer,
+        head.page.clone(),
+    );
+    if let Err(refusal) = ctx.access.decide(&request).await {
+        info!(%peer, stream = %key, "HTTP-FLV play refused: {refusal}");
+        let body = format!("{refusal}\n");
+        let answer = response_head(
+            "403 Forbidden",
+            "text/plain; charset=utf-8",
+            Framing::Length(body.len()),
+            keep_alive,
+        );
+        let sent = write_all(
+            &mut socket,
+            &[answer.as_bytes(), body.as_bytes()],
+            write_timeout,
+        )
+        .await;
+        return (sent && keep_alive).then_some(socket);
+    }
+    let viewer = request.viewer();
+    let Some(subscriber) = wait_for_stream(ctx, &key, viewer, stop).await else {
         let answer = response_head(
             "404 Not Found",
             "text/plain; charset=utf-8",
@@ -113,6 +139,25 @@ async fn serve_flv(
 }
 
 const NOT_FOUND: &[u8] = b"stream not found\n";
+
+/// The access request of a viewer of `key` over an HTTP protocol.
+pub(crate) fn play_request(
+    protocol: Protocol,
+    key: &crate::hub::StreamKey,
+    query: Option<&str>,
+    peer: SocketAddr,
+    page: Option<String>,
+) -> AccessRequest {
+    AccessRequest {
+        action: Action::Play,
+        protocol,
+        app: key.app.clone(),
+        stream: Some(key.name.clone()),
+        query: query.map(str::to_string),
+        peer,
+        url: page,
+    }
+}
 
 /// How a response body is delimited (RFC 9112 section 6).
 enum Framing {

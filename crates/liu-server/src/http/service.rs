@@ -21,6 +21,7 @@ use tracing::{debug, info};
 
 use super::flv::{FlvPlayback, hyper_body, wait_for_stream};
 use super::head::MAX_HEAD_BYTES;
+use crate::access::Protocol;
 use crate::buf_list::BufList;
 use crate::config::RtmpTransport;
 use crate::hls::HlsRequest;
@@ -87,8 +88,15 @@ async fn route(
     {
         return tunnel(req, peer, tls, &ctx, &stop).await;
     }
+    let page = page_of(req.headers());
     if let Some(hls) = HlsRequest::parse(path, req.uri().query()) {
-        return crate::hls::serve(hls, req.method(), req.headers(), &ctx).await;
+        let asker = crate::hls::Asker {
+            peer,
+            tls,
+            query: req.uri().query(),
+            page,
+        };
+        return crate::hls::serve(hls, req.method(), req.headers(), asker, &ctx).await;
     }
     let Some(key) = flv_stream_key(path) else {
         return if path == "/" {
@@ -108,7 +116,18 @@ async fn route(
         );
         return resp;
     }
-    let Some(subscriber) = wait_for_stream(&ctx, &key, &stop).await else {
+    let request = super::play_request(
+        Protocol::HttpFlv { tls },
+        &key,
+        req.uri().query(),
+        peer,
+        page,
+    );
+    if let Err(refusal) = ctx.access.decide(&request).await {
+        info!(%peer, stream = %key, "HTTP-FLV play refused: {refusal}");
+        return forbidden(&refusal);
+    }
+    let Some(subscriber) = wait_for_stream(&ctx, &key, request.viewer(), &stop).await else {
         return text(StatusCode::NOT_FOUND, "stream not found\n");
     };
     let wait = Duration::from_millis(ctx.config.http.flv_wait_ms);
@@ -210,6 +229,22 @@ fn preflight(req: &Request<Incoming>) -> Response<Body> {
         .header(header::ACCESS_CONTROL_MAX_AGE, "86400")
         .body(empty())
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
+}
+
+/// The page a request came from: `Origin`, else `Referer`.
+pub(crate) fn page_of(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// 403 with the refusal's reason.
+pub(crate) fn forbidden(refusal: &crate::access::Refusal) -> Response<Body> {
+    let mut resp = text(StatusCode::FORBIDDEN, "");
+    *resp.body_mut() = Full::new(BufList::from(Bytes::from(format!("{refusal}\n")))).boxed_unsync();
+    resp
 }
 
 fn empty() -> Body {

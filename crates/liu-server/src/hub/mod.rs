@@ -6,6 +6,7 @@
 //! serialize each frame once per output form ([`Frame::form`]).
 
 mod direct;
+mod events;
 mod frame;
 mod ring;
 mod subscriber;
@@ -18,9 +19,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 
 pub use direct::{DirectBytes, DirectSink, DirectTicket, Returned};
+pub use events::{EVENT_QUEUE, SourceInfo, StreamEvent, ViewerInfo};
 pub use frame::{FORM_SLOTS, FormSlot, Frame, FrameKind};
 pub use ring::{Entry, RingLimits};
 pub use subscriber::{Delivery, Subscriber, SubscriberError};
@@ -138,6 +140,8 @@ struct HubInner {
     streams: Mutex<HashMap<StreamKey, Arc<Stream>>>,
     config: HubConfig,
     next_publisher: AtomicU64,
+    next_viewer: AtomicU64,
+    events: broadcast::Sender<StreamEvent>,
 }
 
 /// One named stream.
@@ -163,6 +167,8 @@ struct StreamState {
     has_audio: bool,
     timeline: Timeline,
     subscribers: usize,
+    /// Publishes this stream has had (while it kept viewers between them).
+    publishes: u64,
     /// Caught-up viewers the publisher writes to itself ([`direct`]).
     direct: Vec<DirectEntry>,
     next_direct_id: u64,
@@ -219,8 +225,20 @@ impl Hub {
                 streams: Mutex::new(HashMap::new()),
                 config,
                 next_publisher: AtomicU64::new(1),
+                next_viewer: AtomicU64::new(1),
+                events: broadcast::channel(EVENT_QUEUE).0,
             }),
         }
+    }
+
+    /// Stream events from now on ([`StreamEvent`]).
+    pub fn events(&self) -> broadcast::Receiver<StreamEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Tells the listeners, if any; never waits.
+    fn emit(&self, event: StreamEvent) {
+        let _ = self.inner.events.send(event);
     }
 
     fn streams(&self) -> MutexGuard<'_, HashMap<StreamKey, Arc<Stream>>> {
@@ -244,6 +262,7 @@ impl Hub {
                         has_audio: false,
                         timeline: Timeline::default(),
                         subscribers: 0,
+                        publishes: 0,
                         direct: Vec::new(),
                         next_direct_id: 0,
                         direct_ticker: false,
@@ -269,11 +288,12 @@ impl Hub {
         }
     }
 
-    /// Starts publishing `key`. A second publisher on a live name is refused.
-    pub fn publish(&self, key: &StreamKey) -> Result<Publisher, HubError> {
+    /// Starts publishing `key` for `source`. A second publisher on a live
+    /// name is refused.
+    pub fn publish(&self, key: &StreamKey, source: SourceInfo) -> Result<Publisher, HubError> {
         let stream = self.stream(key);
         let id = self.inner.next_publisher.fetch_add(1, Ordering::Relaxed);
-        {
+        let republished = {
             let mut state = stream.lock();
             if state.publisher.is_some() {
                 drop(state);
@@ -289,9 +309,16 @@ impl Hub {
             state.has_audio = false;
             state.ring.clear_keyframe();
             state.ring.push(Entry::Published);
-        }
+            state.publishes += 1;
+            state.publishes > 1
+        };
         stream.return_direct();
         stream.notify.notify_waiters();
+        self.emit(StreamEvent::Published {
+            key: key.clone(),
+            source: Arc::new(source),
+            republished,
+        });
         Ok(Publisher {
             hub: self.clone(),
             stream,
@@ -299,24 +326,37 @@ impl Hub {
         })
     }
 
-    /// Subscribes to `key`, published or not yet.
-    pub fn subscribe(&self, key: &StreamKey) -> Subscriber {
+    /// Subscribes `viewer` to `key`, published or not yet.
+    pub fn subscribe(&self, key: &StreamKey, viewer: ViewerInfo) -> Subscriber {
         let stream = self.stream(key);
-        let start = {
+        let (start, first) = {
             let mut state = stream.lock();
             state.subscribers += 1;
-            if state.publisher.is_some() {
-                let start = if self.inner.config.ring.gop_cache {
-                    state.ring.last_keyframe()
-                } else {
-                    None
-                };
-                Some(start.unwrap_or(state.ring.head()))
-            } else {
-                None
-            }
+            (self.start_of(&state), state.subscribers == 1)
         };
-        Subscriber::new(self.clone(), stream, start, &self.inner.config)
+        let id = self.inner.next_viewer.fetch_add(1, Ordering::Relaxed);
+        let viewer = Arc::new(viewer);
+        if first {
+            self.emit(StreamEvent::FirstViewer { key: key.clone() });
+        }
+        self.emit(StreamEvent::ViewerJoined {
+            key: key.clone(),
+            id,
+            viewer: viewer.clone(),
+        });
+        Subscriber::new(self.clone(), stream, start, &self.inner.config, id, viewer)
+    }
+
+    /// Where a new viewer starts reading: the latest keyframe (with a GOP
+    /// cache) or what comes next; `None` while nobody publishes.
+    fn start_of(&self, state: &StreamState) -> Option<u64> {
+        state.publisher.as_ref()?;
+        let cached = if self.inner.config.ring.gop_cache {
+            state.ring.last_keyframe()
+        } else {
+            None
+        };
+        Some(cached.unwrap_or(state.ring.head()))
     }
 
     /// True while `key` has a live publisher.
@@ -335,12 +375,23 @@ impl Hub {
             .collect()
     }
 
-    fn unsubscribe(&self, stream: &Stream) {
-        {
+    fn unsubscribe(&self, stream: &Stream, id: u64, viewer: Arc<ViewerInfo>) {
+        let last = {
             let mut state = stream.lock();
             state.subscribers = state.subscribers.saturating_sub(1);
-        }
+            state.subscribers == 0
+        };
         self.release(&stream.key);
+        self.emit(StreamEvent::ViewerLeft {
+            key: stream.key.clone(),
+            id,
+            viewer,
+        });
+        if last {
+            self.emit(StreamEvent::LastViewerLeft {
+                key: stream.key.clone(),
+            });
+        }
     }
 }
 
@@ -422,9 +473,10 @@ impl Publisher {
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        {
+        let left = {
             let mut state = self.stream.lock();
-            if state.publisher == Some(self.id) {
+            let left = state.publisher == Some(self.id);
+            if left {
                 state.publisher = None;
                 state.metadata = None;
                 state.video_config = None;
@@ -432,10 +484,16 @@ impl Drop for Publisher {
                 state.ring.clear_keyframe();
                 state.ring.push(Entry::Unpublished);
             }
-        }
+            left
+        };
         self.stream.return_direct();
         self.stream.notify.notify_waiters();
         self.hub.release(&self.stream.key);
+        if left {
+            self.hub.emit(StreamEvent::Unpublished {
+                key: self.stream.key.clone(),
+            });
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::direct::{DirectEntry, DirectSink, DirectTicket, Returned};
-use super::{Entry, Frame, FrameKind, Hub, HubConfig, Stream, StreamHeaders};
+use super::{Entry, Frame, FrameKind, Hub, HubConfig, Stream, StreamHeaders, ViewerInfo};
 
 /// What a viewer gets, in order.
 #[derive(Debug, Clone)]
@@ -43,6 +43,9 @@ pub struct Subscriber {
     window_start: Instant,
     max_skips: u32,
     window: Duration,
+    /// This viewer's id and description, for stream events.
+    id: u64,
+    viewer: Arc<ViewerInfo>,
 }
 
 impl Subscriber {
@@ -51,28 +54,51 @@ impl Subscriber {
         stream: Arc<Stream>,
         start: Option<u64>,
         config: &HubConfig,
+        id: u64,
+        viewer: Arc<ViewerInfo>,
     ) -> Self {
-        let (cursor, waiting_publish) = match start {
-            Some(seq) => (seq, false),
-            None => (stream.lock().ring.head(), true),
-        };
-        let wait_keyframe = !waiting_publish && {
-            let state = stream.lock();
-            state.has_video
-                && !matches!(state.ring.get(cursor), Some(Entry::Frame(f)) if f.keyframe)
-        };
-        Subscriber {
+        let mut subscriber = Subscriber {
             hub,
             stream,
-            cursor,
-            need_headers: !waiting_publish,
-            wait_keyframe,
-            waiting_publish,
+            cursor: 0,
+            need_headers: false,
+            wait_keyframe: false,
+            waiting_publish: false,
             skips: 0,
             window_start: Instant::now(),
             max_skips: config.max_skips,
             window: Duration::from_millis(config.slow_viewer_window_ms),
-        }
+            id,
+            viewer,
+        };
+        subscriber.start_at(start);
+        subscriber
+    }
+
+    fn start_at(&mut self, start: Option<u64>) {
+        let state = self.stream.lock();
+        let (cursor, waiting_publish) = match start {
+            Some(seq) => (seq, false),
+            None => (state.ring.head(), true),
+        };
+        self.wait_keyframe = !waiting_publish
+            && state.has_video
+            && !matches!(state.ring.get(cursor), Some(Entry::Frame(f)) if f.keyframe);
+        self.cursor = cursor;
+        self.need_headers = !waiting_publish;
+        self.waiting_publish = waiting_publish;
+    }
+
+    /// Starts again where a new viewer would (the latest keyframe), as the
+    /// same viewer: after a pause.
+    pub fn rejoin(&mut self) {
+        let start = self.hub.start_of(&self.stream.lock());
+        self.start_at(start);
+    }
+
+    /// This viewer's id in stream events.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn stream(&self) -> &Stream {
@@ -265,6 +291,7 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        self.hub.unsubscribe(&self.stream);
+        self.hub
+            .unsubscribe(&self.stream, self.id, self.viewer.clone());
     }
 }

@@ -17,6 +17,18 @@ fn video(p: &Publisher, ts: u32, keyframe: bool) {
     );
 }
 
+fn source() -> SourceInfo {
+    SourceInfo {
+        protocol: "test",
+        peer: None,
+        query: None,
+    }
+}
+
+fn viewer() -> ViewerInfo {
+    ViewerInfo::internal("test")
+}
+
 fn frames(sub: &mut Subscriber) -> Vec<Delivery> {
     let mut out = Vec::new();
     sub.read_ready(&mut out, 1000).unwrap();
@@ -39,21 +51,21 @@ fn timestamps(d: &[Delivery]) -> Vec<u64> {
 fn second_publisher_is_refused() {
     let hub = Hub::new(HubConfig::default());
     let key = StreamKey::new("live", "a");
-    let first = hub.publish(&key).unwrap();
+    let first = hub.publish(&key, source()).unwrap();
     assert_eq!(
-        hub.publish(&key).err(),
+        hub.publish(&key, source()).err(),
         Some(HubError::AlreadyPublishing(key.clone()))
     );
     assert!(first.stream.is_published());
     drop(first);
-    assert!(hub.publish(&key).is_ok());
+    assert!(hub.publish(&key, source()).is_ok());
 }
 
 #[test]
 fn late_viewer_starts_with_headers_at_the_latest_keyframe() {
     let hub = Hub::new(HubConfig::default());
     let key = StreamKey::new("live", "a");
-    let p = hub.publish(&key).unwrap();
+    let p = hub.publish(&key, source()).unwrap();
     p.push(
         FrameKind::Video,
         0,
@@ -66,7 +78,7 @@ fn late_viewer_starts_with_headers_at_the_latest_keyframe() {
     for i in 0..10 {
         video(&p, i * 40, i % 5 == 0);
     }
-    let mut sub = hub.subscribe(&key);
+    let mut sub = hub.subscribe(&key, viewer());
     let got = frames(&mut sub);
     let Delivery::Frame(first) = &got[0] else {
         panic!("{got:?}")
@@ -83,13 +95,13 @@ fn late_viewer_starts_with_headers_at_the_latest_keyframe() {
 fn viewer_before_publish_gets_everything_and_survives_a_republish() {
     let hub = Hub::new(HubConfig::default());
     let key = StreamKey::new("live", "a");
-    let mut sub = hub.subscribe(&key);
+    let mut sub = hub.subscribe(&key, viewer());
     assert!(frames(&mut sub).is_empty());
-    let p = hub.publish(&key).unwrap();
+    let p = hub.publish(&key, source()).unwrap();
     video(&p, 1000, true);
     video(&p, 1040, false);
     drop(p);
-    let p = hub.publish(&key).unwrap();
+    let p = hub.publish(&key, source()).unwrap();
     video(&p, 0, true);
     let got = frames(&mut sub);
     let kinds: Vec<&str> = got
@@ -113,8 +125,8 @@ fn slow_viewer_is_skipped_then_dropped() {
     config.max_skips = 2;
     let hub = Hub::new(config);
     let key = StreamKey::new("live", "a");
-    let p = hub.publish(&key).unwrap();
-    let mut sub = hub.subscribe(&key);
+    let p = hub.publish(&key, source()).unwrap();
+    let mut sub = hub.subscribe(&key, viewer());
     let big = Bytes::from(vec![0u8; 1000]);
     let mut ts = 0;
     for round in 0..3 {
@@ -149,8 +161,8 @@ fn slow_viewer_is_skipped_then_dropped() {
 fn streams_are_released_when_unused() {
     let hub = Hub::new(HubConfig::default());
     let key = StreamKey::new("live", "a");
-    let sub = hub.subscribe(&key);
-    let p = hub.publish(&key).unwrap();
+    let sub = hub.subscribe(&key, viewer());
+    let p = hub.publish(&key, source()).unwrap();
     assert_eq!(hub.streams().len(), 1);
     drop(p);
     drop(sub);
@@ -161,12 +173,12 @@ fn streams_are_released_when_unused() {
 async fn waiting_viewer_wakes_on_publish() {
     let hub = Hub::new(HubConfig::default());
     let key = StreamKey::new("live", "a");
-    let mut sub = hub.subscribe(&key);
+    let mut sub = hub.subscribe(&key, viewer());
     let hub2 = hub.clone();
     let key2 = key.clone();
     let task = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let p = hub2.publish(&key2).unwrap();
+        let p = hub2.publish(&key2, source()).unwrap();
         p.push(
             FrameKind::Video,
             0,
@@ -205,7 +217,7 @@ fn long_gop_viewer_starts_at_its_keyframe_without_skipping() {
     config.ring.queue_max_ms = 5000;
     let hub = Hub::new(config);
     let key = StreamKey::new("live", "a");
-    let p = hub.publish(&key).unwrap();
+    let p = hub.publish(&key, source()).unwrap();
     p.push(
         FrameKind::Video,
         0,
@@ -219,7 +231,7 @@ fn long_gop_viewer_starts_at_its_keyframe_without_skipping() {
     for i in 0..200 {
         video(&p, i * 40, i == 0);
     }
-    let mut sub = hub.subscribe(&key);
+    let mut sub = hub.subscribe(&key, viewer());
     let got = frames(&mut sub);
     assert!(
         !got.iter().any(|d| matches!(d, Delivery::Skipped)),
@@ -247,7 +259,7 @@ fn headers_resent_after_a_skip_do_not_go_back_in_time() {
     config.ring.gop_cache_max_bytes = 10_000;
     let hub = Hub::new(config);
     let key = StreamKey::new("live", "a");
-    let p = hub.publish(&key).unwrap();
+    let p = hub.publish(&key, source()).unwrap();
     p.push(
         FrameKind::Video,
         0,
@@ -257,7 +269,7 @@ fn headers_resent_after_a_skip_do_not_go_back_in_time() {
             ..Default::default()
         },
     );
-    let mut sub = hub.subscribe(&key);
+    let mut sub = hub.subscribe(&key, viewer());
     let _ = frames(&mut sub);
     let big = Bytes::from(vec![0u8; 1000]);
     for i in 0..50u32 {
@@ -346,11 +358,11 @@ async fn settle() {
 async fn direct_sinks_get_frames_at_flush_and_come_back_when_full() {
     let hub = Hub::new(HubConfig::default());
     let key = StreamKey::new("live", "d");
-    let p = hub.publish(&key).unwrap();
+    let p = hub.publish(&key, source()).unwrap();
     video(&p, 0, true);
     p.flush();
     settle().await;
-    let mut sub = hub.subscribe(&key);
+    let mut sub = hub.subscribe(&key, viewer());
     // Not caught up: the keyframe is unread.
     let (s, mut peer, asked) = sink();
     let writer = s.sock.try_clone().unwrap();
@@ -392,11 +404,11 @@ async fn direct_sinks_get_frames_at_flush_and_come_back_when_full() {
 async fn direct_sinks_can_be_recalled_and_return_on_unpublish() {
     let hub = Hub::new(HubConfig::default());
     let key = StreamKey::new("live", "r");
-    let p = hub.publish(&key).unwrap();
+    let p = hub.publish(&key, source()).unwrap();
     video(&p, 0, true);
     p.flush();
     settle().await;
-    let mut sub = hub.subscribe(&key);
+    let mut sub = hub.subscribe(&key, viewer());
     frames(&mut sub);
     let (s, mut peer, asked) = sink();
     let Ok(mut ticket) = sub.go_direct(s) else {
@@ -433,11 +445,11 @@ async fn direct_sinks_can_be_recalled_and_return_on_unpublish() {
 async fn a_dropped_ticket_takes_its_sink_out() {
     let hub = Hub::new(HubConfig::default());
     let key = StreamKey::new("live", "x");
-    let p = hub.publish(&key).unwrap();
+    let p = hub.publish(&key, source()).unwrap();
     video(&p, 0, true);
     p.flush();
     settle().await;
-    let mut sub = hub.subscribe(&key);
+    let mut sub = hub.subscribe(&key, viewer());
     frames(&mut sub);
     let (s, _peer, asked) = sink();
     let Ok(ticket) = sub.go_direct(s) else {
@@ -449,4 +461,72 @@ async fn a_dropped_ticket_takes_its_sink_out() {
     settle().await;
     assert!(asked.lock().unwrap().is_empty());
     assert!(p.stream.lock().direct.is_empty());
+}
+
+#[test]
+fn stream_events_tell_publishes_and_viewers() {
+    let hub = Hub::new(HubConfig::default());
+    let mut events = hub.events();
+    let key = StreamKey::new("live", "ev");
+    let key2 = key.clone();
+    let names = move |events: &mut tokio::sync::broadcast::Receiver<StreamEvent>| {
+        let mut out = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            assert_eq!(e.key(), &key2);
+            out.push(match e {
+                StreamEvent::Published { republished, .. } => {
+                    if republished {
+                        "republished"
+                    } else {
+                        "published"
+                    }
+                }
+                StreamEvent::Unpublished { .. } => "unpublished",
+                StreamEvent::ViewerJoined { .. } => "joined",
+                StreamEvent::ViewerLeft { .. } => "left",
+                StreamEvent::FirstViewer { .. } => "first",
+                StreamEvent::LastViewerLeft { .. } => "last",
+            });
+        }
+        out
+    };
+    let p = hub.publish(&key, source()).unwrap();
+    let a = hub.subscribe(&key, viewer());
+    let mut b = hub.subscribe(&key, viewer());
+    assert_ne!(a.id(), b.id());
+    assert_eq!(
+        names(&mut events),
+        ["published", "first", "joined", "joined"]
+    );
+    drop(p);
+    let p = hub.publish(&key, source()).unwrap();
+    // A paused viewer that resumes stays the same viewer.
+    b.rejoin();
+    drop(a);
+    drop(b);
+    assert_eq!(
+        names(&mut events),
+        ["unpublished", "republished", "left", "left", "last"]
+    );
+    drop(p);
+    assert_eq!(names(&mut events), ["unpublished"]);
+    // The stream was released: a new publish is not a republish.
+    let _p = hub.publish(&key, source()).unwrap();
+    assert_eq!(names(&mut events), ["published"]);
+}
+
+#[test]
+fn a_listener_that_falls_behind_never_holds_up_the_publisher() {
+    let hub = Hub::new(HubConfig::default());
+    let mut events = hub.events();
+    let key = StreamKey::new("live", "many");
+    let _p = hub.publish(&key, source()).unwrap();
+    for _ in 0..EVENT_QUEUE {
+        drop(hub.subscribe(&key, viewer()));
+    }
+    // Nobody read: the oldest events are gone and the listener is told so.
+    assert!(matches!(
+        events.try_recv(),
+        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_))
+    ));
 }

@@ -13,27 +13,26 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use liu_flv::av::dialect::{audio_dialect, video_dialect};
-use liu_flv::av::multitrack::{audio_track, is_sequence_start, video_track};
-use liu_flv::av::{
-    AudioPacket, FlvDialect, VideoPacket, parse_audio_tag_header, parse_video_tag_header,
-};
+use liu_flv::av::FlvDialect;
 use liu_rtmp::RtmpError;
 use liu_rtmp::chunk::ChunkLimits;
 use liu_rtmp::media::{MediaKind, serialize_media};
-use liu_rtmp::session::{ServerConfig, ServerEvent, ServerSession};
+use liu_rtmp::session::{
+    ConnectRequest, PlayRequest, PublishRequest, ServerConfig, ServerEvent, ServerSession,
+};
 use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::access::{AccessRequest, Action, PendingAnswer, Protocol, Refusal, Verdict};
 use crate::config::RtmpTransport;
 use crate::dialect::frame_in;
 use crate::hub::{
-    Delivery, DirectTicket, FormSlot, Frame, FrameFlags, FrameKind, Publisher, Returned, StreamKey,
-    Subscriber,
+    Delivery, DirectTicket, FormSlot, Frame, FrameKind, Returned, SourceInfo, StreamKey,
+    Subscriber, ViewerInfo,
 };
+use crate::ingest::Ingest;
 use crate::io::{random_seed, write_all_vectored};
 use crate::server::Context;
-use crate::stream_info::{StreamInfo, metadata_dialect};
 use crate::transport::{Transport, TransportWrite};
 use sink::RtmpSink;
 
@@ -62,12 +61,7 @@ enum ConnError {
 
 enum Role {
     Idle,
-    Publishing {
-        publisher: Publisher,
-        stream_id: u32,
-        /// What the stream really carries, for logs and `onMetaData`.
-        info: Box<StreamInfo>,
-    },
+    Publishing { ingest: Ingest, stream_id: u32 },
     Playing(Box<Playback>),
 }
 
@@ -104,7 +98,7 @@ pub async fn serve_connection(
         stream = tracing::field::Empty
     );
     async move {
-        let mut conn = Connection::new(ctx, kind);
+        let mut conn = Connection::new(ctx, kind, peer);
         match conn.run(transport, shutdown).await {
             Ok(()) => debug!("closed"),
             // A TLS peer that closes without close_notify (most players do).
@@ -118,8 +112,26 @@ pub async fn serve_connection(
     .await
 }
 
+/// A `connect`, `publish` or `play` waiting for the access check; the
+/// session holds what the client sends meanwhile.
+struct Deciding {
+    asked: Asked,
+    answer: PendingAnswer,
+}
+
+enum Asked {
+    Connect(ConnectRequest),
+    Publish(PublishRequest),
+    Play(PlayRequest),
+}
+
 struct Connection {
     ctx: Arc<Context>,
+    peer: SocketAddr,
+    /// `connect`'s tcUrl and query string, for later access requests.
+    tc_url: Option<String>,
+    connect_query: Option<String>,
+    deciding: Option<Deciding>,
     /// Which member of the RTMP family this connection is.
     kind: RtmpTransport,
     session: ServerSession,
@@ -132,7 +144,7 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(ctx: Arc<Context>, kind: RtmpTransport) -> Self {
+    fn new(ctx: Arc<Context>, kind: RtmpTransport, peer: SocketAddr) -> Self {
         let cfg = &ctx.config.rtmp;
         let session_config = ServerConfig {
             chunk_size: cfg.chunk_size,
@@ -149,6 +161,10 @@ impl Connection {
         Connection {
             session: ServerSession::new(session_config, random_seed(), epoch),
             ctx,
+            peer,
+            tc_url: None,
+            connect_query: None,
+            deciding: None,
             kind,
             role: Role::Idle,
             app: String::new(),
@@ -175,7 +191,12 @@ impl Connection {
             self.started + Duration::from_millis(cfg.rtmp.handshake_timeout_ms);
         let idle = Duration::from_millis(cfg.rtmp.idle_timeout_ms);
         loop {
+            // While an access decision is pending nothing is read: what
+            // the client sent already waits in the session, the rest in
+            // the socket. The decision has its own time bound.
+            let reading = self.deciding.is_none();
             let read_deadline = match &self.role {
+                _ if !reading => None,
                 Role::Idle if !self.session.is_connected() => {
                     Some(tokio::time::Instant::from_std(handshake_deadline))
                 }
@@ -185,7 +206,7 @@ impl Connection {
             };
             let is_direct = direct.is_some();
             tokio::select! {
-                read = rd.read_with(|data| self.session.receive(data)) => {
+                read = rd.read_with(|data| self.session.receive(data)), if reading => {
                     match read? {
                         None => return Ok(()),
                         Some(received) => received?,
@@ -209,12 +230,39 @@ impl Connection {
                         }
                         return Err(e);
                     }
-                    if let Role::Publishing { publisher, .. } = &self.role {
-                        publisher.flush();
+                    if let Role::Publishing { ingest, .. } = &self.role {
+                        ingest.flush();
                     }
                     self.take_session_output();
                     if let Some(w) = wr.as_mut() {
                         self.flush(w).await?;
+                    }
+                }
+                answer = async {
+                    match self.deciding.as_mut() {
+                        Some(d) => (&mut d.answer).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    self.undirect(&mut direct, &mut wr).await?;
+                    if let Some(d) = self.deciding.take() {
+                        let mut result = self.answer(d.asked, answer);
+                        if result.is_ok() {
+                            result = self.handle_events();
+                        }
+                        self.take_session_output();
+                        if let Err(e) = result {
+                            if let Some(w) = wr.as_mut() {
+                                let _ = self.flush(w).await;
+                            }
+                            return Err(e);
+                        }
+                        if let Role::Publishing { ingest, .. } = &self.role {
+                            ingest.flush();
+                        }
+                        if let Some(w) = wr.as_mut() {
+                            self.flush(w).await?;
+                        }
                     }
                 }
                 returned = async {
@@ -389,8 +437,132 @@ impl Connection {
         result
     }
 
+    /// The access request for `action` on this connection.
+    fn access_request(
+        &self,
+        action: Action,
+        app: &str,
+        stream: Option<&str>,
+        query: Option<&str>,
+    ) -> AccessRequest {
+        AccessRequest {
+            action,
+            protocol: Protocol::Rtmp(self.kind),
+            app: app.to_string(),
+            stream: stream.map(str::to_string),
+            query: query.or(self.connect_query.as_deref()).map(str::to_string),
+            peer: self.peer,
+            url: self.tc_url.clone(),
+        }
+    }
+
+    /// Asks the access check about `asked`: answered now, or later (the
+    /// connection then waits for [`Deciding`]).
+    fn ask(&mut self, asked: Asked, request: AccessRequest) -> Result<(), ConnError> {
+        match self.ctx.access.check(&request) {
+            Verdict::Allow => self.answer(asked, Ok(())),
+            Verdict::Deny(refusal) => self.answer(asked, Err(refusal)),
+            Verdict::Pending(answer) => {
+                self.deciding = Some(Deciding { asked, answer });
+                Ok(())
+            }
+        }
+    }
+
+    /// Carries out the access check's answer, then handles what the client
+    /// sent while it was pending.
+    fn answer(&mut self, asked: Asked, verdict: Result<(), Refusal>) -> Result<(), ConnError> {
+        match (asked, verdict) {
+            (Asked::Connect(req), Ok(())) => {
+                self.app = req.app.clone();
+                self.plays_enhanced = req.enhanced.plays("hvc1");
+                self.session.accept_connect(&req.app);
+            }
+            (Asked::Connect(_), Err(refusal)) => {
+                self.session.reject_connect(&refusal.reason);
+                self.take_session_output();
+                return Err(ConnError::Closed(format!("connect refused: {refusal}")));
+            }
+            (Asked::Publish(req), Ok(())) => self.start_publish(req),
+            (Asked::Publish(req), Err(refusal)) => {
+                info!(stream = %req.name, "publish refused: {refusal}");
+                self.session.reject_publish(
+                    req.stream_id,
+                    "NetStream.Publish.Rejected",
+                    &refusal.reason,
+                );
+            }
+            (Asked::Play(req), Ok(())) => self.start_play(req),
+            (Asked::Play(req), Err(refusal)) => {
+                info!(stream = %req.name, "play refused: {refusal}");
+                self.session
+                    .reject_play(req.stream_id, "NetStream.Play.Failed", &refusal.reason);
+            }
+        }
+        self.session.resume()?;
+        Ok(())
+    }
+
+    fn start_publish(&mut self, req: PublishRequest) {
+        let key = StreamKey::new(&self.app, &req.name);
+        let source = SourceInfo {
+            protocol: self.kind.name(),
+            peer: Some(self.peer),
+            query: req.query.clone().or_else(|| self.connect_query.clone()),
+        };
+        match self.ctx.hub.publish(&key, source) {
+            Ok(publisher) => {
+                tracing::Span::current().record("stream", req.name.as_str());
+                info!(stream = %key, "publishing");
+                self.session.accept_publish(req.stream_id, &req.name);
+                self.role = Role::Publishing {
+                    ingest: Ingest::new(publisher),
+                    stream_id: req.stream_id,
+                };
+            }
+            Err(e) => {
+                info!(stream = %key, "publish refused: {e}");
+                self.session.reject_publish(
+                    req.stream_id,
+                    "NetStream.Publish.BadName",
+                    &e.to_string(),
+                );
+            }
+        }
+    }
+
+    fn start_play(&mut self, req: PlayRequest) {
+        let key = StreamKey::new(&self.app, &req.name);
+        tracing::Span::current().record("stream", req.name.as_str());
+        info!(stream = %key, "playing");
+        let viewer = ViewerInfo {
+            protocol: self.kind.name(),
+            peer: Some(self.peer),
+            query: req.query.clone().or_else(|| self.connect_query.clone()),
+        };
+        let subscriber = self.ctx.hub.subscribe(&key, viewer);
+        self.session
+            .accept_play(req.stream_id, &req.name, req.reset);
+        self.role = Role::Playing(Box::new(Playback {
+            subscriber,
+            stream_id: req.stream_id,
+            name: req.name,
+            audio: true,
+            video: true,
+            paused: false,
+            started: false,
+            merge_window: self.ctx.config.merge_window(&self.app),
+            dialect: self.ctx.config.rtmp_dialect(&self.app, self.plays_enhanced),
+        }));
+    }
+
+    /// Handles the session's events until they run out or one waits for
+    /// an access decision.
     fn handle_events(&mut self) -> Result<(), ConnError> {
-        while let Some(event) = self.session.poll_event() {
+        while self.deciding.is_none() {
+            let Some(event) = self.session.poll_event() else {
+                break;
+            };
             match event {
                 ServerEvent::Connect(req) => {
                     if req.app.is_empty() {
@@ -402,14 +574,10 @@ impl Connection {
                         ));
                     }
                     tracing::Span::current().record("app", req.app.as_str());
-                    if let Some(why) = self.ctx.config.refuses_connect(&req.app, self.kind) {
-                        self.session.reject_connect(&why);
-                        self.take_session_output();
-                        return Err(ConnError::Closed(why));
-                    }
-                    self.app = req.app.clone();
-                    self.plays_enhanced = req.enhanced.plays("hvc1");
-                    self.session.accept_connect(&req.app);
+                    self.tc_url = req.tc_url.clone();
+                    self.connect_query = req.query.clone();
+                    let request = self.access_request(Action::Connect, &req.app, None, None);
+                    self.ask(Asked::Connect(req), request)?;
                 }
                 ServerEvent::Publish(req) => {
                     if !matches!(self.role, Role::Idle) {
@@ -418,6 +586,7 @@ impl Connection {
                             "NetStream.Publish.BadConnection",
                             "connection is busy",
                         );
+                        self.session.resume()?;
                         continue;
                     }
                     if req.name.is_empty() {
@@ -426,39 +595,16 @@ impl Connection {
                             "NetStream.Publish.BadName",
                             "empty stream name",
                         );
+                        self.session.resume()?;
                         continue;
                     }
-                    if let Some(why) = self.ctx.config.refuses_publish(&self.app, self.kind) {
-                        info!("publish refused: {why}");
-                        self.session.reject_publish(
-                            req.stream_id,
-                            "NetStream.Publish.Rejected",
-                            &why,
-                        );
-                        continue;
-                    }
-                    let key = StreamKey::new(&self.app, &req.name);
-                    match self.ctx.hub.publish(&key) {
-                        Ok(publisher) => {
-                            tracing::Span::current().record("stream", req.name.as_str());
-                            info!(stream = %key, "publishing");
-                            self.ctx.hls.published(&key);
-                            self.session.accept_publish(req.stream_id, &req.name);
-                            self.role = Role::Publishing {
-                                publisher,
-                                stream_id: req.stream_id,
-                                info: Box::default(),
-                            };
-                        }
-                        Err(e) => {
-                            info!(stream = %key, "publish refused: {e}");
-                            self.session.reject_publish(
-                                req.stream_id,
-                                "NetStream.Publish.BadName",
-                                &e.to_string(),
-                            );
-                        }
-                    }
+                    let request = self.access_request(
+                        Action::Publish,
+                        &self.app,
+                        Some(&req.name),
+                        req.query.as_deref(),
+                    );
+                    self.ask(Asked::Publish(req), request)?;
                 }
                 ServerEvent::Play(req) => {
                     if !matches!(self.role, Role::Idle) || req.name.is_empty() {
@@ -467,25 +613,16 @@ impl Connection {
                             "NetStream.Play.Failed",
                             "connection is busy or name empty",
                         );
+                        self.session.resume()?;
                         continue;
                     }
-                    let key = StreamKey::new(&self.app, &req.name);
-                    tracing::Span::current().record("stream", req.name.as_str());
-                    info!(stream = %key, "playing");
-                    let subscriber = self.ctx.hub.subscribe(&key);
-                    self.session
-                        .accept_play(req.stream_id, &req.name, req.reset);
-                    self.role = Role::Playing(Box::new(Playback {
-                        subscriber,
-                        stream_id: req.stream_id,
-                        name: req.name,
-                        audio: true,
-                        video: true,
-                        paused: false,
-                        started: false,
-                        merge_window: self.ctx.config.merge_window(&self.app),
-                        dialect: self.ctx.config.rtmp_dialect(&self.app, self.plays_enhanced),
-                    }));
+                    let request = self.access_request(
+                        Action::Play,
+                        &self.app,
+                        Some(&req.name),
+                        req.query.as_deref(),
+                    );
+                    self.ask(Asked::Play(req), request)?;
                 }
                 ServerEvent::Media {
                     stream_id,
@@ -493,14 +630,32 @@ impl Connection {
                     timestamp,
                     payload,
                 } => {
-                    self.ingest(stream_id, kind, timestamp, payload, false);
+                    if let Role::Publishing {
+                        ingest,
+                        stream_id: id,
+                    } = &mut self.role
+                        && *id == stream_id
+                    {
+                        match kind {
+                            MediaKind::Video => ingest.video(timestamp, payload),
+                            MediaKind::Audio => ingest.audio(timestamp, payload),
+                            MediaKind::Data => ingest.data(timestamp, payload),
+                        }
+                    }
                 }
                 ServerEvent::Metadata {
                     stream_id,
                     timestamp,
                     payload,
                 } => {
-                    self.ingest(stream_id, MediaKind::Data, timestamp, payload, true);
+                    if let Role::Publishing {
+                        ingest,
+                        stream_id: id,
+                    } = &mut self.role
+                        && *id == stream_id
+                    {
+                        ingest.metadata(timestamp, payload);
+                    }
                 }
                 ServerEvent::PublishStopped { stream_id } => {
                     if matches!(&self.role, Role::Publishing { stream_id: id, .. } if *id == stream_id)
@@ -522,8 +677,7 @@ impl Connection {
                     {
                         if p.paused && !paused {
                             // Resume at the latest keyframe, as a new viewer would.
-                            p.subscriber =
-                                self.ctx.hub.subscribe(&StreamKey::new(&self.app, &p.name));
+                            p.subscriber.rejoin();
                         }
                         p.paused = paused;
                     }
@@ -542,86 +696,6 @@ impl Connection {
             }
         }
         Ok(())
-    }
-
-    fn ingest(
-        &mut self,
-        stream_id: u32,
-        kind: MediaKind,
-        timestamp: u32,
-        payload: Bytes,
-        metadata: bool,
-    ) {
-        let Role::Publishing {
-            publisher,
-            stream_id: id,
-            info,
-        } = &mut self.role
-        else {
-            return;
-        };
-        if *id != stream_id {
-            return;
-        }
-        let mut flags = FrameFlags {
-            metadata,
-            ..FrameFlags::default()
-        };
-        // The stream's real parameters, once known, go into the metadata
-        // later viewers get.
-        let mut learned = false;
-        let frame_kind = match kind {
-            MediaKind::Video => match parse_video_tag_header(&payload) {
-                Ok(h) => {
-                    flags.keyframe = h.is_keyframe();
-                    flags.config = h.is_sequence_header()
-                        || (h.packet == VideoPacket::MultiTrack
-                            && video_track(&payload, 0).is_some_and(|t| is_sequence_start(&t)));
-                    flags.dialect = video_dialect(&h);
-                    if let Some(line) = info.video(&h, &payload, timestamp) {
-                        info!("{line}");
-                        learned = true;
-                    }
-                    FrameKind::Video
-                }
-                Err(e) => {
-                    debug!("video message dropped: {e}");
-                    return;
-                }
-            },
-            MediaKind::Audio => match parse_audio_tag_header(&payload) {
-                Ok(h) => {
-                    flags.config = h.is_sequence_header
-                        || (h.packet == AudioPacket::MultiTrack
-                            && audio_track(&payload, 0).is_some_and(|t| is_sequence_start(&t)));
-                    flags.dialect = audio_dialect(&h);
-                    if let Some(line) = info.audio(&h, &payload) {
-                        info!("{line}");
-                        learned = true;
-                    }
-                    FrameKind::Audio
-                }
-                Err(e) => {
-                    debug!("audio message dropped: {e}");
-                    return;
-                }
-            },
-            MediaKind::Data => FrameKind::Data,
-        };
-        let payload = if metadata {
-            info.claimed(&payload);
-            info.metadata().unwrap_or(payload)
-        } else {
-            payload
-        };
-        if metadata {
-            flags.dialect = metadata_dialect(&payload);
-        }
-        publisher.push(frame_kind, timestamp, payload, flags);
-        if learned && let Some(meta) = info.metadata() {
-            let dialect = metadata_dialect(&meta);
-            publisher.set_metadata(meta, dialect);
-        }
     }
 
     /// Turns hub deliveries into bytes for this viewer, in order.
