@@ -405,8 +405,8 @@ def cmd_table(a):
         path = os.path.join(a.rows, name, "row.json")
         if os.path.isfile(path):
             rows.append(json.load(open(path)))
-    proto_order = {"rtmp": 0, "rtmps": 1, "rtmpe": 2, "http-flv": 3, "https-flv": 4, "hls": 5,
-                   "ll-hls": 6}
+    proto_order = {"rtmp": 0, "rtmps": 1, "rtmpe": 2, "http-flv": 3, "https-flv": 4, "ws-flv": 5,
+                   "hls": 6, "ll-hls": 7}
     rows.sort(key=lambda r: (r["viewers"], order(r["server"]), proto_order.get(r["proto"], 9)))
     BEGIN, END = markers(meta.get("section", "compare"))
     streams = meta.get("streams", 1)
@@ -444,7 +444,7 @@ def cmd_table(a):
         name = meta["names"].get(r["server"], r["server"])
         proto = {"rtmp": "RTMP", "http-flv": "HTTP-FLV", "hls": "HLS (TS)",
                  "ll-hls": "LL-HLS (fMP4 parts)", "rtmps": "RTMPS", "rtmpe": "RTMPE",
-                 "https-flv": "HTTPS-FLV"}.get(r["proto"], r["proto"])
+                 "https-flv": "HTTPS-FLV", "ws-flv": "WebSocket-FLV"}.get(r["proto"], r["proto"])
         if r["status"] != "ok" and "failed" not in r:
             L.append(f"| {name} | {proto} | {r['viewers']} | **{r['status']}** "
                      "| - | - | - | - | - | - | - | - | - | - |")

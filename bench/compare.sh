@@ -15,7 +15,7 @@
 # or the same through the environment: N="1000" SERVERS="liu-mw0 nginx-rtmp" bench/compare.sh
 #   servers: liu-mw0 liu-mw40 liu-mw350 nginx-rtmp nms xiu   (all by default; liu-mwN for any
 #            merge window of N ms)
-#   protos:  rtmp http-flv hls ll-hls rtmps rtmpe https-flv  (rtmp and http-flv by default; nginx-rtmp:
+#   protos:  rtmp http-flv ws-flv hls ll-hls rtmps rtmpe https-flv  (rtmp and http-flv by default; nginx-rtmp:
 #            RTMP only; hls = STREAM.m3u8 with MPEG-TS segments, ll-hls = STREAM/index.m3u8 with
 #            LL-HLS parts and blocking reloads; rtmps, rtmpe, https-flv with a self-signed
 #            certificate: Liu only)
@@ -79,7 +79,7 @@ for s in $SERVERS; do
         *) echo "bench/compare.sh: unknown server: $s" >&2; exit 2 ;; esac
 done
 for p in $PROTOS; do
-    case "$p" in rtmp|http-flv|hls|ll-hls|rtmps|rtmpe|https-flv) ;; *) echo "bench/compare.sh: unknown protocol: $p" >&2; exit 2 ;; esac
+    case "$p" in rtmp|http-flv|ws-flv|hls|ll-hls|rtmps|rtmpe|https-flv) ;; *) echo "bench/compare.sh: unknown protocol: $p" >&2; exit 2 ;; esac
 done
 for n in $N_LIST; do
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "bench/compare.sh: bad N: $n" >&2; exit 2; }
@@ -413,6 +413,7 @@ run_row() {
         rtmpe) url="rtmpe://127.0.0.1:$rp/live/bench" ;;
         rtmps) url="rtmps://127.0.0.1:$((rp + 3))/live/bench" ;;
         https-flv) url="https://127.0.0.1:$((rp + 4))/live/bench.flv" ;;
+        ws-flv) url="ws://127.0.0.1:$hp/live/bench.flv" ;;
         hls) url="http://127.0.0.1:$hp/live/bench.m3u8" ;;
         ll-hls) url="http://127.0.0.1:$hp/live/bench/index.m3u8" ;;
         *) url="http://127.0.0.1:$hp/live/bench.flv" ;;
@@ -518,7 +519,7 @@ for n in $N_LIST; do
     for server in $SERVERS; do
         for proto in $PROTOS; do
             [ "$server" = nginx-rtmp ] && [ "$proto" = http-flv ] && continue   # no HTTP-FLV in nginx-rtmp
-            case "$proto" in hls|ll-hls|rtmps|rtmpe|https-flv) [[ "$server" = liu-mw* ]] || continue ;; esac   # Liu only
+            case "$proto" in ws-flv|hls|ll-hls|rtmps|rtmpe|https-flv) [[ "$server" = liu-mw* ]] || continue ;; esac   # Liu only
             run_row "$server" "$proto" "$n"
         done
     done

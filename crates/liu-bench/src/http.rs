@@ -18,6 +18,83 @@ pub fn request(host: &str, path: &str) -> String {
     )
 }
 
+/// A WebSocket opening handshake for `path` (RFC 6455 section 4.1).
+pub fn websocket_request(host: &str, path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: bGl1LWJlbmNoLWtleS0xMg==\r\nSec-WebSocket-Version: 13\r\n\
+         User-Agent: liu-bench/{}\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// A server's WebSocket frames (RFC 6455 section 5.2, never masked): the
+/// payloads of data frames are passed on as they arrive, without waiting
+/// for whole messages; a close frame ends the stream.
+#[derive(Debug, Default)]
+pub struct Deframer {
+    head: Vec<u8>,
+    /// Payload bytes left in the current frame.
+    left: u64,
+    /// The current frame carries data (not control).
+    data: bool,
+    done: bool,
+}
+
+impl Deframer {
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Takes bytes as received; `out` gets the data frames' payload bytes.
+    pub fn feed(
+        &mut self,
+        mut data: &[u8],
+        out: &mut impl FnMut(&[u8]) -> Result<(), BenchError>,
+    ) -> Result<(), BenchError> {
+        while !data.is_empty() && !self.done {
+            if self.left > 0 {
+                let n = usize::try_from(self.left)
+                    .unwrap_or(usize::MAX)
+                    .min(data.len());
+                if self.data {
+                    out(&data[..n])?;
+                }
+                self.left -= n as u64;
+                data = &data[n..];
+                continue;
+            }
+            self.head.push(data[0]);
+            data = &data[1..];
+            let h = &self.head;
+            if h.len() < 2 {
+                continue;
+            }
+            if h[1] & 0x80 != 0 {
+                return Err(BenchError::Http("masked WebSocket frame from the server"));
+            }
+            let need = match h[1] & 0x7f {
+                126 => 4,
+                127 => 10,
+                _ => 2,
+            };
+            if h.len() < need {
+                continue;
+            }
+            self.left = match need {
+                4 => u64::from(u16::from_be_bytes([h[2], h[3]])),
+                10 => u64::from_be_bytes([h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9]]),
+                _ => u64::from(h[1] & 0x7f),
+            };
+            let opcode = h[0] & 0x0f;
+            self.data = opcode <= 2;
+            self.done = opcode == 8;
+            self.head.clear();
+        }
+        Ok(())
+    }
+}
+
 /// How the response body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {
@@ -468,6 +545,33 @@ mod tests {
         assert!(
             request("127.0.0.1:8080", "/live/a.flv?x=1")
                 .starts_with("GET /live/a.flv?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n")
+        );
+    }
+
+    #[test]
+    fn websocket_frames_in_any_pieces() {
+        // A binary frame of 3 bytes, one of 300 (16-bit length), a ping, a close.
+        let mut wire = vec![0x82, 3, b'a', b'b', b'c', 0x82, 126, 1, 44];
+        wire.extend(std::iter::repeat_n(b'x', 300));
+        wire.extend([0x89, 2, b'p', b'p', 0x88, 2, 3, 232, 0x82, 1, b'z']);
+        for piece in [1, 2, 7, wire.len()] {
+            let mut d = Deframer::default();
+            let mut got = Vec::new();
+            for chunk in wire.chunks(piece) {
+                d.feed(chunk, &mut |p| {
+                    got.extend_from_slice(p);
+                    Ok(())
+                })
+                .unwrap();
+            }
+            assert!(d.is_done());
+            assert_eq!(got.len(), 303, "pieces of {piece}");
+            assert_eq!(&got[..3], b"abc");
+        }
+        let mut d = Deframer::default();
+        assert!(
+            d.feed(&[0x82, 0x81, 0, 0, 0, 0, 1], &mut |_| Ok(()))
+                .is_err()
         );
     }
 }

@@ -4,14 +4,16 @@ use std::net::SocketAddr;
 
 use crate::error::BenchError;
 
-/// How viewers play. New protocols (WebSocket-FLV) add a variant here
-/// and a viewer module in [`crate::viewer`].
+/// How viewers play. New protocols add a variant here and a viewer
+/// module in [`crate::viewer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Rtmp,
     HttpFlv,
     /// An `http://` URL whose path ends in `.m3u8`.
     Hls,
+    /// `ws://` (`wss://`): the HTTP-FLV path upgraded to a WebSocket.
+    WsFlv,
 }
 
 impl Protocol {
@@ -21,6 +23,7 @@ impl Protocol {
             Protocol::Rtmp => "rtmp",
             Protocol::HttpFlv => "http-flv",
             Protocol::Hls => "hls",
+            Protocol::WsFlv => "ws-flv",
         }
     }
 }
@@ -59,18 +62,20 @@ impl Target {
             url: url.to_string(),
             why,
         };
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| bad("expected rtmp://, rtmps://, rtmpe://, http:// or https://"))?;
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            bad("expected rtmp://, rtmps://, rtmpe://, http://, https://, ws:// or wss://")
+        })?;
         let (protocol, security, default_port) = match scheme {
             "rtmp" => (Protocol::Rtmp, Security::None, 1935),
             "rtmps" => (Protocol::Rtmp, Security::Tls, 443),
             "rtmpe" => (Protocol::Rtmp, Security::Rtmpe, 1935),
             "http" => (Protocol::HttpFlv, Security::None, 80),
             "https" => (Protocol::HttpFlv, Security::Tls, 443),
+            "ws" => (Protocol::WsFlv, Security::None, 80),
+            "wss" => (Protocol::WsFlv, Security::Tls, 443),
             _ => {
                 return Err(bad(
-                    "expected rtmp://, rtmps://, rtmpe://, http:// or https://",
+                    "expected rtmp://, rtmps://, rtmpe://, http://, https://, ws:// or wss://",
                 ));
             }
         };
@@ -89,7 +94,7 @@ impl Target {
             p => p,
         };
         match protocol {
-            Protocol::HttpFlv | Protocol::Hls => Ok(Target {
+            Protocol::HttpFlv | Protocol::Hls | Protocol::WsFlv => Ok(Target {
                 protocol,
                 security,
                 host,
@@ -145,13 +150,15 @@ impl Target {
                 let (dir, file) = name.split_at(last_segment - 1);
                 format!("{dir}-{i}{file}")
             }
-            Protocol::HttpFlv | Protocol::Hls => match name[last_segment..].rfind('.') {
-                Some(dot) => {
-                    let (stem, ext) = name.split_at(last_segment + dot);
-                    format!("{stem}-{i}{ext}")
+            Protocol::HttpFlv | Protocol::Hls | Protocol::WsFlv => {
+                match name[last_segment..].rfind('.') {
+                    Some(dot) => {
+                        let (stem, ext) = name.split_at(last_segment + dot);
+                        format!("{stem}-{i}{ext}")
+                    }
+                    None => format!("{name}-{i}"),
                 }
-                None => format!("{name}-{i}"),
-            },
+            }
             Protocol::Rtmp => format!("{name}-{i}"),
         };
         Target {
@@ -167,6 +174,7 @@ impl Target {
             (Protocol::Rtmp, Security::Rtmpe) => "rtmpe",
             (Protocol::HttpFlv, Security::Tls) => "https-flv",
             (Protocol::Hls, Security::Tls) => "hls-tls",
+            (Protocol::WsFlv, Security::Tls) => "wss-flv",
             (p, _) => p.name(),
         }
     }
@@ -241,6 +249,14 @@ mod tests {
         assert_eq!(t.tc_url, "rtmpe://example:1936/live");
         let t = Target::parse("https://example/live/s.flv").unwrap();
         assert_eq!((t.port, t.kind()), (443, "https-flv"));
+        let t = Target::parse("ws://example:8080/live/s.flv").unwrap();
+        assert_eq!(
+            (t.port, t.kind(), &t.stream[..]),
+            (8080, "ws-flv", "/live/s.flv")
+        );
+        assert_eq!(t.numbered(2).stream, "/live/s-2.flv");
+        let t = Target::parse("wss://example/live/s.flv").unwrap();
+        assert_eq!((t.port, t.kind()), (443, "wss-flv"));
         assert!(Target::parse("rtmp://host/onlyapp").is_err());
         assert!(Target::parse("rtmp://host:x/a/b").is_err());
         assert!(Target::parse("ftp://host/a/b").is_err());

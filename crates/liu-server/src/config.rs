@@ -51,6 +51,19 @@ pub struct AppConfig {
     /// H.265 form for this application's HTTP-FLV viewers without `?hevc=`
     /// (`[stream] flv_hevc` if unset).
     pub flv_hevc: Option<HevcForm>,
+    /// Viewers' timelines (`[stream] timestamps` if unset).
+    pub timestamps: Option<Timestamps>,
+}
+
+/// Where an RTMP, HTTP-FLV or WebSocket-FLV viewer's timeline starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Timestamps {
+    /// At 0 for each viewer (as SRS does): `onMetaData` and the sequence
+    /// headers at 0, the first keyframe at 0, media from there.
+    Zero,
+    /// The stream's own timeline, the same for every viewer.
+    Source,
 }
 
 /// The members of the RTMP family, as named in URLs and in config.
@@ -158,6 +171,12 @@ impl Config {
             .or(app)
             .unwrap_or(self.stream.flv_hevc)
             .dialect()
+    }
+
+    /// Where the timelines of `app`'s FLV-family viewers start.
+    pub fn timestamps(&self, app: &str) -> Timestamps {
+        let own = self.app.get(app).and_then(|a| a.timestamps);
+        own.unwrap_or(self.stream.timestamps)
     }
 
     pub fn merge_window(&self, app: &str) -> Duration {
@@ -349,6 +368,8 @@ pub struct StreamConfig {
     pub rtmp_hevc: HevcForm,
     /// H.265 form for HTTP-FLV viewers without `?hevc=legacy|enhanced`.
     pub flv_hevc: HevcForm,
+    /// Where each RTMP, HTTP-FLV and WebSocket-FLV viewer's timeline starts.
+    pub timestamps: Timestamps,
 }
 
 impl Default for StreamConfig {
@@ -366,6 +387,7 @@ impl Default for StreamConfig {
             io_uring: hub.io_uring,
             rtmp_hevc: HevcForm::Legacy,
             flv_hevc: HevcForm::Enhanced,
+            timestamps: Timestamps::Zero,
         }
     }
 }

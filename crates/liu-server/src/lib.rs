@@ -18,6 +18,7 @@ mod server;
 mod stream_info;
 mod tls;
 mod transport;
+mod viewer;
 #[doc(hidden)]
 pub mod workload;
 

@@ -11,12 +11,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::http::flv_form;
 use crate::hub::{
     Delivery, FrameFlags, FrameKind, Hub, HubConfig, SourceInfo, StreamKey, ViewerInfo,
 };
 use crate::io::write_all_vectored;
-use crate::rtmp::{RTMP_FORM, rtmp_form};
+use crate::viewer::{FLV_FORM, RTMP_FORM, flv_tag, rtmp_message};
 
 /// What the workload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,9 +65,9 @@ async fn fanout(viewers: usize, seconds: u32) -> WorkloadReport {
                 for delivery in batch.drain(..) {
                     match delivery {
                         Delivery::Frame(frame) => out.push(if rtmp {
-                            frame.form(RTMP_FORM, |f| rtmp_form(f, 1, 4096))
+                            frame.form(RTMP_FORM, |f| rtmp_message(f, f.wire_timestamp(), 1, 4096))
                         } else {
-                            frame.form(crate::http::FLV_FORM, flv_form)
+                            frame.form(FLV_FORM, flv_tag)
                         }),
                         Delivery::Unpublished => ended = true,
                         Delivery::Published | Delivery::Skipped => {}

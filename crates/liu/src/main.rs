@@ -122,6 +122,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             http.port()
         );
         println!(
+            "       ws://{http_host}:{}/live/<stream>.flv     (WebSocket-FLV)",
+            http.port()
+        );
+        println!(
             "       http://{http_host}:{}/live/<stream>.m3u8   (HLS)",
             http.port()
         );

@@ -1,6 +1,7 @@
-//! Browser interop: Debian's headless Chromium plays Liu's HTTP-FLV with mpegts.js (Media Source
-//! Extensions), the way a web player does, from a page served by ANOTHER origin (so the stream's
-//! fetch is a CORS request and needs Liu's `Access-Control-Allow-Origin`).
+//! Browser interop: Debian's headless Chromium plays Liu's HTTP-FLV and WebSocket-FLV with
+//! mpegts.js (Media Source Extensions), the way a web player does, from a page served by ANOTHER
+//! origin (so the stream's fetch is a CORS request and needs Liu's `Access-Control-Allow-Origin`;
+//! the WebSocket is opened cross-origin too).
 //!
 //! Pieces (installed by `scripts/browser-deps.sh`, which `scripts/test.sh` runs):
 //!   /usr/bin/chromium (Debian), tests/browser/node_modules (mpegts.js, playwright-core, pinned by
@@ -24,6 +25,18 @@ const MIN_FRAMES: u64 = 100;
 
 #[test]
 fn chromium_plays_http_flv_with_mpegts_js_cross_origin() {
+    chromium_plays("http");
+}
+
+/// WebSocket-FLV: the same stream on the same path, upgraded; mpegts.js reads it with its
+/// WebSocket loader.
+#[test]
+fn chromium_plays_ws_flv_with_mpegts_js_cross_origin() {
+    chromium_plays("ws");
+}
+
+/// Chromium plays the stream over `scheme` (`http` or `ws`) from a page of another origin.
+fn chromium_plays(scheme: &str) {
     let _wd = watchdog("browser", Duration::from_secs(150));
     let t0 = Instant::now();
     let files = BrowserFiles::locate();
@@ -45,7 +58,10 @@ fn chromium_plays_http_flv_with_mpegts_js_cross_origin() {
             "text/javascript; charset=utf-8",
         ),
     ]);
-    let flv_url = server.flv_url(&name);
+    let flv_url = server
+        .flv_url(&name)
+        .replacen("http://", &format!("{scheme}://"), 1);
+    assert!(flv_url.starts_with(&format!("{scheme}://")), "{flv_url}");
     assert_ne!(
         statics.addr,
         server.http_addr(),

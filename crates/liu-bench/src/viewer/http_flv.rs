@@ -1,28 +1,32 @@
 //! The HTTP-FLV viewer: a hand-written GET, the response head, then the
-//! body (chunked, sized or close-delimited) skimmed as FLV tags.
+//! body (chunked, sized or close-delimited) skimmed as FLV tags. A
+//! WebSocket-FLV viewer is the same with an upgrade: `101`, then the FLV
+//! stream in WebSocket frames.
 
 use std::time::Instant;
 
 use super::{Failure, Phase, Tracker, ViewerConfig, connect, read_setup, write_all};
-use crate::http::{self, BodyKind, Dechunker, MAX_HEAD};
+use crate::http::{self, BodyKind, Dechunker, Deframer, MAX_HEAD};
 use crate::skim::{FlvSkimmer, Message};
+use crate::target::Protocol;
 
 pub(super) async fn play(config: &ViewerConfig, t: &mut Tracker) -> Result<(), Failure> {
     let mut sock = connect(config, t).await?;
     t.phase = Phase::Setup;
     let target = &config.target;
-    write_all(
-        &mut sock,
-        http::request(&target.authority(), &target.stream).as_bytes(),
-        t.phase,
-    )
-    .await?;
+    let websocket = target.protocol == Protocol::WsFlv;
+    let request = if websocket {
+        http::websocket_request(&target.authority(), &target.stream)
+    } else {
+        http::request(&target.authority(), &target.stream)
+    };
+    write_all(&mut sock, request.as_bytes(), t.phase).await?;
 
     let mut head = Vec::with_capacity(512);
     let mut body = loop {
         let (start, phase) = (t.start, t.phase);
         let step = read_setup(config, start, phase, &mut sock, |data, now| {
-            head_bytes(&mut head, data, t, now)
+            head_bytes(&mut head, data, websocket, t, now)
         })
         .await?;
         let Some(step) = step else {
@@ -58,6 +62,7 @@ pub(super) async fn play(config: &ViewerConfig, t: &mut Tracker) -> Result<(), F
 fn head_bytes(
     head: &mut Vec<u8>,
     data: &[u8],
+    websocket: bool,
     t: &mut Tracker,
     now: Instant,
 ) -> Result<Option<Body>, Failure> {
@@ -70,14 +75,19 @@ fn head_bytes(
             let Some(response) = response else {
                 return Ok(None);
             };
-            if response.status != 200 {
+            let want = if websocket { 101 } else { 200 };
+            if response.status != want {
                 return Err(Failure::new(
                     "http_status",
                     format!("HTTP {}", response.status),
                 ));
             }
             // The head ended in this read (it had not before), so it ends inside `data`.
-            let mut body = Body::new(response.body);
+            let mut body = if websocket {
+                Body::websocket()
+            } else {
+                Body::new(response.body)
+            };
             body.feed(&data[response.len - before..], t, now)?;
             Ok(Some(body))
         });
@@ -98,6 +108,7 @@ struct Body {
 
 enum Framing {
     Chunked(Dechunker),
+    WebSocket(Deframer),
     Length(u64),
     Close,
 }
@@ -115,9 +126,17 @@ impl Body {
         }
     }
 
+    fn websocket() -> Self {
+        Body {
+            framing: Framing::WebSocket(Deframer::default()),
+            skim: FlvSkimmer::new(),
+        }
+    }
+
     fn is_done(&self) -> bool {
         match &self.framing {
             Framing::Chunked(d) => d.is_done(),
+            Framing::WebSocket(d) => d.is_done(),
             Framing::Length(n) => *n == 0,
             Framing::Close => false,
         }
@@ -129,6 +148,7 @@ impl Body {
         let mut on_tag = |m: &Message<'_>| t.on_message(m, now);
         match &mut self.framing {
             Framing::Chunked(d) => d.feed(data, &mut |part| skim.feed(part, &mut on_tag))?,
+            Framing::WebSocket(d) => d.feed(data, &mut |part| skim.feed(part, &mut on_tag))?,
             Framing::Length(left) => {
                 let n = usize::try_from(*left).unwrap_or(usize::MAX).min(data.len());
                 *left -= n as u64;

@@ -131,7 +131,7 @@ pub async fn run(
         let play = async {
             match config.target.protocol {
                 Protocol::Rtmp => rtmp::play(&config, &mut t).await,
-                Protocol::HttpFlv => http_flv::play(&config, &mut t).await,
+                Protocol::HttpFlv | Protocol::WsFlv => http_flv::play(&config, &mut t).await,
                 Protocol::Hls => hls::play(&config, &mut t).await,
             }
         };

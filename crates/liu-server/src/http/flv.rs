@@ -11,31 +11,21 @@
 use std::io;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, StreamBody};
-use liu_flv::av::FlvDialect;
-use liu_flv::flv::{TagType, encode_file_header, encode_tag};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::buf_list::BufList;
-use crate::dialect::frame_in;
-use crate::hub::{
-    Delivery, DirectTicket, FormSlot, Frame, FrameKind, Returned, StreamHeaders, StreamKey,
-    Subscriber, ViewerInfo,
-};
+use crate::hub::{DirectTicket, Returned, StreamKey, Subscriber, ViewerInfo};
 use crate::io::write_all_vectored;
 use crate::server::Context;
+use crate::viewer::{FlvForm, FlvTags, FlvViewer, Next};
 
 use super::service::Body;
-use super::sink::{FlvSink, MAX_LINE, hex_line};
 
-/// The shared FLV tag form of a frame.
-pub const FLV_FORM: FormSlot = FormSlot(1);
-/// Most deliveries taken from the hub at once.
-const BATCH: usize = 128;
 /// Buffer lists longer than this are released after use, so an idle
 /// viewer keeps small ones.
 const SMALL_BATCH: usize = 16;
@@ -45,135 +35,110 @@ const HEADER_WAIT: Duration = Duration::from_secs(1);
 /// is disconnected.
 const MAX_IGNORED_INPUT: usize = 64 * 1024;
 
-/// One viewer's position in a stream and what it is due next.
-pub struct FlvPlayback {
-    subscriber: Subscriber,
-    batch: Vec<Delivery>,
-    header_sent: bool,
+/// One HTTP-FLV (or WebSocket-FLV) viewer: the FLV file the driver writes,
+/// ended at shutdown or when a publisher that left does not come back.
+pub struct FlvPlayback<F: FlvForm> {
+    viewer: FlvViewer<F>,
     /// How long to wait for a publisher that left to come back.
     wait: Duration,
-    merge_window: Duration,
-    /// Media was delivered already (the merge window applies from then on).
-    started: bool,
-    /// Legacy (H.265 as codec id 12) or Enhanced RTMP tags.
-    dialect: FlvDialect,
+    /// Until when a publisher that left may come back.
+    left_until: Option<tokio::time::Instant>,
+    announced: bool,
     stop: watch::Receiver<bool>,
     done: bool,
+    /// The protocol, for log lines.
+    label: &'static str,
 }
 
-impl FlvPlayback {
+impl<F: FlvForm> FlvPlayback<F> {
     pub fn new(
-        subscriber: Subscriber,
+        viewer: FlvViewer<F>,
         wait: Duration,
-        merge_window: Duration,
-        dialect: FlvDialect,
         stop: watch::Receiver<bool>,
+        label: &'static str,
     ) -> Self {
         FlvPlayback {
-            subscriber,
-            batch: Vec::new(),
-            header_sent: false,
+            viewer,
             wait,
-            merge_window,
-            started: false,
-            dialect,
+            left_until: None,
+            announced: false,
             stop,
             done: false,
+            label,
         }
     }
 
     /// Appends the next bytes to send to `out`, waiting until there are
     /// some; `false` when the playback has ended and nothing was added.
-    pub async fn next_tags(&mut self, out: &mut Vec<Bytes>) -> bool {
+    pub async fn next_bytes(&mut self, out: &mut Vec<Bytes>) -> bool {
         let before = out.len();
         while out.len() == before {
             if self.done {
                 return false;
             }
-            if self.header_sent {
-                self.fill(out).await;
-            } else {
-                self.header_sent = true;
-                self.send_header(out).await;
+            // Each wait below may be cancelled (a WebSocket viewer's ping):
+            // its state is kept so the next call goes on where it was.
+            if let Some(until) = self.left_until {
+                // Stay connected while the publisher may come back.
+                let back = tokio::select! {
+                    back = self.viewer.wait_published(until.saturating_duration_since(tokio::time::Instant::now())) => back,
+                    _ = self.stop.changed() => false,
+                };
+                self.left_until = None;
+                self.done = !back;
+                continue;
+            }
+            if !self.announced {
+                let announced = tokio::select! {
+                    r = self.viewer.announce(HEADER_WAIT) => r,
+                    _ = self.stop.changed() => {
+                        self.done = true;
+                        continue;
+                    }
+                };
+                self.announced = true;
+                if let Err(e) = announced {
+                    warn!("{} viewer dropped: {e}", self.label);
+                    self.done = true;
+                }
+                continue;
+            }
+            let next = tokio::select! {
+                next = self.viewer.next(out) => next,
+                _ = self.stop.changed() => {
+                    self.done = true;
+                    continue;
+                }
+            };
+            match next {
+                Err(e) => {
+                    warn!("{} viewer dropped: {e}", self.label);
+                    self.done = true;
+                }
+                Ok(Next::Unpublished) => {
+                    self.left_until = Some(tokio::time::Instant::now() + self.wait);
+                }
+                Ok(Next::Frames | Next::Published | Next::Skipped) => {}
             }
         }
         true
     }
 
-    async fn fill(&mut self, out: &mut Vec<Bytes>) {
-        let result = tokio::select! {
-            r = self.subscriber.next_batch(&mut self.batch, BATCH) => r,
-            _ = self.stop.changed() => {
-                self.done = true;
-                return;
-            }
-        };
-        let result = match result {
-            // The first batch (the GOP cache) leaves at once.
-            Ok(())
-                if !self.merge_window.is_zero() && std::mem::replace(&mut self.started, true) =>
-            {
-                // Let more messages arrive so one write carries them all.
-                tokio::time::sleep(self.merge_window).await;
-                self.subscriber.read_ready(&mut self.batch, BATCH)
-            }
-            other => other,
-        };
-        if let Err(e) = result {
-            warn!("HTTP-FLV viewer dropped: {e}");
-            self.done = true;
-            return;
+    /// Hands the socket's write side to the stream if the viewer has read
+    /// all there is and has not ended ([`FlvViewer::go_direct`]).
+    pub fn go_direct(
+        &mut self,
+        wr: tokio::net::tcp::OwnedWriteHalf,
+    ) -> Result<DirectTicket, tokio::net::tcp::OwnedWriteHalf> {
+        if self.done {
+            return Err(wr);
         }
-        self.take_batch(out).await;
-    }
-
-    /// Moves delivered frames to `out` as FLV tags; returns the kinds seen.
-    async fn take_batch(&mut self, out: &mut Vec<Bytes>) -> (bool, bool) {
-        let (mut audio, mut video) = (false, false);
-        let mut batch = std::mem::take(&mut self.batch);
-        for delivery in batch.drain(..) {
-            match delivery {
-                Delivery::Frame(frame) => {
-                    audio |= frame.kind == FrameKind::Audio;
-                    video |= frame.kind == FrameKind::Video;
-                    if let Some(frame) = frame_in(&frame, self.dialect) {
-                        out.push(frame.form(FLV_FORM, flv_form));
-                    }
-                }
-                Delivery::Unpublished => {
-                    // Stay connected while the publisher may come back.
-                    let back = tokio::select! {
-                        back = self.subscriber.wait_published(self.wait) => back,
-                        _ = self.stop.changed() => false,
-                    };
-                    if !back {
-                        self.done = true;
-                        break;
-                    }
-                }
-                Delivery::Published | Delivery::Skipped => {}
-            }
-        }
-        if batch.capacity() <= SMALL_BATCH {
-            self.batch = batch;
-        }
-        (audio, video)
-    }
-
-    /// The viewer may hand its socket to the stream: its header and first
-    /// tags are out, and it has not ended.
-    pub fn may_go_direct(&self) -> bool {
-        self.header_sent && !self.done
-    }
-
-    /// See [`Subscriber::go_direct`].
-    pub(super) fn go_direct(&mut self, sink: Box<FlvSink>) -> Result<DirectTicket, Box<FlvSink>> {
-        self.subscriber.go_direct(sink)
+        self.viewer.go_direct(wr)
     }
 
     /// Waits until the stream hands the socket back, or takes it back at
     /// shutdown (the playback then ends).
-    pub(super) async fn wait_direct(&mut self, ticket: &mut DirectTicket) -> Option<Returned> {
+    pub async fn wait_direct(&mut self, ticket: &mut DirectTicket) -> Option<Returned> {
         tokio::select! {
             returned = ticket.returned() => returned,
             _ = self.stop.changed() => {
@@ -183,73 +148,13 @@ impl FlvPlayback {
         }
     }
 
-    /// Continues where the stream stopped writing.
-    pub(super) fn resume(&mut self, returned: Returned) -> Option<Box<FlvSink>> {
-        self.subscriber.resume(returned)
+    /// Continues where the stream stopped writing ([`FlvViewer::resume`]).
+    pub fn resume(
+        &mut self,
+        returned: Returned,
+    ) -> io::Result<(tokio::net::tcp::OwnedWriteHalf, Vec<Bytes>)> {
+        self.viewer.resume(returned)
     }
-
-    /// The FLV header's audio and video flags must be right from the first
-    /// byte (flv.js and mpegts.js wait for every announced track), so hold
-    /// the first tags until the stream's tracks are known: from
-    /// `onMetaData`, from both tracks' frames, or after `HEADER_WAIT`.
-    async fn send_header(&mut self, out: &mut Vec<Bytes>) {
-        let first = out.len();
-        let deadline = tokio::time::Instant::now() + HEADER_WAIT;
-        let (mut saw_audio, mut saw_video) = (false, false);
-        let (audio, video) = loop {
-            if let Some(tracks) = announced_tracks(&self.subscriber.headers()) {
-                break tracks;
-            }
-            if saw_audio && saw_video {
-                break (true, true);
-            }
-            let more = tokio::select! {
-                r = tokio::time::timeout_at(deadline, self.subscriber.next_batch(&mut self.batch, BATCH)) => r,
-                _ = self.stop.changed() => {
-                    self.done = true;
-                    return;
-                }
-            };
-            match more {
-                Ok(Ok(())) => {
-                    let (a, v) = self.take_batch(out).await;
-                    saw_audio |= a;
-                    saw_video |= v;
-                    if self.done {
-                        return;
-                    }
-                }
-                Ok(Err(e)) => {
-                    warn!("HTTP-FLV viewer dropped: {e}");
-                    self.done = true;
-                    return;
-                }
-                Err(_) if saw_audio || saw_video => break (saw_audio, saw_video),
-                Err(_) => break (true, true),
-            }
-        };
-        out.insert(
-            first,
-            Bytes::copy_from_slice(&encode_file_header(audio, video)),
-        );
-    }
-}
-
-/// The tracks a stream announces: `onMetaData`'s `audiocodecid` and
-/// `videocodecid` (FLV spec E.5) and the sequence headers seen, else both
-/// sequence headers.
-fn announced_tracks(h: &StreamHeaders) -> Option<(bool, bool)> {
-    if let Some(meta) = &h.metadata
-        && let Ok(values) = liu_flv::amf0::decode_all(&meta.payload)
-        && let Some(object) = values.get(1)
-    {
-        let audio = object.get("audiocodecid").is_some() || h.audio_config.is_some();
-        let video = object.get("videocodecid").is_some() || h.video_config.is_some();
-        if audio || video {
-            return Some((audio, video));
-        }
-    }
-    (h.audio_config.is_some() && h.video_config.is_some()).then_some((true, true))
 }
 
 /// A subscription to `key` once it is published, waiting up to
@@ -270,16 +175,6 @@ pub async fn wait_for_stream(
     published.then_some(subscriber)
 }
 
-/// A frame as one FLV tag with its trailing PreviousTagSize (FLV spec E.3).
-pub(crate) fn flv_form(frame: &Frame) -> Bytes {
-    let tag_type = match frame.kind {
-        FrameKind::Audio => TagType::Audio,
-        FrameKind::Video => TagType::Video,
-        FrameKind::Data => TagType::Script,
-    };
-    encode_tag(tag_type, frame.wire_timestamp(), &frame.payload)
-}
-
 /// Streams `playback` on `socket` as the body of a response whose head was
 /// already written: one vectored write per batch of tags, framed as one
 /// chunk (RFC 9112 section 7.1) when `chunked`, else delimited by closing.
@@ -289,7 +184,7 @@ pub(crate) fn flv_form(frame: &Frame) -> Bytes {
 /// properly and the connection may carry another request.
 pub async fn stream_native(
     socket: TcpStream,
-    mut playback: FlvPlayback,
+    mut playback: FlvPlayback<FlvTags>,
     chunked: bool,
     write_timeout: Duration,
 ) -> Option<TcpStream> {
@@ -298,25 +193,15 @@ pub async fn stream_native(
     let mut wr = Some(wr);
     let writing = async {
         let mut out: Vec<Bytes> = Vec::new();
-        // Chunk-size lines, each split off one reused buffer.
-        let mut lines = BytesMut::new();
         let mut direct: Option<DirectTicket> = None;
         loop {
             if let Some(mut ticket) = direct.take() {
-                let returned = playback.wait_direct(&mut ticket).await;
-                let sink = returned
-                    .and_then(|r| playback.resume(r))
+                let returned = playback
+                    .wait_direct(&mut ticket)
+                    .await
                     .ok_or_else(|| io::Error::other("the stream lost the socket"))?;
-                let FlvSink {
-                    wr: w,
-                    pending,
-                    error,
-                    ..
-                } = *sink;
+                let (w, pending) = playback.resume(returned)?;
                 let w = wr.insert(w);
-                if let Some(e) = error {
-                    return Err(e);
-                }
                 out = pending;
                 write_all_vectored(w, &mut out, write_timeout).await?;
                 continue;
@@ -324,10 +209,7 @@ pub async fn stream_native(
             let Some(w) = wr.as_mut() else {
                 return Ok(false);
             };
-            if chunked {
-                out.push(Bytes::new()); // the chunk-size line, set below
-            }
-            if !playback.next_tags(&mut out).await {
+            if !playback.next_bytes(&mut out).await {
                 if !chunked {
                     return Ok(false);
                 }
@@ -336,26 +218,14 @@ pub async fn stream_native(
                 write_all_vectored(w, &mut out, write_timeout).await?;
                 return Ok(true);
             }
-            if chunked {
-                let len: usize = out[1..].iter().map(Bytes::len).sum();
-                let mut line = [0u8; MAX_LINE];
-                let n = hex_line(&mut line, len);
-                lines.reserve(MAX_LINE);
-                lines.extend_from_slice(&line[..n]);
-                out[0] = lines.split().freeze();
-                out.push(Bytes::from_static(b"\r\n"));
-            }
             write_all_vectored(w, &mut out, write_timeout).await?;
             if out.capacity() > SMALL_BATCH {
                 out = Vec::new();
             }
-            if playback.may_go_direct()
-                && let Some(w) = wr.take()
-            {
-                let sink = FlvSink::new(w, chunked, playback.dialect);
-                match playback.go_direct(Box::new(sink)) {
+            if let Some(w) = wr.take() {
+                match playback.go_direct(w) {
                     Ok(ticket) => direct = Some(ticket),
-                    Err(sink) => wr = Some(sink.wr),
+                    Err(w) => wr = Some(w),
                 }
             }
         }
@@ -404,13 +274,13 @@ pub async fn stream_native(
 /// or per `max_frame` bytes of it. Over TLS hyper copies each frame into its
 /// write buffer, which keeps its largest size for the connection's life: a
 /// whole GOP-cache batch would make every HTTPS viewer hold that much.
-pub fn hyper_body(playback: FlvPlayback, max_frame: Option<usize>) -> Body {
+pub fn hyper_body(playback: FlvPlayback<FlvTags>, max_frame: Option<usize>) -> Body {
     let state = (playback, BufList::default());
     let stream =
         futures_util::stream::unfold(state, move |(mut playback, mut pending)| async move {
             if pending.remaining() == 0 {
                 let mut tags = Vec::new();
-                if !playback.next_tags(&mut tags).await {
+                if !playback.next_bytes(&mut tags).await {
                     return None;
                 }
                 pending = tags.into_iter().collect();

@@ -49,6 +49,12 @@ pub struct RequestHead {
     pub has_body: bool,
     /// The page the request came from: `Origin`, else `Referer`.
     pub page: Option<String>,
+    /// The WebSocket opening handshake's fields (RFC 6455 section 4.1):
+    /// `Upgrade`, `Connection`, `Sec-WebSocket-Key`, `Sec-WebSocket-Version`.
+    pub upgrade: Option<String>,
+    pub connection: Option<String>,
+    pub ws_key: Option<String>,
+    pub ws_version: Option<String>,
     /// Length of the head in the buffer it was parsed from.
     pub len: usize,
 }
@@ -82,13 +88,31 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     let mut keep_alive = http11;
     let mut has_body = false;
     let (mut origin, mut referer) = (None, None);
+    let (mut upgrade, mut connection, mut ws_key, mut ws_version) = (None, None, None, None);
+    let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     for h in req.headers.iter() {
+        // A field sent on several lines is one comma-separated list
+        // (RFC 9110 section 5.3).
+        let joined = |field: &mut Option<String>, v: &[u8]| {
+            *field = Some(match field.take() {
+                Some(before) => format!("{before}, {}", text(v)),
+                None => text(v),
+            });
+        };
+        if h.name.eq_ignore_ascii_case("upgrade") {
+            joined(&mut upgrade, h.value);
+        } else if h.name.eq_ignore_ascii_case("sec-websocket-key") {
+            ws_key = Some(text(h.value));
+        } else if h.name.eq_ignore_ascii_case("sec-websocket-version") {
+            ws_version = Some(text(h.value));
+        }
         if h.name.eq_ignore_ascii_case("origin") {
             origin = Some(String::from_utf8_lossy(h.value).into_owned());
         } else if h.name.eq_ignore_ascii_case("referer") {
             referer = Some(String::from_utf8_lossy(h.value).into_owned());
         }
         if h.name.eq_ignore_ascii_case("connection") {
+            joined(&mut connection, h.value);
             for token in String::from_utf8_lossy(h.value).split(',') {
                 let token = token.trim();
                 if token.eq_ignore_ascii_case("close") {
@@ -114,8 +138,26 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
         keep_alive,
         has_body,
         page: origin.or(referer),
+        upgrade,
+        connection,
+        ws_key,
+        ws_version,
         len,
     }))
+}
+
+impl RequestHead {
+    /// The request as a WebSocket opening handshake.
+    pub fn handshake(&self) -> liu_ws::HandshakeRequest<'_> {
+        liu_ws::HandshakeRequest {
+            get: self.method == Method::Get,
+            http11: self.http11,
+            upgrade: self.upgrade.as_deref(),
+            connection: self.connection.as_deref(),
+            key: self.ws_key.as_deref(),
+            version: self.ws_version.as_deref(),
+        }
+    }
 }
 
 /// Reads until `buf` starts with a complete head. `Ok(None)`: the peer

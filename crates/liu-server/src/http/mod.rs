@@ -11,7 +11,7 @@
 mod flv;
 mod head;
 mod service;
-mod sink;
+mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +22,6 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-pub(crate) use flv::{FLV_FORM, flv_form};
 use flv::{FlvPlayback, stream_native, wait_for_stream};
 use head::{HeadError, Method, RequestHead, read_head};
 use service::flv_stream_key;
@@ -31,6 +30,7 @@ pub(crate) use service::{Body, forbidden};
 
 use crate::access::{AccessRequest, Action, Protocol};
 use crate::server::Context;
+use crate::viewer::{FlvTags, FlvViewer, Selection};
 
 /// Serves one HTTP/1.1 connection.
 pub async fn serve_connection(
@@ -55,12 +55,20 @@ pub async fn serve_connection(
                     return;
                 }
             };
-        let key =
-            flv_stream_key(&head.path).filter(|_| head.method == Method::Get && !head.has_body);
-        let Some(key) = key else {
-            serve_with_hyper(socket, buf, peer, false, ctx, stop).await;
-            return;
+        let (key, websocket) = match route(&head) {
+            Route::Flv(key) => (key, false),
+            Route::WebSocketFlv(key) => (key, true),
+            Route::Other => {
+                serve_with_hyper(socket, buf, peer, false, ctx, stop).await;
+                return;
+            }
         };
+        if websocket {
+            // Bytes after the handshake would be the client's frames: a
+            // viewer sends none before it is answered.
+            serve_ws_native(socket, &head, key, peer, &ctx, stop).await;
+            return;
+        }
         // Pipelined bytes after an endless response have no meaning.
         buf = Vec::new();
         match serve_flv(socket, &head, key, peer, &ctx, &stop).await {
@@ -68,6 +76,80 @@ pub async fn serve_connection(
             None => return,
         }
     }
+}
+
+/// Who serves a request, from its method, path and `Upgrade`.
+enum Route {
+    /// `GET /APP/STREAM.flv`: Liu's own HTTP-FLV loop.
+    Flv(crate::hub::StreamKey),
+    /// The same path with `Upgrade: websocket`: WebSocket-FLV.
+    WebSocketFlv(crate::hub::StreamKey),
+    /// Everything else: hyper.
+    Other,
+}
+
+fn route(head: &RequestHead) -> Route {
+    let Some(key) = flv_stream_key(&head.path) else {
+        return Route::Other;
+    };
+    if head.handshake().wants_websocket() {
+        Route::WebSocketFlv(key)
+    } else if head.method == Method::Get && !head.has_body {
+        Route::Flv(key)
+    } else {
+        Route::Other
+    }
+}
+
+/// Answers a WebSocket-FLV handshake on a connection of our own: a bad one
+/// gets 400 (426 for another version), a good one 101 and the stream.
+async fn serve_ws_native(
+    mut socket: TcpStream,
+    head: &RequestHead,
+    key: crate::hub::StreamKey,
+    peer: SocketAddr,
+    ctx: &Arc<Context>,
+    stop: watch::Receiver<bool>,
+) {
+    let write_timeout = Duration::from_millis(ctx.config.stream.write_timeout_ms);
+    let accept = match head.handshake().accept() {
+        Ok(accept) => accept,
+        Err(e) => {
+            warn!(%peer, "WebSocket handshake refused: {e}");
+            let answer = handshake_refusal(&e);
+            let _ = write_all(&mut socket, &[answer.as_bytes()], write_timeout).await;
+            return;
+        }
+    };
+    let answer = ws::switching_protocols(&accept);
+    if !write_all(&mut socket, &[answer.as_bytes()], write_timeout).await {
+        return;
+    }
+    let who = ws::WsViewer {
+        key,
+        query: head.query.clone(),
+        page: head.page.clone(),
+        peer,
+        tls: false,
+    };
+    ws::serve(crate::transport::Transport::Tcp(socket), who, ctx, stop).await;
+}
+
+/// The answer to a handshake that cannot be taken (RFC 6455 section 4.2.2).
+pub(crate) fn handshake_refusal(e: &liu_ws::WsError) -> String {
+    let (status, extra) = match e {
+        liu_ws::WsError::Version(_) => (
+            "426 Upgrade Required",
+            format!("Sec-WebSocket-Version: {}\r\n", liu_ws::VERSION),
+        ),
+        _ => ("400 Bad Request", String::new()),
+    };
+    let body = format!("{e}\n");
+    format!(
+        "HTTP/1.1 {status}\r\n{extra}Content-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// Answers one HTTP-FLV `GET`; returns the socket if the connection may
@@ -132,7 +214,13 @@ async fn serve_flv(
     let wait = Duration::from_millis(ctx.config.http.flv_wait_ms);
     let merge_window = ctx.config.merge_window(&key.app);
     let dialect = ctx.config.flv_dialect(&key.app, head.query.as_deref());
-    let playback = FlvPlayback::new(subscriber, wait, merge_window, dialect, stop.clone());
+    let viewer = FlvViewer::new(
+        subscriber,
+        FlvTags::new(chunked),
+        Selection::all(dialect, ctx.config.timestamps(&key.app)),
+        merge_window,
+    );
+    let playback = FlvPlayback::new(viewer, wait, stop.clone(), "HTTP-FLV");
     let socket = stream_native(socket, playback, chunked, write_timeout).await;
     info!(%peer, stream = %key, "HTTP-FLV stopped");
     socket.filter(|_| keep_alive)

@@ -28,6 +28,7 @@ use crate::hls::HlsRequest;
 use crate::hub::StreamKey;
 use crate::io::{Prefixed, WriteTimeout};
 use crate::server::Context;
+use crate::viewer::{FlvTags, FlvViewer, Selection};
 
 /// Response bodies carry lists of shared buffers: an HTTP-FLV body frame
 /// is a whole batch of tags.
@@ -65,6 +66,7 @@ pub async fn serve_with_hyper<S>(
         .header_read_timeout(Duration::from_millis(ctx.config.http.header_timeout_ms))
         .max_buf_size(MAX_HEAD_BYTES.max(8192))
         .serve_connection(io, service)
+        .with_upgrades()
         .await;
     if let Err(e) = result {
         debug!("HTTP connection ended: {e}");
@@ -97,6 +99,18 @@ async fn route(
             page,
         };
         return crate::hls::serve(hls, req.method(), req.headers(), asker, &ctx).await;
+    }
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok());
+    if let Some(key) = flv_stream_key(path)
+        && upgrade.is_some_and(|u| {
+            u.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
+        })
+    {
+        return websocket(req, key, peer, tls, ctx, stop);
     }
     let Some(key) = flv_stream_key(path) else {
         return if path == "/" {
@@ -143,17 +157,91 @@ async fn route(
     }
     info!(%peer, stream = %key, "HTTP-FLV playing");
     let dialect = ctx.config.flv_dialect(&key.app, req.uri().query());
-    let playback = FlvPlayback::new(
+    let viewer = FlvViewer::new(
         subscriber,
-        wait,
+        FlvTags::new(false),
+        Selection::all(dialect, ctx.config.timestamps(&key.app)),
         ctx.config.merge_window(&key.app),
-        dialect,
-        stop,
     );
+    let playback = FlvPlayback::new(viewer, wait, stop, "HTTPS-FLV");
     // Over TLS hyper flattens body frames into one buffer (`writev(false)`
     // above): frames of at most its own limit keep that buffer small.
     let body = hyper_body(playback, tls.then_some(MAX_HEAD_BYTES));
     resp.body(body)
+        .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
+}
+
+/// A WebSocket-FLV handshake on a connection hyper serves (`wss://`, or a
+/// connection that began with another request): `101`, then the stream on
+/// the upgraded connection.
+fn websocket(
+    mut req: Request<Incoming>,
+    key: StreamKey,
+    peer: SocketAddr,
+    tls: bool,
+    ctx: Arc<Context>,
+    stop: watch::Receiver<bool>,
+) -> Response<Body> {
+    let header_text = |name: header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (upgrade, connection) = (
+        header_text(header::UPGRADE),
+        header_text(header::CONNECTION),
+    );
+    let (ws_key, version) = (
+        header_text(header::SEC_WEBSOCKET_KEY),
+        header_text(header::SEC_WEBSOCKET_VERSION),
+    );
+    let handshake = liu_ws::HandshakeRequest {
+        get: req.method() == Method::GET,
+        http11: req.version() == http::Version::HTTP_11,
+        upgrade: upgrade.as_deref(),
+        connection: connection.as_deref(),
+        key: ws_key.as_deref(),
+        version: version.as_deref(),
+    };
+    let accept = match handshake.accept() {
+        Ok(accept) => accept,
+        Err(e) => {
+            tracing::warn!(%peer, "WebSocket handshake refused: {e}");
+            let mut resp = text(StatusCode::BAD_REQUEST, "bad WebSocket handshake\n");
+            if let liu_ws::WsError::Version(_) = e {
+                *resp.status_mut() = StatusCode::UPGRADE_REQUIRED;
+                resp.headers_mut().insert(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static(liu_ws::VERSION),
+                );
+            }
+            return resp;
+        }
+    };
+    let who = super::ws::WsViewer {
+        key,
+        query: req.uri().query().map(str::to_string),
+        page: page_of(req.headers()),
+        peer,
+        tls,
+    };
+    let upgraded = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match upgraded.await {
+            Ok(io) => {
+                let transport = crate::transport::Transport::Stream(Box::new(TokioIo::new(io)));
+                super::ws::serve(transport, who, &ctx, stop).await;
+            }
+            Err(e) => debug!(%peer, "WebSocket upgrade failed: {e}"),
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::UPGRADE, "websocket")
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(empty())
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
 }
 

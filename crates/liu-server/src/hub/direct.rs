@@ -76,6 +76,16 @@ impl DirectBytes {
         self.bufs[slot] = self.copied(b);
     }
 
+    /// Bytes added after `slot` so far.
+    pub fn len_after(&self, slot: usize) -> usize {
+        self.bufs[slot + 1..].iter().map(Bytes::len).sum()
+    }
+
+    /// Moves every buffer added so far to the end of `out`.
+    pub fn move_to(&mut self, out: &mut Vec<Bytes>) {
+        out.append(&mut self.bufs);
+    }
+
     fn copied(&mut self, b: &[u8]) -> Bytes {
         if self.arena.capacity() - self.arena.len() < b.len() {
             self.arena.reserve(ARENA.max(b.len()));
@@ -215,6 +225,8 @@ impl Stream {
             (entries, frames, first, head)
         };
         let mut kept = Vec::with_capacity(entries.len());
+        // Entries recalled before their bytes were taken: they keep their cursor.
+        let mut skipped = Vec::with_capacity(entries.len());
         SCRATCH.with(|scratch| {
             let (bytes, jobs, results) = &mut *scratch.borrow_mut();
             bytes.bufs.clear();
@@ -223,10 +235,12 @@ impl Stream {
             // that is recalled or has nothing due).
             for entry in &mut entries {
                 let start = bytes.bufs.len();
-                if !entry.recalled() {
+                let skip = entry.recalled();
+                if !skip {
                     let due = &frames[(entry.cursor - first) as usize..];
                     entry.sink.bytes_for(due, bytes);
                 }
+                skipped.push(skip);
                 if bytes.bufs.len() - start > MAX_PARTS {
                     // Too many pieces for one write: the task takes them.
                     let rest = bytes.bufs.drain(start..).collect();
@@ -241,19 +255,29 @@ impl Stream {
             SendBatch::with(self.use_io_uring, |batch| {
                 batch.send(jobs, &bytes.bufs, results)
             });
-            for ((mut entry, job), result) in
-                entries.into_iter().zip(jobs.iter()).zip(results.drain(..))
+            for (((mut entry, job), result), skip) in entries
+                .into_iter()
+                .zip(jobs.iter())
+                .zip(results.drain(..))
+                .zip(skipped.iter())
             {
-                entry.cursor = head;
-                if entry.recalled() {
+                if *skip {
+                    // Nothing was written: the task reads on from its cursor.
                     entry.give_back();
                     continue;
                 }
+                // What was written is accounted for, even when the task asked
+                // for its sink meanwhile: the rest goes back with it.
+                entry.cursor = head;
                 let parts = &bytes.bufs[job.parts.clone()];
                 let wanted: usize = parts.iter().map(Bytes::len).sum();
                 match result {
                     Ok(n) if n == wanted => {
-                        kept.push(entry);
+                        if entry.recalled() {
+                            entry.give_back();
+                        } else {
+                            kept.push(entry);
+                        }
                         continue;
                     }
                     Ok(n) => entry.sink.keep(rest_after(parts, n)),

@@ -1,22 +1,20 @@
 //! RTMP over TCP: drives a sans-IO [`ServerSession`] from a socket and
 //! connects it to the hub as a publisher or a viewer.
 //!
-//! A playing viewer with no merge window that has caught up hands its
-//! socket's write side to the stream ([`sink::RtmpSink`], the hub's direct
-//! fan-out) and takes it back when the socket fills up, when the client
-//! sends a command, or at shutdown.
-
-mod sink;
+//! A playing viewer reads the stream through the one FLV-family driver
+//! ([`FlvViewer`] with [`RtmpMessages`]); once caught up, it hands its
+//! socket's write side to the stream (the hub's direct fan-out) and takes
+//! it back when the socket fills up, when the client sends a command, or at
+//! shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use liu_flv::av::FlvDialect;
 use liu_rtmp::RtmpError;
 use liu_rtmp::chunk::ChunkLimits;
-use liu_rtmp::media::{MediaKind, serialize_media};
+use liu_rtmp::media::MediaKind;
 use liu_rtmp::session::{
     ConnectRequest, PlayRequest, PublishRequest, ServerConfig, ServerEvent, ServerSession,
 };
@@ -25,29 +23,14 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::access::{AccessRequest, Action, PendingAnswer, Protocol, Refusal, Verdict};
 use crate::config::RtmpTransport;
-use crate::dialect::frame_in;
-use crate::hub::{
-    Delivery, DirectTicket, FormSlot, Frame, FrameKind, Returned, SourceInfo, StreamKey,
-    Subscriber, ViewerInfo,
-};
+use crate::hub::{DirectTicket, Returned, SourceInfo, StreamKey, ViewerInfo};
 use crate::ingest::Ingest;
 use crate::io::{random_seed, write_all_vectored};
 use crate::server::Context;
 use crate::transport::{Transport, TransportWrite};
-use sink::RtmpSink;
+use crate::viewer::{FlvViewer, Next, RtmpMessages, Selection};
 
-/// The shared RTMP chunk form of a frame (message stream 1, the configured chunk size).
-pub const RTMP_FORM: FormSlot = FormSlot(0);
-/// Message stream id of the shared chunked form; viewers on another id
-/// get a patched copy of its first header (RTMP §5.3.1.2.1).
-const SHARED_STREAM_ID: u32 = 1;
-/// A one-byte basic header (csid < 64) and an 11-byte type-0 message header.
-const TYPE0_HEADER_LEN: usize = 12;
-/// Where the little-endian message stream id sits in that header.
-const MSID_OFFSET: usize = 8;
-/// Most deliveries written in one batch.
-const BATCH: usize = 128;
-/// Batch buffers larger than this are released after use.
+/// Buffer lists larger than this are released after use.
 const SMALL_BATCH: usize = 16;
 #[derive(Debug, thiserror::Error)]
 enum ConnError {
@@ -66,18 +49,12 @@ enum Role {
 }
 
 struct Playback {
-    subscriber: Subscriber,
+    viewer: FlvViewer<RtmpMessages>,
     stream_id: u32,
     name: String,
-    audio: bool,
-    video: bool,
     paused: bool,
-    /// Media was delivered already (the merge window applies from then on).
-    started: bool,
-    /// This app's merge window, looked up once.
-    merge_window: Duration,
-    /// The FLV dialect this viewer gets (legacy id 12 or Enhanced `hvc1`).
-    dialect: FlvDialect,
+    /// The viewer's next bytes, before they join the connection's output.
+    out: Vec<Bytes>,
 }
 
 /// Serves one RTMP connection over `transport`; `kind` says which member
@@ -183,9 +160,6 @@ impl Connection {
         // The write side is ours, or the stream's while `direct` is set.
         let mut wr = Some(wr);
         let mut direct: Option<DirectTicket> = None;
-        // Grows with bursts and is shrunk back after them: an idle viewer
-        // keeps no large buffers.
-        let mut batch = Vec::new();
         let cfg = &self.ctx.config;
         let handshake_deadline =
             self.started + Duration::from_millis(cfg.rtmp.handshake_timeout_ms);
@@ -274,37 +248,14 @@ impl Connection {
                     direct = None;
                     self.resume_direct(returned, &mut wr).await?;
                 }
-                result = async {
+                next = async {
                     match &mut self.role {
-                        Role::Playing(p) if !p.paused && !is_direct => p.subscriber.next_batch(&mut batch, BATCH).await,
+                        Role::Playing(p) if !p.paused && !is_direct => p.viewer.next(&mut p.out).await,
                         _ => std::future::pending().await,
                     }
                 } => {
-                    if let Err(e) = result {
-                        return Err(ConnError::Closed(e.to_string()));
-                    }
-                    // The first batch (the GOP cache) leaves at once; later
-                    // ones wait for more messages so one write carries them all.
-                    let merge_window = match &mut self.role {
-                        Role::Playing(p) => {
-                            let window = if p.started { p.merge_window } else { Duration::ZERO };
-                            p.started = true;
-                            window
-                        }
-                        _ => Duration::ZERO,
-                    };
-                    if !merge_window.is_zero() {
-                        tokio::time::sleep(merge_window).await;
-                        if let Role::Playing(p) = &mut self.role
-                            && let Err(e) = p.subscriber.read_ready(&mut batch, BATCH)
-                        {
-                            return Err(ConnError::Closed(e.to_string()));
-                        }
-                    }
-                    self.deliver(&mut batch);
-                    if batch.capacity() > SMALL_BATCH {
-                        batch = Vec::new();
-                    }
+                    let next = next.map_err(|e| ConnError::Closed(e.to_string()))?;
+                    self.delivered(next);
                     if let Some(w) = wr.as_mut() {
                         self.flush(w).await?;
                     }
@@ -337,19 +288,13 @@ impl Connection {
         }
     }
 
-    /// Hands the write side to the stream if this viewer is caught up, plays
-    /// without a merge window and can use the shared chunked form.
+    /// Hands the write side to the stream if this viewer is caught up and
+    /// can use the shared chunked form.
     fn try_direct(&mut self, direct: &mut Option<DirectTicket>, wr: &mut Option<TransportWrite>) {
-        let chunk_size = self.ctx.config.rtmp.chunk_size;
         let Role::Playing(p) = &mut self.role else {
             return;
         };
-        if direct.is_some()
-            || p.paused
-            || !p.started
-            || !self.out.is_empty()
-            || self.session.out_chunk_size() != chunk_size
-        {
+        if direct.is_some() || p.paused || !self.out.is_empty() || !p.viewer.form().shares() {
             return;
         }
         // Only a plain TCP socket: other transports transform bytes per viewer.
@@ -360,16 +305,9 @@ impl Connection {
                 return;
             }
         };
-        let sink = Box::new(RtmpSink::new(
-            w,
-            p.stream_id,
-            (p.audio, p.video),
-            p.dialect,
-            chunk_size,
-        ));
-        match p.subscriber.go_direct(sink) {
+        match p.viewer.go_direct(w) {
             Ok(ticket) => *direct = Some(ticket),
-            Err(sink) => *wr = Some(TransportWrite::Tcp(sink.wr)),
+            Err(w) => *wr = Some(TransportWrite::Tcp(w)),
         }
     }
 
@@ -396,20 +334,10 @@ impl Connection {
     ) -> Result<(), ConnError> {
         let returned =
             returned.ok_or_else(|| ConnError::Closed("the stream lost the socket".into()))?;
-        let sink = match &mut self.role {
-            Role::Playing(p) => p.subscriber.resume::<RtmpSink>(returned),
-            _ => returned.into_sink::<RtmpSink>(),
+        let (w, pending) = match &mut self.role {
+            Role::Playing(p) => p.viewer.resume(returned)?,
+            _ => crate::viewer::reclaim::<RtmpMessages>(returned)?,
         };
-        let sink = sink.ok_or_else(|| ConnError::Closed("a foreign sink came back".into()))?;
-        let RtmpSink {
-            wr: w,
-            pending,
-            error,
-            ..
-        } = *sink;
-        if let Some(e) = error {
-            return Err(ConnError::Io(e));
-        }
         let mut w = TransportWrite::Tcp(w);
         // What the socket did not take goes first.
         let before = std::mem::replace(&mut self.out, pending);
@@ -543,16 +471,25 @@ impl Connection {
         let subscriber = self.ctx.hub.subscribe(&key, viewer);
         self.session
             .accept_play(req.stream_id, &req.name, req.reset);
-        self.role = Role::Playing(Box::new(Playback {
+        // Set Chunk Size went out with the answer: the chunk size is final.
+        let form = RtmpMessages {
+            stream_id: req.stream_id,
+            chunk_size: self.ctx.config.rtmp.chunk_size,
+            out_chunk_size: self.session.out_chunk_size(),
+        };
+        let dialect = self.ctx.config.rtmp_dialect(&self.app, self.plays_enhanced);
+        let viewer = FlvViewer::new(
             subscriber,
+            form,
+            Selection::all(dialect, self.ctx.config.timestamps(&self.app)),
+            self.ctx.config.merge_window(&self.app),
+        );
+        self.role = Role::Playing(Box::new(Playback {
+            viewer,
             stream_id: req.stream_id,
             name: req.name,
-            audio: true,
-            video: true,
             paused: false,
-            started: false,
-            merge_window: self.ctx.config.merge_window(&self.app),
-            dialect: self.ctx.config.rtmp_dialect(&self.app, self.plays_enhanced),
+            out: Vec::new(),
         }));
     }
 
@@ -677,7 +614,7 @@ impl Connection {
                     {
                         if p.paused && !paused {
                             // Resume at the latest keyframe, as a new viewer would.
-                            p.subscriber.rejoin();
+                            p.viewer.rejoin();
                         }
                         p.paused = paused;
                     }
@@ -685,12 +622,12 @@ impl Connection {
                 ServerEvent::Dropped { reason } => debug!("ignored: {reason}"),
                 ServerEvent::ReceiveAudio { enabled, .. } => {
                     if let Role::Playing(p) = &mut self.role {
-                        p.audio = enabled;
+                        p.viewer.selection.audio = enabled;
                     }
                 }
                 ServerEvent::ReceiveVideo { enabled, .. } => {
                     if let Role::Playing(p) = &mut self.role {
-                        p.video = enabled;
+                        p.viewer.selection.video = enabled;
                     }
                 }
             }
@@ -698,76 +635,33 @@ impl Connection {
         Ok(())
     }
 
-    /// Turns hub deliveries into bytes for this viewer, in order.
-    fn deliver(&mut self, batch: &mut Vec<Delivery>) {
-        let chunk_size = self.ctx.config.rtmp.chunk_size;
-        let shared = self.session.out_chunk_size() == chunk_size;
-        for delivery in batch.drain(..) {
-            let Role::Playing(p) = &self.role else { return };
-            match delivery {
-                Delivery::Frame(frame) => {
-                    let wanted = match frame.kind {
-                        FrameKind::Audio => p.audio,
-                        FrameKind::Video => p.video,
-                        FrameKind::Data => true,
-                    };
-                    if !wanted {
-                        continue;
-                    }
-                    let Some(frame) = frame_in(&frame, p.dialect) else {
-                        continue;
-                    };
-                    if !shared {
-                        self.out
-                            .push(rtmp_form(frame, p.stream_id, self.session.out_chunk_size()));
-                        continue;
-                    }
-                    let bytes =
-                        frame.form(RTMP_FORM, |f| rtmp_form(f, SHARED_STREAM_ID, chunk_size));
-                    if p.stream_id == SHARED_STREAM_ID {
-                        self.out.push(bytes);
-                    } else {
-                        // Only the first chunk's header names the message
-                        // stream: patch a copy of it, share the rest.
-                        let mut head = bytes::BytesMut::from(&bytes[..TYPE0_HEADER_LEN]);
-                        head[MSID_OFFSET..TYPE0_HEADER_LEN]
-                            .copy_from_slice(&p.stream_id.to_le_bytes());
-                        self.out.push(head.freeze());
-                        self.out.push(bytes.slice(TYPE0_HEADER_LEN..));
-                    }
-                }
-                Delivery::Unpublished => {
-                    let (id, name) = (p.stream_id, p.name.clone());
-                    self.session.notify_unpublished(
-                        id,
-                        &name,
-                        self.ctx.config.rtmp.unpublish_notify,
-                    );
-                    self.take_session_output();
-                }
-                Delivery::Published => {
-                    let (id, name) = (p.stream_id, p.name.clone());
-                    self.session
-                        .notify_published(id, &name, self.ctx.config.rtmp.unpublish_notify);
-                    self.take_session_output();
-                }
-                Delivery::Skipped => debug!("viewer fell behind: skipped to a keyframe"),
+    /// The viewer's bytes join the output, with RTMP's own word on a
+    /// publisher that left or came back.
+    fn delivered(&mut self, next: Next) {
+        let Role::Playing(p) = &mut self.role else {
+            return;
+        };
+        if self.out.is_empty() {
+            std::mem::swap(&mut self.out, &mut p.out);
+        } else {
+            self.out.append(&mut p.out);
+        }
+        if p.out.capacity() > SMALL_BATCH {
+            p.out = Vec::new();
+        }
+        let notify = self.ctx.config.rtmp.unpublish_notify;
+        match next {
+            Next::Frames => {}
+            Next::Unpublished => {
+                self.session
+                    .notify_unpublished(p.stream_id, &p.name, notify);
+                self.take_session_output();
             }
+            Next::Published => {
+                self.session.notify_published(p.stream_id, &p.name, notify);
+                self.take_session_output();
+            }
+            Next::Skipped => debug!("viewer fell behind: skipped to a keyframe"),
         }
     }
-}
-
-pub(crate) fn rtmp_form(frame: &Frame, stream_id: u32, chunk_size: u32) -> Bytes {
-    let kind = match frame.kind {
-        FrameKind::Audio => MediaKind::Audio,
-        FrameKind::Video => MediaKind::Video,
-        FrameKind::Data => MediaKind::Data,
-    };
-    serialize_media(
-        kind,
-        frame.wire_timestamp(),
-        stream_id,
-        &frame.payload,
-        chunk_size,
-    )
 }

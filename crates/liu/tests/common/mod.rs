@@ -22,10 +22,11 @@ mod server;
 mod sockets;
 mod tls;
 mod viewer;
+mod ws;
 
 // Each test binary uses a subset of the harness.
 #[allow(unused_imports)]
 pub use {
     amf::*, browser::*, clip::*, decode::*, hls::*, http::*, process::*, rtmp::*, rtmpt::*,
-    server::*, sockets::*, tls::*, viewer::*,
+    server::*, sockets::*, tls::*, viewer::*, ws::*,
 };

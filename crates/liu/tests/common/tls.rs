@@ -95,7 +95,7 @@ impl TlsRelay {
 }
 
 /// A TLS client configuration trusting only `ca` (a PEM file).
-fn client_config(ca: &Path) -> std::sync::Arc<rustls::ClientConfig> {
+pub fn client_config(ca: &Path) -> std::sync::Arc<rustls::ClientConfig> {
     use rustls::pki_types::{CertificateDer, pem::PemObject};
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).unwrap() {
