@@ -169,11 +169,6 @@ impl<F: FlvForm> FlvViewer<F> {
     /// returns it (the bytes before it are in `out`). Cancel-safe.
     pub async fn next(&mut self, out: &mut Vec<Bytes>) -> Result<Next, SubscriberError> {
         if self.taken == self.batch.len() {
-            self.batch.clear();
-            self.taken = 0;
-            if self.batch.capacity() > SMALL_BATCH {
-                self.batch = Vec::new();
-            }
             self.subscriber.next_batch(&mut self.batch, BATCH).await?;
             // The first batch (the GOP cache) leaves at once; later ones
             // wait for more messages so one write carries them all.
@@ -188,6 +183,21 @@ impl<F: FlvForm> FlvViewer<F> {
     /// Writes the frames up to the next change of state, or takes that
     /// change.
     fn drain(&mut self, out: &mut Vec<Bytes>) -> Next {
+        let next = self.drain_some(out);
+        if self.taken == self.batch.len() {
+            // Nothing of the batch is kept: its frames may leave memory
+            // (the stream keeps what later viewers need), and a viewer
+            // waiting or written to directly holds no large buffer.
+            self.batch.clear();
+            self.taken = 0;
+            if self.batch.capacity() > SMALL_BATCH {
+                self.batch = Vec::new();
+            }
+        }
+        next
+    }
+
+    fn drain_some(&mut self, out: &mut Vec<Bytes>) -> Next {
         let start = self.taken;
         let end = self.batch[start..]
             .iter()
