@@ -11,19 +11,9 @@ fn pipelined(addr: &str, app: &str, action: &str, name: &str) -> Vec<u8> {
     let tc_url = format!("rtmp://{addr}/{app}");
     let connect = connect_command(app, &tc_url);
     let mut out = message_chunks(3, 20, 0, connect.len() as u32, &connect, 128);
-    let command = |name: &str, tx: f64, args: &[AmfValue]| {
-        let mut p = Vec::new();
-        amf0::string(&mut p, name);
-        amf0::number(&mut p, tx);
-        amf0::null(&mut p);
-        for a in args {
-            a.encode(&mut p);
-        }
-        p
-    };
-    let create = command("createStream", 2.0, &[]);
+    let create = command_payload("createStream", 2.0, &[]);
     out.extend(message_chunks(3, 20, 0, create.len() as u32, &create, 128));
-    let act = command(action, 3.0, &[AmfValue::Str(name.into())]);
+    let act = command_payload(action, 3.0, &[AmfValue::Str(name.into())]);
     out.extend(message_chunks(8, 20, 1, act.len() as u32, &act, 128));
     out
 }

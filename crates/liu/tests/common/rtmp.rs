@@ -158,14 +158,7 @@ impl RawRtmp {
         tx: f64,
         args: &[AmfValue],
     ) -> std::io::Result<()> {
-        let mut p = Vec::new();
-        amf0::string(&mut p, name);
-        amf0::number(&mut p, tx);
-        amf0::null(&mut p);
-        for a in args {
-            a.encode(&mut p);
-        }
-        self.send_message(3, 20, msid, &p, 128)
+        self.send_message(3, 20, msid, &command_payload(name, tx, args), 128)
     }
 
     fn take_tx(&mut self) -> f64 {
@@ -585,6 +578,18 @@ pub fn message_chunks(
         out.extend_from_slice(c);
     }
     out
+}
+
+/// An AMF0 command message's payload: `name`, `tx`, null, `args`.
+pub fn command_payload(name: &str, tx: f64, args: &[AmfValue]) -> Vec<u8> {
+    let mut p = Vec::new();
+    amf0::string(&mut p, name);
+    amf0::number(&mut p, tx);
+    amf0::null(&mut p);
+    for a in args {
+        a.encode(&mut p);
+    }
+    p
 }
 
 /// Set Chunk Size (protocol control message type 1) on csid 2.
