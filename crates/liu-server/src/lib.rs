@@ -4,6 +4,7 @@
 pub mod access;
 mod buf_list;
 pub mod config;
+mod context;
 pub mod dialect;
 mod error;
 mod hls;

@@ -11,27 +11,20 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::access::{Access, AccessRule};
 use crate::config::{Config, RtmpTransport};
+use crate::context::Context;
 use crate::hls::HlsStreams;
+use crate::http::HttpContext;
 use crate::hub::Hub;
 use crate::rtmpt::Tunnels;
 use crate::tls::TlsSetup;
 use crate::transport::Transport;
 use crate::{ServerError, http, rtmp};
 
-/// What every connection task shares.
-pub struct Context {
-    pub config: Config,
-    pub hub: Hub,
-    /// The one access check every protocol asks.
-    pub access: Access,
-    pub hls: Arc<HlsStreams>,
-    pub tunnels: Tunnels,
-    pub started: Instant,
-}
-
 /// Listeners bound and ready; [`BoundServer::run`] serves them.
 pub struct BoundServer {
     ctx: Arc<Context>,
+    /// What HTTP connections get: `ctx` plus HLS and the RTMPT tunnels.
+    web: Arc<HttpContext>,
     rtmp: TcpListener,
     http: TcpListener,
     /// RTMPS, when a certificate is configured.
@@ -96,15 +89,20 @@ pub async fn bind_with(
     }
     let hub = Hub::new(config.hub_config());
     let hls = Arc::new(HlsStreams::new(hub.clone(), config.clone()));
+    let tunnels = Arc::new(Tunnels::new(config.rtmpt.clone()));
+    let ctx = Arc::new(Context {
+        access: Access::new(&config, rules),
+        config,
+        hub,
+        started: Instant::now(),
+    });
     Ok(BoundServer {
-        ctx: Arc::new(Context {
-            tunnels: Tunnels::new(config.rtmpt.clone()),
-            access: Access::new(&config, rules),
-            config,
-            hub,
+        web: Arc::new(HttpContext {
+            shared: ctx.clone(),
             hls,
-            started: Instant::now(),
+            tunnels,
         }),
+        ctx,
         rtmp,
         http,
         rtmps,
@@ -170,7 +168,7 @@ impl BoundServer {
     /// every viewer's stream and waits briefly for connections to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let hls_task = tokio::spawn(self.ctx.hls.clone().follow(self.ctx.hub.events()));
+        let hls_task = tokio::spawn(self.web.hls.clone().follow(self.ctx.hub.events()));
         let (rtmp_max, http_max) = (
             self.ctx.config.rtmp.max_connections,
             self.ctx.config.http.max_connections,
@@ -201,8 +199,8 @@ impl BoundServer {
                 move |socket, peer, ctx, stop| serve_rtmps(tls.clone(), socket, peer, ctx, stop),
             ))
         });
-        let serve_http = |socket, peer, ctx, stop| {
-            http::serve_connection(socket, peer, ctx, stop).instrument(info_span!("http", %peer))
+        let serve_http = |socket, peer, web, stop| {
+            http::serve_connection(socket, peer, web, stop).instrument(info_span!("http", %peer))
         };
         let mut tasks = vec![rtmp_task, hls_task];
         tasks.extend(rtmps_task);
@@ -211,7 +209,7 @@ impl BoundServer {
             self.http,
             "HTTP",
             http_max,
-            self.ctx.clone(),
+            self.web.clone(),
             stop_rx.clone(),
             serve_http,
         )));
@@ -220,7 +218,7 @@ impl BoundServer {
                 listener,
                 "RTMPT",
                 http_max,
-                self.ctx.clone(),
+                self.web.clone(),
                 stop_rx.clone(),
                 serve_http,
             )));
@@ -230,27 +228,27 @@ impl BoundServer {
                 listener,
                 "HTTPS",
                 http_max,
-                self.ctx.clone(),
+                self.web.clone(),
                 stop_rx.clone(),
-                move |socket, peer, ctx, stop| {
-                    serve_https(tls.clone(), socket, peer, ctx, stop)
+                move |socket, peer, web, stop| {
+                    serve_https(tls.clone(), socket, peer, web, stop)
                         .instrument(info_span!("https", %peer))
                 },
             )));
         }
-        let ctx = self.ctx.clone();
+        let tunnels = self.web.tunnels.clone();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                ctx.tunnels.expire(Instant::now());
+                tunnels.expire(Instant::now());
             }
         }));
         shutdown.await;
         info!("shutting down");
         let _ = stop_tx.send(true);
-        self.ctx.hls.shutdown();
-        self.ctx.tunnels.close_all();
+        self.web.hls.shutdown();
+        self.web.tunnels.close_all();
         for t in tasks {
             t.abort();
         }
@@ -303,26 +301,26 @@ async fn serve_https(
     tls: Arc<TlsSetup>,
     socket: TcpStream,
     peer: SocketAddr,
-    ctx: Arc<Context>,
+    web: Arc<HttpContext>,
     stop: watch::Receiver<bool>,
 ) {
-    let limit = Duration::from_millis(ctx.config.http.header_timeout_ms);
+    let limit = Duration::from_millis(web.shared.config.http.header_timeout_ms);
     if let Some(stream) = tls.accept(socket, peer, limit, "HTTPS").await {
-        http::serve_with_hyper(stream, Vec::new(), peer, true, ctx, stop).await;
+        http::serve_with_hyper(stream, Vec::new(), peer, true, web, stop).await;
     }
 }
 
 /// Accepts connections until aborted, at most `max` at once, each served
-/// by `serve` on its own task inside a span naming the protocol and peer.
-async fn accept_loop<F, Fut>(
+/// by `serve` (given its own clone of `ctx`) on its own task.
+async fn accept_loop<C, F, Fut>(
     listener: TcpListener,
     what: &'static str,
     max: usize,
-    ctx: Arc<Context>,
+    ctx: Arc<C>,
     stop: watch::Receiver<bool>,
     serve: F,
 ) where
-    F: Fn(TcpStream, SocketAddr, Arc<Context>, watch::Receiver<bool>) -> Fut,
+    F: Fn(TcpStream, SocketAddr, Arc<C>, watch::Receiver<bool>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let limit = Arc::new(Semaphore::new(max));

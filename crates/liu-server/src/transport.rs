@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use liu_rtmp::handshake::RtmpeCipher;
 
-use crate::rtmpt::{TunnelReader, TunnelStream, TunnelWriter};
+use crate::rtmpt::pipe::{TunnelReader, TunnelStream, TunnelWriter};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};

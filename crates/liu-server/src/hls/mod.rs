@@ -3,7 +3,8 @@
 //!
 //! - [`HlsStreams`]: the streams being muxed, each an [`HlsSession`] that
 //!   reads the hub like any viewer and feeds `liu-hls`'s segmenter.
-//! - `routes`: the HTTP side (playlists, segments, HEAD, Range, caching).
+//! - The HTTP side (playlists, segments, HEAD, Range, caching) is the
+//!   HTTP adapter's `http/hls.rs`; this module knows no HTTP.
 //! - `files`: the optional copy in a directory (`[hls] dir`).
 //!
 //! A session starts on the first HLS request for a published stream (or at
@@ -12,7 +13,6 @@
 //! (and did not come back) plus as long again with `EXT-X-ENDLIST`.
 
 mod files;
-mod routes;
 mod session;
 
 use std::collections::HashMap;
@@ -25,7 +25,6 @@ use tracing::warn;
 use crate::config::{Config, HlsConfig};
 use crate::hub::{Hub, StreamEvent, StreamKey};
 
-pub use routes::{Asker, HlsRequest, serve};
 pub use session::HlsSession;
 
 /// The streams being muxed for HLS.

@@ -19,12 +19,12 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::buf_list::BufList;
+use crate::context::Context;
 use crate::hub::{DirectTicket, Returned, StreamKey, Subscriber, ViewerInfo};
 use crate::io::write_all_vectored;
-use crate::server::Context;
 use crate::viewer::{FlvForm, FlvTags, FlvViewer, Next};
 
-use super::service::Body;
+use super::reply::Body;
 
 /// Buffer lists longer than this are released after use, so an idle
 /// viewer keeps small ones.

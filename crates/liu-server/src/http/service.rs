@@ -7,10 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -19,20 +17,18 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tracing::{debug, info};
 
+use super::context::HttpContext;
 use super::flv::{FlvPlayback, hyper_body, wait_for_stream};
 use super::head::MAX_HEAD_BYTES;
+use super::hls::{self, Asker, HlsRequest};
+use super::play::{flv_stream_key, page_of, play_request};
+use super::reply::{Body, empty, forbidden, text};
 use crate::access::Protocol;
-use crate::buf_list::BufList;
 use crate::config::RtmpTransport;
-use crate::hls::HlsRequest;
+use crate::context::Context;
 use crate::hub::StreamKey;
 use crate::io::{Prefixed, WriteTimeout};
-use crate::server::Context;
 use crate::viewer::{FlvTags, FlvViewer, Selection};
-
-/// Response bodies carry lists of shared buffers: an HTTP-FLV body frame
-/// is a whole batch of tags.
-pub type Body = UnsyncBoxBody<BufList, Infallible>;
 
 /// Serves the rest of an HTTP/1.1 connection with hyper; `read` holds
 /// bytes already read from it. `tls` says it came over HTTPS.
@@ -41,16 +37,17 @@ pub async fn serve_with_hyper<S>(
     read: Vec<u8>,
     peer: SocketAddr,
     tls: bool,
-    ctx: Arc<Context>,
+    web: Arc<HttpContext>,
     stop: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(|req| {
-        let ctx = ctx.clone();
+        let web = web.clone();
         let stop = stop.clone();
-        async move { Ok::<_, Infallible>(route(req, peer, tls, ctx, stop).await) }
+        async move { Ok::<_, Infallible>(route(req, peer, tls, web, stop).await) }
     });
+    let ctx = &web.shared;
     let write_timeout = Duration::from_millis(ctx.config.stream.write_timeout_ms);
     let io = TokioIo::new(WriteTimeout::new(
         Prefixed::new(read, socket),
@@ -77,9 +74,10 @@ async fn route(
     req: Request<Incoming>,
     peer: SocketAddr,
     tls: bool,
-    ctx: Arc<Context>,
+    web: Arc<HttpContext>,
     stop: watch::Receiver<bool>,
 ) -> Response<Body> {
+    let ctx = web.shared.clone();
     let path = req.uri().path();
     if req.method() == Method::OPTIONS {
         return preflight(&req);
@@ -88,17 +86,17 @@ async fn route(
         && ctx.config.rtmpt.enabled
         && TunnelRequest::parse(path).is_some()
     {
-        return tunnel(req, peer, tls, &ctx, &stop).await;
+        return tunnel(req, peer, tls, &web, &stop).await;
     }
     let page = page_of(req.headers());
     if let Some(hls) = HlsRequest::parse(path, req.uri().query()) {
-        let asker = crate::hls::Asker {
+        let asker = Asker {
             peer,
             tls,
             query: req.uri().query(),
             page,
         };
-        return crate::hls::serve(hls, req.method(), req.headers(), asker, &ctx).await;
+        return hls::serve(hls, req.method(), req.headers(), asker, &ctx, &web.hls).await;
     }
     let upgrade = req
         .headers()
@@ -130,7 +128,7 @@ async fn route(
         );
         return resp;
     }
-    let request = super::play_request(
+    let request = play_request(
         Protocol::HttpFlv { tls },
         &key,
         req.uri().query(),
@@ -251,9 +249,10 @@ async fn tunnel(
     req: Request<Incoming>,
     peer: SocketAddr,
     tls: bool,
-    ctx: &Arc<Context>,
+    web: &HttpContext,
     stop: &watch::Receiver<bool>,
 ) -> Response<Body> {
+    let ctx = &web.shared;
     let (parts, body) = req.into_parts();
     let limit = ctx.config.rtmpt.max_buffered_bytes;
     let body = match Limited::new(body, limit).collect().await {
@@ -261,7 +260,7 @@ async fn tunnel(
         Err(e) => {
             info!(%peer, "RTMPT request body refused: {e}");
             if let Some(Ok(request)) = TunnelRequest::parse(parts.uri.path()) {
-                ctx.tunnels.end(request.session);
+                web.tunnels.end(request.session);
             }
             return text(StatusCode::PAYLOAD_TOO_LARGE, "RTMPT body too large\n");
         }
@@ -274,7 +273,7 @@ async fn tunnel(
     let Some(request) = TunnelRequest::parse(parts.uri.path()) else {
         return text(StatusCode::NOT_FOUND, "not found\n");
     };
-    let answer = ctx
+    let answer = web
         .tunnels
         .handle(request, body, peer, kind, ctx, stop)
         .await;
@@ -292,17 +291,6 @@ async fn tunnel(
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
 }
 
-/// `/APP/STREAM.flv` (APP may have several segments) to a stream key.
-pub fn flv_stream_key(path: &str) -> Option<StreamKey> {
-    let path = path.strip_prefix('/')?;
-    let (app, file) = path.rsplit_once('/')?;
-    let name = file.strip_suffix(".flv")?;
-    if app.is_empty() || name.is_empty() || app.split('/').any(|s| s.is_empty() || s == "..") {
-        return None;
-    }
-    Some(StreamKey::new(app, name))
-}
-
 fn preflight(req: &Request<Incoming>) -> Response<Body> {
     let allow_headers = req
         .headers()
@@ -317,61 +305,4 @@ fn preflight(req: &Request<Incoming>) -> Response<Body> {
         .header(header::ACCESS_CONTROL_MAX_AGE, "86400")
         .body(empty())
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
-}
-
-/// The page a request came from: `Origin`, else `Referer`.
-pub(crate) fn page_of(headers: &http::HeaderMap) -> Option<String> {
-    headers
-        .get(header::ORIGIN)
-        .or_else(|| headers.get(header::REFERER))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-/// 403 with the refusal's reason.
-pub(crate) fn forbidden(refusal: &crate::access::Refusal) -> Response<Body> {
-    let mut resp = text(StatusCode::FORBIDDEN, "");
-    *resp.body_mut() = Full::new(BufList::from(Bytes::from(format!("{refusal}\n")))).boxed_unsync();
-    resp
-}
-
-fn empty() -> Body {
-    Empty::new().boxed_unsync()
-}
-
-fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut resp =
-        Response::new(Full::new(BufList::from(Bytes::from_static(body.as_bytes()))).boxed_unsync());
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flv_paths() {
-        assert_eq!(
-            flv_stream_key("/live/cam.flv"),
-            Some(StreamKey::new("live", "cam"))
-        );
-        assert_eq!(
-            flv_stream_key("/a/b/cam.flv"),
-            Some(StreamKey::new("a/b", "cam"))
-        );
-        assert_eq!(flv_stream_key("/cam.flv"), None);
-        assert_eq!(flv_stream_key("/live/.flv"), None);
-        assert_eq!(flv_stream_key("/live/cam.m3u8"), None);
-        assert_eq!(flv_stream_key("//cam.flv"), None);
-        assert_eq!(flv_stream_key("/../x/cam.flv"), None);
-    }
 }

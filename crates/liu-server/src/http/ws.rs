@@ -19,9 +19,9 @@ use tracing::{debug, info, warn};
 
 use super::flv::{FlvPlayback, wait_for_stream};
 use crate::access::Protocol;
+use crate::context::Context;
 use crate::hub::{DirectTicket, StreamKey};
 use crate::io::write_all_vectored;
-use crate::server::Context;
 use crate::transport::{Transport, TransportRead, TransportWrite};
 use crate::viewer::{FlvViewer, Selection, WsMessages};
 
@@ -57,7 +57,7 @@ pub async fn serve(
     let write_timeout = Duration::from_millis(ctx.config.stream.write_timeout_ms);
     let (mut rd, mut wr) = transport.split();
     let label = if who.tls { "WSS-FLV" } else { "WS-FLV" };
-    let request = super::play_request(
+    let request = super::play::play_request(
         Protocol::WsFlv { tls: who.tls },
         &who.key,
         who.query.as_deref(),

@@ -25,10 +25,10 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::access::Action;
 use crate::config::RtmpTransport;
+use crate::context::Context;
 use crate::hub::{DirectTicket, Returned};
 use crate::ingest::Ingest;
 use crate::io::{random_seed, write_all_vectored};
-use crate::server::Context;
 use crate::transport::{Transport, TransportWrite};
 use crate::viewer::{FlvViewer, Next, RtmpMessages};
 

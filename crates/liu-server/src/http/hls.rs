@@ -11,13 +11,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
-use http_body_util::{BodyExt, Empty, Full};
 
+use std::sync::Arc;
+
+use super::play::play_request;
+use super::range::ranged;
+use super::reply::{Body, forbidden, media, plain};
 use crate::access::Protocol;
-use crate::buf_list::BufList;
-use crate::http::Body;
+use crate::context::Context;
+use crate::hls::HlsStreams;
 use crate::hub::StreamKey;
-use crate::server::Context;
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const TS_TYPE: &str = "video/mp2t";
@@ -208,6 +211,7 @@ pub async fn serve(
     headers: &HeaderMap,
     asker: Asker<'_>,
     ctx: &Context,
+    hls: &Arc<HlsStreams>,
 ) -> Response<Body> {
     if method != Method::GET && method != Method::HEAD {
         let mut resp = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
@@ -238,7 +242,7 @@ pub async fn serve(
         HlsRequest::TsPlaylist(_) | HlsRequest::CmafPlaylist { .. } | HlsRequest::Multivariant(_)
     );
     if playlist {
-        let request = crate::http::play_request(
+        let request = play_request(
             Protocol::Hls { tls: asker.tls },
             key,
             asker.query,
@@ -247,13 +251,13 @@ pub async fn serve(
         );
         if let Err(refusal) = ctx.access.decide(&request).await {
             tracing::info!(peer = %asker.peer, stream = %key, "HLS play refused: {refusal}");
-            return crate::http::forbidden(&refusal);
+            return forbidden(&refusal);
         }
     }
     let session = if playlist {
-        ctx.hls.session(key)
+        hls.session(key)
     } else {
-        ctx.hls.existing(key)
+        hls.existing(key)
     };
     let Some(session) = session else {
         return plain(StatusCode::NOT_FOUND, "stream not found\n");
@@ -284,7 +288,7 @@ pub async fn serve(
                 .read(|v| v.ts_segment(sequence))
                 .filter(|_| same_session(&token));
             match data {
-                Some(data) => ranged(TS_TYPE, data, headers, head_only),
+                Some(data) => ranged(TS_TYPE, SEGMENT_CACHE, data, headers, head_only),
                 None => plain(StatusCode::NOT_FOUND, "segment not found\n"),
             }
         }
@@ -344,7 +348,7 @@ pub async fn serve(
                 .read(|v| v.cmaf()?.init(id))
                 .filter(|_| same_session(&token));
             match data {
-                Some(data) => ranged(MP4_TYPE, data, headers, head_only),
+                Some(data) => ranged(MP4_TYPE, SEGMENT_CACHE, data, headers, head_only),
                 None => not_found(),
             }
         }
@@ -376,7 +380,7 @@ pub async fn serve(
                 .await
                 .flatten();
             match data {
-                Some(data) => ranged(MP4_TYPE, data, headers, head_only),
+                Some(data) => ranged(MP4_TYPE, SEGMENT_CACHE, data, headers, head_only),
                 None => plain(StatusCode::NOT_FOUND, "segment not found\n"),
             }
         }
@@ -413,133 +417,6 @@ fn multivariant(bandwidth: u64, codecs: &str) -> String {
         "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n\
          #EXT-X-STREAM-INF:BANDWIDTH={bandwidth},CODECS=\"{codecs}\"\nindex.m3u8\n"
     )
-}
-
-/// A segment, whole or the byte range asked for (one range; several are
-/// answered with the whole segment, as RFC 9110 section 14.2 allows).
-fn ranged(content_type: &str, data: Bytes, headers: &HeaderMap, head_only: bool) -> Response<Body> {
-    let range = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| parse_range(v, data.len() as u64));
-    let mut resp = match range {
-        None | Some(RangeAnswer::Whole) => {
-            media(StatusCode::OK, content_type, SEGMENT_CACHE, data, head_only)
-        }
-        Some(RangeAnswer::Part(start, end)) => {
-            let total = data.len();
-            let part = data.slice(start as usize..=end as usize);
-            let mut resp = media(
-                StatusCode::PARTIAL_CONTENT,
-                content_type,
-                SEGMENT_CACHE,
-                part,
-                head_only,
-            );
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{total}")) {
-                resp.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            resp
-        }
-        Some(RangeAnswer::Unsatisfiable) => {
-            let mut resp = plain(StatusCode::RANGE_NOT_SATISFIABLE, "");
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", data.len())) {
-                resp.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            resp
-        }
-    };
-    resp.headers_mut()
-        .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    resp
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum RangeAnswer {
-    Whole,
-    /// First and last byte, inclusive.
-    Part(u64, u64),
-    Unsatisfiable,
-}
-
-/// A `Range` header against a body of `len` bytes (RFC 9110 section 14.1.2).
-fn parse_range(value: &str, len: u64) -> RangeAnswer {
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return RangeAnswer::Whole;
-    };
-    if spec.contains(',') {
-        return RangeAnswer::Whole;
-    }
-    let Some((first, last)) = spec.trim().split_once('-') else {
-        return RangeAnswer::Whole;
-    };
-    let (first, last) = (first.trim(), last.trim());
-    let parse = |s: &str| s.parse::<u64>().ok();
-    let (start, end) = match (first.is_empty(), last.is_empty()) {
-        // bytes=-N: the last N bytes.
-        (true, false) => match parse(last) {
-            Some(0) => return RangeAnswer::Unsatisfiable,
-            Some(n) => (len.saturating_sub(n), len.saturating_sub(1)),
-            None => return RangeAnswer::Whole,
-        },
-        (false, true) => match parse(first) {
-            Some(s) => (s, len.saturating_sub(1)),
-            None => return RangeAnswer::Whole,
-        },
-        (false, false) => match (parse(first), parse(last)) {
-            (Some(s), Some(e)) if s <= e => (s, e.min(len.saturating_sub(1))),
-            _ => return RangeAnswer::Whole,
-        },
-        (true, true) => return RangeAnswer::Whole,
-    };
-    if len == 0 || start >= len {
-        return RangeAnswer::Unsatisfiable;
-    }
-    RangeAnswer::Part(start, end)
-}
-
-fn media(
-    status: StatusCode,
-    content_type: &str,
-    cache: &'static str,
-    data: Bytes,
-    head_only: bool,
-) -> Response<Body> {
-    let len = data.len();
-    let body = if head_only {
-        Empty::new().boxed_unsync()
-    } else {
-        Full::new(BufList::from(data)).boxed_unsync()
-    };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(content_type) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    resp
-}
-
-/// A short text answer; never cached (a missing segment or stream may
-/// exist a moment later under a new session).
-fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut resp = media(
-        status,
-        "text/plain; charset=utf-8",
-        "no-cache",
-        Bytes::from_static(text.as_bytes()),
-        false,
-    );
-    if text.is_empty() {
-        resp.headers_mut().remove(header::CONTENT_TYPE);
-    }
-    resp
 }
 
 #[cfg(test)]
@@ -659,21 +536,5 @@ mod tests {
             parse("/live/index.m3u8", None),
             Some(HlsRequest::TsPlaylist(StreamKey::new("live", "index")))
         );
-    }
-
-    #[test]
-    fn ranges() {
-        use RangeAnswer::*;
-        assert_eq!(parse_range("bytes=0-99", 1000), Part(0, 99));
-        assert_eq!(parse_range("bytes=900-", 1000), Part(900, 999));
-        assert_eq!(parse_range("bytes=-100", 1000), Part(900, 999));
-        assert_eq!(parse_range("bytes=-5000", 1000), Part(0, 999));
-        assert_eq!(parse_range("bytes=990-2000", 1000), Part(990, 999));
-        assert_eq!(parse_range("bytes=1000-", 1000), Unsatisfiable);
-        assert_eq!(parse_range("bytes=-0", 1000), Unsatisfiable);
-        assert_eq!(parse_range("bytes=5-2", 1000), Whole);
-        assert_eq!(parse_range("bytes=0-1,5-6", 1000), Whole);
-        assert_eq!(parse_range("items=0-1", 1000), Whole);
-        assert_eq!(parse_range("bytes=x-1", 1000), Whole);
     }
 }

@@ -8,25 +8,24 @@
 //! when it sends nothing for `session_timeout_ms`, or when the RTMP
 //! connection ends (after its last bytes are fetched).
 
+pub(crate) mod pipe;
+
 use std::collections::HashMap;
-use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use liu_rtmp::tunnel::{TunnelCommand, TunnelError, TunnelRequest, TunnelState};
-use tokio::io::AsyncWrite;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::access::{AccessRequest, Action, Protocol};
 use crate::buf_list::BufList;
 use crate::config::{RtmpTransport, RtmptConfig};
-use crate::server::Context;
+use crate::context::Context;
 use crate::transport::Transport;
+use pipe::{Queues, Tunnel, TunnelStream};
 
 /// What a tunnel request gets back: an HTTP status and a body.
 #[derive(Debug)]
@@ -59,47 +58,6 @@ impl TunnelAnswer {
 pub struct Tunnels {
     config: RtmptConfig,
     sessions: Mutex<HashMap<String, Arc<Tunnel>>>,
-}
-
-struct Tunnel {
-    id: String,
-    state: Mutex<Queues>,
-    /// Rings when the connection writes (or ends): a held `idle` answers.
-    written: tokio::sync::Notify,
-}
-
-/// One tunnel's queues, shared by its HTTP requests and its RTMP
-/// connection.
-struct Queues {
-    protocol: TunnelState,
-    /// Client bytes the connection has not read: request bodies as they came.
-    inbound: BufList,
-    reader: Option<Waker>,
-    /// Connection bytes the client has not fetched.
-    outbound: BytesMut,
-    writer: Option<Waker>,
-    /// The client closed the session or went away: reads end.
-    client_gone: bool,
-    /// The RTMP connection ended: writes are over.
-    conn_ended: bool,
-    last_request: Instant,
-}
-
-impl Tunnel {
-    fn lock(&self) -> MutexGuard<'_, Queues> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Ends the client side: the connection reads end of stream.
-    fn client_gone(&self) {
-        let mut q = self.lock();
-        q.client_gone = true;
-        if let Some(w) = q.reader.take() {
-            w.wake();
-        }
-        drop(q);
-        self.written.notify_waiters();
-    }
 }
 
 impl Tunnels {
@@ -334,109 +292,5 @@ impl Tunnels {
         for t in all {
             t.client_gone();
         }
-    }
-}
-
-/// The RTMP connection's side of a tunnel.
-pub struct TunnelStream {
-    tunnel: Arc<Tunnel>,
-    max_buffered: usize,
-}
-
-impl TunnelStream {
-    /// The read and write sides, usable apart.
-    pub fn split(self) -> (TunnelReader, TunnelWriter) {
-        (
-            TunnelReader(self.tunnel.clone()),
-            TunnelWriter {
-                tunnel: self.tunnel,
-                max_buffered: self.max_buffered,
-            },
-        )
-    }
-}
-
-pub struct TunnelReader(Arc<Tunnel>);
-
-impl TunnelReader {
-    /// Waits for client bytes; `None` once the client is gone.
-    pub async fn read(&self) -> Option<Bytes> {
-        std::future::poll_fn(|cx| {
-            let mut q = self.0.lock();
-            if let Some(body) = q.inbound.pop_front() {
-                return Poll::Ready(Some(body));
-            }
-            if q.client_gone {
-                return Poll::Ready(None);
-            }
-            q.reader = Some(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
-    }
-}
-
-pub struct TunnelWriter {
-    tunnel: Arc<Tunnel>,
-    max_buffered: usize,
-}
-
-impl Drop for TunnelWriter {
-    fn drop(&mut self) {
-        self.tunnel.lock().conn_ended = true;
-        self.tunnel.written.notify_waiters();
-    }
-}
-
-impl AsyncWrite for TunnelWriter {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let mut q = self.tunnel.lock();
-        if q.client_gone {
-            return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
-        }
-        let mut room = self.max_buffered.saturating_sub(q.outbound.len());
-        if room == 0 {
-            // Until the client fetches: the connection's write timeout
-            // ends a tunnel that stops polling.
-            q.writer = Some(cx.waker().clone());
-            return Poll::Pending;
-        }
-        let mut taken = 0;
-        for buf in bufs {
-            let n = buf.len().min(room);
-            q.outbound.extend_from_slice(&buf[..n]);
-            taken += n;
-            room -= n;
-            if room == 0 {
-                break;
-            }
-        }
-        drop(q);
-        self.tunnel.written.notify_waiters();
-        Poll::Ready(Ok(taken))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
     }
 }
