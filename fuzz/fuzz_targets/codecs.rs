@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use liu_flv::av::dialect::{FlvDialect, Rewrite, rewrite_audio, rewrite_video, rewritten};
-use liu_flv::hevc::{HevcDecoderConfigurationRecord, HevcSps};
+use liu_codec::hevc::{HevcDecoderConfigurationRecord, HevcSps};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(r) = HevcDecoderConfigurationRecord::parse(data) {
@@ -17,14 +17,14 @@ fuzz_target!(|data: &[u8]| {
         let _ = r.codec_string();
     }
     let _ = HevcSps::parse(data);
-    let _ = liu_flv::avc::sps::parse(data);
-    if let Ok(r) = liu_flv::av1::Av1CodecConfigurationRecord::parse(data) {
+    let _ = liu_codec::avc::sps::parse(data);
+    if let Ok(r) = liu_codec::av1::Av1CodecConfigurationRecord::parse(data) {
         let _ = r.sequence_header();
     }
-    if let Ok(h) = liu_flv::opus::OpusHead::parse(data) {
+    if let Ok(h) = liu_codec::opus::OpusHead::parse(data) {
         let _ = h.dops();
     }
-    let _ = liu_flv::opus::packet_samples(data);
+    let _ = liu_codec::opus::packet_samples(data);
     for id in 0..2 {
         for rw in [
             liu_flv::av::multitrack::video_track(data, id),

@@ -3,7 +3,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use liu_flv::flv::{FlvReader, TagType};
-use liu_flv::{aac::AudioSpecificConfig, av, avc::AvcDecoderConfigurationRecord};
+use liu_codec::{aac::AudioSpecificConfig, avc::AvcDecoderConfigurationRecord};
+use liu_flv::av;
 
 fuzz_target!(|data: &[u8]| {
     let mut reader = FlvReader::new(1 << 20);

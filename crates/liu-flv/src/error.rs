@@ -1,6 +1,7 @@
 //! Error type shared by every parser in this crate.
 
-/// Everything that can go wrong while parsing AMF0, FLV or codec records.
+/// Everything that can go wrong while parsing AMF0, FLV or the codec
+/// records FLV tags carry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FlvError {
     /// The input ended before a complete structure could be read.
@@ -47,6 +48,15 @@ pub enum FlvError {
     /// Structurally invalid input; the message says what was wrong.
     #[error("invalid data: {0}")]
     Invalid(&'static str),
+}
+
+impl From<liu_codec::CodecError> for FlvError {
+    fn from(e: liu_codec::CodecError) -> Self {
+        match e {
+            liu_codec::CodecError::Truncated { what } => FlvError::Truncated { what },
+            liu_codec::CodecError::Invalid(why) => FlvError::Invalid(why),
+        }
+    }
 }
 
 /// Result alias used throughout this crate.

@@ -15,13 +15,13 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use crate::error::HlsError;
-use crate::flv_input::{AudioInput, VideoInput, audio_input, video_input};
 use crate::fmp4::{
     AUDIO_TRACK_ID, Fmp4Sample, TrackFragment, VIDEO_TRACK_ID, cts_ms_to_video_ticks,
     ms_to_audio_ticks, ms_to_video_ticks, write_fragment, write_init,
 };
 use crate::playlist::{LowLatency, MediaPlaylist, PartEntry, SegmentEntry};
-use crate::sample::{AudioCodecConfig, VideoCodecConfig, VideoSample};
+use liu_codec::sample::{AudioCodecConfig, VideoCodecConfig, VideoSample};
+use liu_flv::samples::{AudioInput, VideoInput, audio_input, video_input};
 
 /// How segments and parts are cut and kept.
 #[derive(Debug, Clone, Copy, PartialEq)]

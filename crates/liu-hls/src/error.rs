@@ -55,7 +55,10 @@ pub enum HlsError {
     /// A box, fragment or sample count too large for its 32-bit field (bytes or count).
     #[error("{0} is too large for an MP4 box field")]
     TooLarge(usize),
-    /// An FLV tag body or codec configuration that does not parse.
+    /// An FLV tag body that does not parse.
     #[error(transparent)]
     Flv(#[from] liu_flv::FlvError),
+    /// A codec configuration or parameter set that does not parse.
+    #[error(transparent)]
+    Codec(#[from] liu_codec::CodecError),
 }

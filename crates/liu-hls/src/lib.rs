@@ -1,15 +1,16 @@
 //! HLS for Liu, sans-IO: the MPEG-TS muxer, the fMP4 writer, the TS and
 //! CMAF (Low-Latency HLS) segmenters and their playlists.
 //!
-//! - [`sample`]: codec-level input ([`VideoSample`], [`AudioSample`]) and codec
-//!   configurations, as the server's hub delivers them from FLV tags.
+//! The segmenters take FLV tag bodies (as the server's hub delivers them)
+//! through `liu-flv`'s `samples`; the muxers take `liu-codec`'s samples and
+//! decoder configurations.
+//!
 //! - [`ts`]: the MPEG-2 transport stream muxer (ISO/IEC 13818-1) for TS
 //!   segments (RFC 8216 §3.2).
 //! - [`fmp4`]: fragmented MP4 (ISO/IEC 14496-12, CMAF layout) for fMP4
 //!   segments (RFC 8216 §3.3): initialization section and movie fragments.
 //! - [`playlist`]: media playlists (RFC 8216 §4.3) rendered from a window
 //!   of segments.
-//! - [`flv_input`]: FLV tag bodies parsed once into what the segmenters take.
 //! - [`cmaf`]: FLV tag bodies cut into fMP4 segments and LL-HLS parts, with
 //!   their playlist.
 //! - [`segmenter`]: FLV tag bodies cut into TS segments on keyframes, with a
@@ -21,15 +22,10 @@
 
 pub mod cmaf;
 pub mod error;
-pub mod flv_input;
 pub mod fmp4;
 pub mod playlist;
-pub mod sample;
 pub mod segmenter;
 pub mod ts;
 
 pub use error::HlsError;
-pub use sample::{
-    AudioCodecConfig, AudioSample, AudioSpecificConfig, VideoCodecConfig, VideoSample,
-};
 pub use ts::TsMuxer;

@@ -11,13 +11,13 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use liu_flv::aac::AudioSpecificConfig;
+use liu_codec::aac::AudioSpecificConfig;
 
 use crate::error::HlsError;
-use crate::flv_input::{AudioInput, VideoInput, audio_input, video_input};
 use crate::playlist::{MediaPlaylist, SegmentEntry};
-use crate::sample::{AudioCodecConfig, VideoCodecConfig};
 use crate::ts::TsMuxer;
+use liu_codec::sample::{AudioCodecConfig, VideoCodecConfig};
+use liu_flv::samples::{AudioInput, VideoInput, audio_input, video_input};
 
 /// How segments are cut and kept.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -352,7 +352,7 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn avcc() -> Bytes {
-        let record = liu_flv::avc::AvcDecoderConfigurationRecord {
+        let record = liu_codec::avc::AvcDecoderConfigurationRecord {
             profile_indication: 100,
             profile_compatibility: 0,
             level_indication: 10,

@@ -145,7 +145,7 @@ fn ffmpeg_decodes_fragments_like_the_flv() {
     let video_config = clip.video.clone();
     write_init(
         Some(&video_config),
-        Some(&liu_hls::AudioCodecConfig::Aac(clip.audio)),
+        Some(&liu_codec::AudioCodecConfig::Aac(clip.audio)),
         &mut init,
     )
     .unwrap_or_else(|e| panic!("{e}"));

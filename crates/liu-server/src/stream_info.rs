@@ -4,15 +4,15 @@
 //! viewers get (FLV spec E.5), over whatever the publisher claimed.
 
 use bytes::Bytes;
-use liu_flv::aac::AudioSpecificConfig;
+use liu_codec::aac::AudioSpecificConfig;
+use liu_codec::avc::AvcDecoderConfigurationRecord;
+use liu_codec::hevc::HevcDecoderConfigurationRecord;
 use liu_flv::amf0::{self, Amf0Value};
 use liu_flv::av::dialect::rewritten;
 use liu_flv::av::{
     AudioCodec, AudioPacket, AudioTagHeader, FlvDialect, VideoCodec, VideoPacket, VideoTagHeader,
     multitrack, parse_audio_tag_header, parse_video_tag_header,
 };
-use liu_flv::avc::AvcDecoderConfigurationRecord;
-use liu_flv::hevc::HevcDecoderConfigurationRecord;
 
 /// `videocodecid` of H.264 in `onMetaData` (legacy `CodecID`).
 const VIDEOCODECID_AVC: f64 = 7.0;

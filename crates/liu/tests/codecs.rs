@@ -20,9 +20,9 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use liu_codec::hevc::HevcDecoderConfigurationRecord;
 use liu_flv::av::{FlvDialect, VideoCodec, parse_video_tag_header, rewrite_video};
 use liu_flv::flv::{FlvReader, TagType, encode_file_header, encode_tag};
-use liu_flv::hevc::HevcDecoderConfigurationRecord;
 
 /// Starts `viewers`, publishes `clip` to `publish_url` with FFmpeg 9 and returns each viewer's
 /// decode (labelled) once the publisher is done.

@@ -9,10 +9,10 @@ use common::*;
 use std::process::Command;
 use std::time::Duration;
 
+use liu_codec::avc::AvcDecoderConfigurationRecord;
+use liu_codec::hevc::HevcDecoderConfigurationRecord;
 use liu_flv::av::parse_video_tag_header;
-use liu_flv::avc::AvcDecoderConfigurationRecord;
 use liu_flv::flv::{FlvReader, TagType};
-use liu_flv::hevc::HevcDecoderConfigurationRecord;
 
 /// What both readers must agree on.
 #[derive(Debug, PartialEq, Eq)]

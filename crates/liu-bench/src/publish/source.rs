@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
+use liu_codec::avc::AvcDecoderConfigurationRecord;
 use liu_flv::amf0::{self, Amf0Value};
 use liu_flv::av::{VideoCodec, VideoPacket, parse_audio_tag_header, parse_video_tag_header};
-use liu_flv::avc::AvcDecoderConfigurationRecord;
 use liu_flv::flv::{FlvReader, TagType};
 use liu_rtmp::media::MediaKind;
 

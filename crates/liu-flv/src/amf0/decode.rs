@@ -9,8 +9,8 @@
 //!   object-end marker (for an ECMA array, only once its declared count is reached).
 
 use super::{Amf0Limits, Amf0Value, marker};
-use crate::cursor::Cursor;
 use crate::error::{FlvError, Result};
+use liu_codec::cursor::Cursor;
 
 /// Decodes every value in `buf` with the default [`Amf0Limits`].
 pub fn decode_all(buf: &[u8]) -> Result<Vec<Amf0Value>> {

@@ -2,8 +2,8 @@
 //! `ExAudioTagHeader` (v2, with ModEx and multitrack).
 
 use super::{MULTITRACK_MANY_CODECS, skip_mod_ex};
-use crate::cursor::Cursor;
 use crate::error::Result;
+use liu_codec::cursor::Cursor;
 
 /// `SoundFormat` value announcing the Enhanced RTMP ExAudioTagHeader.
 const SOUND_FORMAT_EX_HEADER: u8 = 9;

@@ -8,6 +8,8 @@
 //! both forms, so a rewrite is a new header plus a slice of the old body.
 
 use super::multitrack;
+use super::rewrite::{CODED_FRAMES, CODED_FRAMES_X, SEQUENCE_END, SEQUENCE_START};
+pub use super::rewrite::{Rewrite, rewritten};
 use super::{
     AudioCodec, AudioPacket, AudioTagHeader, VideoCodec, VideoPacket, VideoTagHeader,
     parse_audio_tag_header, parse_video_tag_header,
@@ -30,66 +32,6 @@ const LEGACY_HEVC: u8 = 12;
 const LEGACY_AAC: u8 = 0xaf;
 /// Legacy audio header byte of MP3: format 2, 44 kHz, 16 bit, stereo.
 const LEGACY_MP3: u8 = 0x2f;
-/// Enhanced packet types (Enhanced RTMP `VideoPacketType`; the first two
-/// are the same in `AudioPacketType`).
-pub(super) const SEQUENCE_START: u8 = 0;
-pub(super) const CODED_FRAMES: u8 = 1;
-const SEQUENCE_END: u8 = 2;
-pub(super) const CODED_FRAMES_X: u8 = 3;
-
-/// What a body becomes in the other dialect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rewrite {
-    /// The body as it is serves both dialects.
-    Same,
-    /// Nothing in the target dialect carries it (Enhanced `Metadata`,
-    /// a legacy viewer's HEVC `colorInfo`): leave it out.
-    Drop,
-    /// `head[..head_len]` followed by `body[payload_start..payload_end]`.
-    Header {
-        head: [u8; 8],
-        head_len: u8,
-        payload_start: usize,
-        payload_end: usize,
-    },
-}
-
-impl Rewrite {
-    /// The new header.
-    pub fn head(&self) -> &[u8] {
-        match self {
-            Rewrite::Header { head, head_len, .. } => &head[..usize::from(*head_len)],
-            _ => &[],
-        }
-    }
-
-    /// The payload the new header is followed by.
-    pub fn payload<'a>(&self, body: &'a [u8]) -> &'a [u8] {
-        match *self {
-            Rewrite::Header {
-                payload_start,
-                payload_end,
-                ..
-            } => body.get(payload_start..payload_end).unwrap_or_default(),
-            Rewrite::Same => body,
-            Rewrite::Drop => &[],
-        }
-    }
-
-    /// `bytes` (at most 8) followed by `body[start..end]`.
-    pub(super) fn slice(bytes: &[u8], start: usize, end: usize) -> Rewrite {
-        let mut head = [0u8; 8];
-        let n = bytes.len().min(8);
-        head[..n].copy_from_slice(&bytes[..n]);
-        Rewrite::Header {
-            head,
-            head_len: n as u8,
-            payload_start: start.min(end),
-            payload_end: end,
-        }
-    }
-}
-
 /// The dialect a video body is written in when it matters: `Some` for
 /// H.264 and H.265 in Enhanced form and H.265 as legacy id 12, which the
 /// other dialect writes differently; `None` for what every viewer takes as
@@ -267,20 +209,6 @@ fn legacy_audio(h: &AudioTagHeader) -> Option<Rewrite> {
         _ => return None,
     };
     Some(Rewrite::slice(head, 0, 0))
-}
-
-/// Applies a rewrite to `body` (for tests and tools; servers build their
-/// serialized forms from [`Rewrite::head`] and the payload slice directly).
-pub fn rewritten(body: &[u8], rewrite: Rewrite) -> Option<Vec<u8>> {
-    match rewrite {
-        Rewrite::Same => Some(body.to_vec()),
-        Rewrite::Drop => None,
-        Rewrite::Header { .. } => {
-            let mut out = rewrite.head().to_vec();
-            out.extend_from_slice(rewrite.payload(body));
-            Some(out)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,14 +7,15 @@
 mod audio;
 pub mod dialect;
 pub mod multitrack;
+mod rewrite;
 mod video;
 
 pub use audio::{AudioCodec, AudioPacket, AudioTagHeader, parse_audio_tag_header};
 pub use dialect::{FlvDialect, Rewrite, rewrite_audio, rewrite_video};
 pub use video::{VideoCodec, VideoFrameType, VideoPacket, VideoTagHeader, parse_video_tag_header};
 
-use crate::cursor::Cursor;
 use crate::error::Result;
+use liu_codec::cursor::Cursor;
 
 /// `PacketType` value announcing a ModEx prefix (Enhanced RTMP v2, audio and video).
 const PACKET_TYPE_MOD_EX: u8 = 7;

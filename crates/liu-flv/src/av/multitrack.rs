@@ -10,9 +10,9 @@
 //! not for `OneTrack`) and the track's body, laid out as a single-track
 //! body after its FourCC.
 
-use super::dialect::{CODED_FRAMES, CODED_FRAMES_X, Rewrite, SEQUENCE_START};
+use super::rewrite::{CODED_FRAMES, CODED_FRAMES_X, Rewrite, SEQUENCE_START};
 use super::{MULTITRACK_MANY_CODECS, skip_mod_ex};
-use crate::cursor::Cursor;
+use liu_codec::cursor::Cursor;
 
 /// `VideoPacketType.Multitrack`.
 const VIDEO_MULTITRACK: u8 = 6;
@@ -108,7 +108,7 @@ fn find_track(mut c: Cursor<'_>, lead: u8, multitrack: u8, track_id: u8) -> Opti
 
 #[cfg(test)]
 mod tests {
-    use super::super::dialect::rewritten;
+    use super::super::rewrite::rewritten;
     use super::*;
 
     #[test]

@@ -2,8 +2,8 @@
 //! `ExVideoTagHeader` (v1, plus v2 ModEx, command frames and multitrack).
 
 use super::{MULTITRACK_MANY_CODECS, skip_mod_ex};
-use crate::cursor::Cursor;
 use crate::error::Result;
+use liu_codec::cursor::Cursor;
 
 /// Video codec, from the legacy `CodecID` or the Enhanced RTMP FourCC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

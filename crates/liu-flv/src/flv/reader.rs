@@ -3,9 +3,9 @@
 use super::{
     FLAG_AUDIO, FLAG_VIDEO, FLV_HEADER_LEN, FlvTag, PREV_TAG_SIZE_LEN, TAG_HEADER_LEN, TagType,
 };
-use crate::cursor::Cursor;
 use crate::error::{FlvError, Result};
 use bytes::{Buf, BytesMut};
+use liu_codec::cursor::Cursor;
 
 /// Incremental FLV reader for files and HTTP-FLV streams: push bytes, pull tags.
 ///

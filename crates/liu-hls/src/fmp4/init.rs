@@ -8,11 +8,11 @@ use super::{
     VIDEO_TRACK_ID,
 };
 use crate::error::HlsError;
-use crate::sample::{AudioCodecConfig, AudioSpecificConfig, VideoCodecConfig};
 use bytes::{BufMut, BytesMut};
-use liu_flv::av1::Av1CodecConfigurationRecord;
-use liu_flv::hevc::{HevcDecoderConfigurationRecord, NAL_PPS, NAL_VPS, sps::NAL_SPS};
-use liu_flv::opus::OPUS_RATE;
+use liu_codec::av1::Av1CodecConfigurationRecord;
+use liu_codec::hevc::{HevcDecoderConfigurationRecord, NAL_PPS, NAL_VPS, sps::NAL_SPS};
+use liu_codec::opus::OPUS_RATE;
+use liu_codec::sample::{AudioCodecConfig, AudioSpecificConfig, VideoCodecConfig};
 
 /// `major_brand` of the `ftyp`.
 pub(crate) const MAJOR_BRAND: [u8; 4] = *b"iso6";
@@ -93,7 +93,7 @@ fn prepare_video(config: &VideoCodecConfig) -> Result<Video, HlsError> {
         .iter()
         .find(|s| !s.is_empty())
         .ok_or(HlsError::Sps("no sequence parameter set in the avcC"))?;
-    let info = liu_flv::avc::sps::parse(sps).map_err(sps_error)?;
+    let info = liu_codec::avc::sps::parse(sps).map_err(sps_error)?;
     let mut avcc = record.encode();
     if AVCC_EXTENSION_PROFILES.contains(&record.profile_indication) {
         avcc.extend_from_slice(&[
@@ -129,9 +129,9 @@ fn prepare_av1(record: &Av1CodecConfigurationRecord) -> Result<Video, HlsError> 
 }
 
 /// An SPS parse error as the init section reports it.
-fn sps_error(e: liu_flv::FlvError) -> HlsError {
+fn sps_error(e: liu_codec::CodecError) -> HlsError {
     match e {
-        liu_flv::FlvError::Invalid(what) => HlsError::Sps(what),
+        liu_codec::CodecError::Invalid(what) => HlsError::Sps(what),
         _ => HlsError::Sps("truncated sequence parameter set"),
     }
 }

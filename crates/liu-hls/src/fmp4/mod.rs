@@ -45,8 +45,8 @@ mod tests;
 mod walk;
 
 use crate::error::HlsError;
-use crate::sample::{AudioCodecConfig, VideoCodecConfig};
 use bytes::{Bytes, BytesMut};
+use liu_codec::sample::{AudioCodecConfig, VideoCodecConfig};
 
 /// `track_ID` of the video track.
 pub const VIDEO_TRACK_ID: u32 = 1;

@@ -2,7 +2,7 @@
 //! `adts_fixed_header` and `adts_variable_header`).
 
 use crate::error::HlsError;
-use liu_flv::aac::AudioSpecificConfig;
+use liu_codec::aac::AudioSpecificConfig;
 
 /// Length of an ADTS header without CRC (`protection_absent` 1).
 pub(crate) const ADTS_HEADER_LEN: usize = 7;

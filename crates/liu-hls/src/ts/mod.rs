@@ -32,10 +32,10 @@ mod tests;
 pub use packet::{SYNC_BYTE, TS_PACKET_SIZE};
 
 use crate::error::HlsError;
-use crate::sample::{AudioSample, AudioSpecificConfig, VideoCodecConfig, VideoSample};
 use adts::{ADTS_HEADER_LEN, Adts};
 use annexb::{NalCodec, NalParams};
 use bytes::BytesMut;
+use liu_codec::sample::{AudioSample, AudioSpecificConfig, VideoCodecConfig, VideoSample};
 use packet::{Continuity, FirstPacket, MASK_33};
 use pes::{PesHeader, STREAM_ID_AUDIO, STREAM_ID_VIDEO};
 use psi::{EsEntry, Section};
@@ -368,7 +368,7 @@ fn video_params(config: &VideoCodecConfig) -> Result<(NalParams, u8), HlsError> 
             STREAM_TYPE_H264,
         )),
         VideoCodecConfig::Hevc(r) => {
-            use liu_flv::hevc::{NAL_PPS, NAL_VPS, sps::NAL_SPS};
+            use liu_codec::hevc::{NAL_PPS, NAL_VPS, sps::NAL_SPS};
             let sets = [NAL_VPS, NAL_SPS, NAL_PPS]
                 .into_iter()
                 .flat_map(|t| r.units(t));

@@ -2,9 +2,9 @@
 //! independent parser (the `mpeg2ts` crate).
 
 use super::*;
-use crate::sample::{AudioSample, VideoSample};
 use bytes::Bytes;
-use liu_flv::avc::AvcDecoderConfigurationRecord;
+use liu_codec::avc::AvcDecoderConfigurationRecord;
+use liu_codec::sample::{AudioSample, VideoSample};
 use mpeg2ts::pes::{PesPacketReader, ReadPesPacket};
 use mpeg2ts::ts::{ReadTsPacket, TsPacketReader, TsPayload};
 use proptest::prelude::*;

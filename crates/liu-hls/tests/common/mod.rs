@@ -8,11 +8,11 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use liu_flv::aac::AudioSpecificConfig;
+use liu_codec::VideoCodecConfig;
+use liu_codec::aac::AudioSpecificConfig;
+use liu_codec::{AudioSample, VideoSample};
 use liu_flv::flv::{FlvReader, TagType};
-use liu_hls::VideoCodecConfig;
-use liu_hls::flv_input::{AudioInput, VideoInput, audio_input, video_input};
-use liu_hls::{AudioSample, VideoSample};
+use liu_flv::samples::{AudioInput, VideoInput, audio_input, video_input};
 
 /// Decoded frames of one stream: `(pts, md5)` in output order.
 pub type Frames = Vec<(i64, String)>;
@@ -142,7 +142,7 @@ pub fn read_flv(data: &[u8]) -> Clip {
                 None => {}
             },
             TagType::Audio => match audio_input(ms, &tag.body).unwrap_or_else(|e| panic!("{e}")) {
-                Some(AudioInput::Config(liu_hls::AudioCodecConfig::Aac(c))) => audio = Some(c),
+                Some(AudioInput::Config(liu_codec::AudioCodecConfig::Aac(c))) => audio = Some(c),
                 Some(AudioInput::Config(other)) => panic!("not AAC: {other:?}"),
                 Some(AudioInput::Frame(f)) => samples.push(Sample::Audio(f)),
                 None => {}

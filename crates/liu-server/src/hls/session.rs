@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use liu_flv::samples::{audio_input, video_input};
 use liu_hls::cmaf::{CmafConfig, CmafSegmenter};
-use liu_hls::flv_input::{audio_input, video_input};
 use liu_hls::segmenter::{SegmenterConfig, TsSegmenter};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
@@ -248,8 +248,9 @@ impl HlsSession {
                         let wall = now.saturating_sub(newest.saturating_sub(f.timestamp));
                         // Parsed once, for both forms.
                         let pushed = match f.kind {
-                            FrameKind::Video => {
-                                video_input(f.timestamp, &f.payload).and_then(|i| {
+                            FrameKind::Video => video_input(f.timestamp, &f.payload)
+                                .map_err(HlsError::from)
+                                .and_then(|i| {
                                     let Some(i) = i else {
                                         state.note_left_out(&f);
                                         return Ok(());
@@ -258,10 +259,10 @@ impl HlsSession {
                                         |ts| ts.push_video_input(&i, wall),
                                         |c| c.push_video_input(&i, wall),
                                     )
-                                })
-                            }
-                            FrameKind::Audio => {
-                                audio_input(f.timestamp, &f.payload).and_then(|i| {
+                                }),
+                            FrameKind::Audio => audio_input(f.timestamp, &f.payload)
+                                .map_err(HlsError::from)
+                                .and_then(|i| {
                                     let Some(i) = i else {
                                         state.note_left_out(&f);
                                         return Ok(());
@@ -270,8 +271,7 @@ impl HlsSession {
                                         |ts| ts.push_audio_input(&i, wall),
                                         |c| c.push_audio_input(&i, wall),
                                     )
-                                })
-                            }
+                                }),
                             FrameKind::Data => Ok(()),
                         };
                         if let Err(e) = pushed {

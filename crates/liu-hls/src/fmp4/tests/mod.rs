@@ -6,9 +6,9 @@ mod fragment;
 
 use super::walk::{Node, fourcc, u16_at, u32_at, walk};
 use super::*;
-use crate::sample::{AudioCodecConfig, AudioSpecificConfig};
 use bytes::{Bytes, BytesMut};
-use liu_flv::avc::AvcDecoderConfigurationRecord;
+use liu_codec::avc::AvcDecoderConfigurationRecord;
+use liu_codec::sample::{AudioCodecConfig, AudioSpecificConfig};
 use proptest::prelude::*;
 
 /// x264's SPS for 320x240 (High, level 1.3) and a PPS.

@@ -7,7 +7,7 @@
 //! object-type-specific configuration that follows is not interpreted.
 
 use crate::bits::BitReader;
-use crate::error::{FlvError, Result};
+use crate::error::{CodecError, Result};
 
 /// Sampling frequencies by `samplingFrequencyIndex` (ISO/IEC 14496-3 Table 1.18).
 pub const SAMPLING_FREQUENCIES: [u32; 13] = [
@@ -61,7 +61,7 @@ impl AudioSpecificConfig {
             }
         }
         if object_type == 0 {
-            return Err(FlvError::Invalid("AAC audio object type 0 (null)"));
+            return Err(CodecError::Invalid("AAC audio object type 0 (null)"));
         }
         Ok(AudioSpecificConfig {
             object_type,
@@ -151,7 +151,7 @@ fn read_frequency(r: &mut BitReader<'_>, index: u8) -> Result<u32> {
     SAMPLING_FREQUENCIES
         .get(usize::from(index))
         .copied()
-        .ok_or(FlvError::Invalid("reserved AAC sampling frequency index"))
+        .ok_or(CodecError::Invalid("reserved AAC sampling frequency index"))
 }
 
 fn write_frequency(w: &mut BitWriter, index: u8, freq: u32) {
@@ -277,26 +277,26 @@ mod tests {
     fn errors() {
         assert!(matches!(
             AudioSpecificConfig::parse(&[]),
-            Err(FlvError::Truncated { .. })
+            Err(CodecError::Truncated { .. })
         ));
         assert!(matches!(
             AudioSpecificConfig::parse(&[0x12]),
-            Err(FlvError::Truncated { .. })
+            Err(CodecError::Truncated { .. })
         ));
         // Index 13 is reserved.
         assert!(matches!(
             AudioSpecificConfig::parse(&[0x16, 0x90]),
-            Err(FlvError::Invalid(_))
+            Err(CodecError::Invalid(_))
         ));
         // Object type 0.
         assert!(matches!(
             AudioSpecificConfig::parse(&[0x02, 0x10]),
-            Err(FlvError::Invalid(_))
+            Err(CodecError::Invalid(_))
         ));
         // Explicit SBR cut short.
         assert!(matches!(
             AudioSpecificConfig::parse(&[0x2b, 0x92]),
-            Err(FlvError::Truncated { .. })
+            Err(CodecError::Truncated { .. })
         ));
     }
 

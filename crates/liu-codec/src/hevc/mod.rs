@@ -7,7 +7,7 @@ pub mod sps;
 use bytes::Bytes;
 
 use crate::cursor::Cursor;
-use crate::error::{FlvError, Result};
+use crate::error::{CodecError, Result};
 pub use sps::{HevcProfile, HevcSps};
 
 /// `nal_unit_type` of a video parameter set (ISO/IEC 23008-2 Table 7-1).
@@ -63,7 +63,7 @@ impl HevcDecoderConfigurationRecord {
     pub fn parse(data: &[u8]) -> Result<Self> {
         let mut c = Cursor::new(data);
         if c.u8("HEVC configurationVersion")? > 1 {
-            return Err(FlvError::Invalid(
+            return Err(CodecError::Invalid(
                 "HEVCDecoderConfigurationRecord configurationVersion is not 1",
             ));
         }
@@ -171,7 +171,7 @@ impl HevcDecoderConfigurationRecord {
 
     /// The first SPS, parsed.
     pub fn sps(&self) -> Result<HevcSps> {
-        let nal = self.units(sps::NAL_SPS).next().ok_or(FlvError::Invalid(
+        let nal = self.units(sps::NAL_SPS).next().ok_or(CodecError::Invalid(
             "HEVC record without a sequence parameter set",
         ))?;
         HevcSps::parse(nal)

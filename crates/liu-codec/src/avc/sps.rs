@@ -19,7 +19,7 @@ use h264_reader::nal::sps::{
 };
 use h264_reader::rbsp::{self, BitRead, BitReaderError, Numeric, Primitive};
 
-use crate::error::FlvError;
+use crate::error::CodecError;
 
 /// `nal_unit_type` of a sequence parameter set (Table 7-1).
 const NAL_SPS: u8 = 7;
@@ -52,13 +52,13 @@ pub struct AvcSps {
 
 /// Parses an SPS NAL unit (header byte included, emulation prevention bytes
 /// still in). Errors name the field where the data ran out or went wrong.
-pub fn parse(nal: &[u8]) -> Result<AvcSps, FlvError> {
-    let header = nal.first().ok_or(FlvError::Invalid("empty NAL unit"))?;
+pub fn parse(nal: &[u8]) -> Result<AvcSps, CodecError> {
+    let header = nal.first().ok_or(CodecError::Invalid("empty NAL unit"))?;
     if header & 0x1f != NAL_SPS {
-        return Err(FlvError::Invalid("not a sequence parameter set NAL unit"));
+        return Err(CodecError::Invalid("not a sequence parameter set NAL unit"));
     }
     let mut rbsp = rbsp::decode_nal(nal)
-        .map_err(|_| FlvError::Invalid("invalid emulation prevention in the NAL unit"))?;
+        .map_err(|_| CodecError::Invalid("invalid emulation prevention in the NAL unit"))?;
     // `profile_idc` only selects whether the chroma fields are present
     // (§7.3.2.1.1), so a profile h264-reader misses can be read as High.
     if rbsp
@@ -68,23 +68,23 @@ pub fn parse(nal: &[u8]) -> Result<AvcSps, FlvError> {
         rbsp.to_mut()[0] = HIGH_PROFILE;
     }
     let sps = SeqParameterSet::from_bits(WithoutVui(rbsp::BitReader::new(&*rbsp)))
-        .map_err(|e| FlvError::Invalid(describe(e)))?;
+        .map_err(|e| CodecError::Invalid(describe(e)))?;
     let chroma = &sps.chroma_info;
     let chroma_format_idc = match chroma.chroma_format {
         ChromaFormat::Monochrome => 0,
         ChromaFormat::YUV420 => 1,
         ChromaFormat::YUV422 => 2,
         ChromaFormat::YUV444 => 3,
-        ChromaFormat::Invalid(_) => return Err(FlvError::Invalid("chroma_format_idc above 3")),
+        ChromaFormat::Invalid(_) => return Err(CodecError::Invalid("chroma_format_idc above 3")),
     };
     let (width, height) = sps
         .pixel_dimensions()
-        .map_err(|e| FlvError::Invalid(describe(e)))?;
+        .map_err(|e| CodecError::Invalid(describe(e)))?;
     let size = |v: u32| {
         u16::try_from(v)
             .ok()
             .filter(|&v| v > 0)
-            .ok_or(FlvError::Invalid(
+            .ok_or(CodecError::Invalid(
                 "picture size out of range after cropping",
             ))
     };
@@ -350,7 +350,7 @@ mod tests {
         // 40 zero bits: an Exp-Golomb code that would overflow.
         assert!(matches!(
             parse(&[0x67, 66, 0, 30, 0, 0, 3, 0, 0, 3, 0, 0x80]),
-            Err(FlvError::Invalid("Exp-Golomb code too long"))
+            Err(CodecError::Invalid("Exp-Golomb code too long"))
         ));
         // Three zero bytes cannot occur in a NAL unit.
         assert!(parse(&[0x67, 66, 0, 30, 0, 0, 0, 0x80]).is_err());
@@ -360,14 +360,14 @@ mod tests {
                 100,
                 "1 00101 1 1 0 0 1 011 010 0 00100 00100 1 1 0 0 1"
             )),
-            Err(FlvError::Invalid("chroma_format_idc above 3"))
+            Err(CodecError::Invalid("chroma_format_idc above 3"))
         ));
         // Cropping 64 (right ue(32), in 2-sample units) or 66 (ue(33)) of 64.
         for right in ["00000100001", "00000100010"] {
             let bits = format!("1 1 011 010 0 00100 00100 1 1 1 1 {right} 1 1 0 1");
             assert!(matches!(
                 parse(&sps_nal(66, &bits)),
-                Err(FlvError::Invalid(
+                Err(CodecError::Invalid(
                     "picture size out of range after cropping"
                 ))
             ));
@@ -378,7 +378,7 @@ mod tests {
                 66,
                 "1 1 011 010 0 0000000000001000000000000 00100 1 1 0 0 1"
             )),
-            Err(FlvError::Invalid(
+            Err(CodecError::Invalid(
                 "picture size out of range after cropping"
             ))
         ));

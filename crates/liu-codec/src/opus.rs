@@ -3,7 +3,7 @@
 //! (Encapsulation of Opus in ISO BMFF §4.3.2), and packet durations from the
 //! TOC byte (RFC 6716 §3.1).
 
-use crate::error::{FlvError, Result};
+use crate::error::{CodecError, Result};
 
 /// Opus always runs at 48 kHz (RFC 7845 §4).
 pub const OPUS_RATE: u32 = 48_000;
@@ -27,25 +27,25 @@ impl OpusHead {
     pub fn parse(data: &[u8]) -> Result<Self> {
         let fixed = data
             .get(..19)
-            .ok_or(FlvError::Truncated { what: "OpusHead" })?;
+            .ok_or(CodecError::Truncated { what: "OpusHead" })?;
         if &fixed[..8] != b"OpusHead" {
-            return Err(FlvError::Invalid(
+            return Err(CodecError::Invalid(
                 "Opus sequence start without OpusHead magic",
             ));
         }
         if fixed[8] >> 4 != 0 {
-            return Err(FlvError::Invalid("OpusHead major version is not 0"));
+            return Err(CodecError::Invalid("OpusHead major version is not 0"));
         }
         let channels = fixed[9];
         if channels == 0 {
-            return Err(FlvError::Invalid("OpusHead with 0 channels"));
+            return Err(CodecError::Invalid("OpusHead with 0 channels"));
         }
         let family = fixed[18];
         let mapping_table = if family == 0 {
             Vec::new()
         } else {
             data.get(19..21 + usize::from(channels))
-                .ok_or(FlvError::Truncated {
+                .ok_or(CodecError::Truncated {
                     what: "OpusHead channel mapping table",
                 })?
                 .to_vec()

@@ -1,15 +1,16 @@
-//! Codec-level input shared by the TS muxer and the future fMP4 writer.
+//! The codec sample model: coded frames and decoder configurations, as
+//! every container and protocol hands them over.
 //!
-//! Times are milliseconds on the stream's timeline: the FLV tag timestamp and
-//! the FLV `CompositionTime`, as the server's hub delivers them.
+//! Times are milliseconds on the stream's timeline (from FLV: the tag
+//! timestamp and `CompositionTime`, as the server's hub delivers them).
 
+use crate::av1::Av1CodecConfigurationRecord;
+use crate::avc::AvcDecoderConfigurationRecord;
+use crate::hevc::HevcDecoderConfigurationRecord;
 use bytes::Bytes;
-use liu_flv::av1::Av1CodecConfigurationRecord;
-use liu_flv::avc::AvcDecoderConfigurationRecord;
-use liu_flv::hevc::HevcDecoderConfigurationRecord;
 
-pub use liu_flv::aac::AudioSpecificConfig;
-use liu_flv::opus::{OPUS_RATE, OpusHead, packet_samples};
+pub use crate::aac::AudioSpecificConfig;
+use crate::opus::{OPUS_RATE, OpusHead, packet_samples};
 
 /// One coded video frame (access unit).
 #[derive(Debug, Clone, PartialEq, Eq)]

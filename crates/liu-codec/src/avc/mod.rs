@@ -4,7 +4,7 @@
 pub mod sps;
 
 use crate::cursor::Cursor;
-use crate::error::{FlvError, Result};
+use crate::error::{CodecError, Result};
 use bytes::Bytes;
 pub use sps::AvcSps;
 
@@ -33,7 +33,7 @@ impl AvcDecoderConfigurationRecord {
     pub fn parse(data: &[u8]) -> Result<Self> {
         let mut c = Cursor::new(data);
         if c.u8("AVC configurationVersion")? != 1 {
-            return Err(FlvError::Invalid(
+            return Err(CodecError::Invalid(
                 "AVCDecoderConfigurationRecord configurationVersion is not 1",
             ));
         }
@@ -83,7 +83,7 @@ impl AvcDecoderConfigurationRecord {
             .sps
             .iter()
             .find(|s| !s.is_empty())
-            .ok_or(FlvError::Invalid(
+            .ok_or(CodecError::Invalid(
                 "AVC record without a sequence parameter set",
             ))?;
         sps::parse(nal)
@@ -179,7 +179,7 @@ mod tests {
     fn rejects_bad_input() {
         assert!(matches!(
             AvcDecoderConfigurationRecord::parse(&[0x00, 0x64, 0, 0x1f, 0xff, 0xe0, 0]),
-            Err(FlvError::Invalid(_))
+            Err(CodecError::Invalid(_))
         ));
         assert_eq!(
             AvcDecoderConfigurationRecord::parse(&[0x01, 0x64, 0, 0x1f, 0xfe, 0xe0, 0])
@@ -188,7 +188,7 @@ mod tests {
         );
         for n in 0..24 {
             let r = AvcDecoderConfigurationRecord::parse(X264_HIGH.get(..n).unwrap_or_default());
-            assert!(matches!(r, Err(FlvError::Truncated { .. })), "{n}: {r:?}");
+            assert!(matches!(r, Err(CodecError::Truncated { .. })), "{n}: {r:?}");
         }
     }
 

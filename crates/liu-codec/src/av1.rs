@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use crate::bits::BitReader;
-use crate::error::{FlvError, Result};
+use crate::error::{CodecError, Result};
 
 /// `obu_type` of a sequence header (AV1 spec §6.2.2).
 const OBU_SEQUENCE_HEADER: u8 = 1;
@@ -36,9 +36,11 @@ pub struct Av1SequenceHeader {
 impl Av1CodecConfigurationRecord {
     /// Parses a record: `marker` 1, `version` 1, then the fields.
     pub fn parse(data: &[u8]) -> Result<Self> {
-        let head = data.get(..4).ok_or(FlvError::Truncated { what: "av1C" })?;
+        let head = data
+            .get(..4)
+            .ok_or(CodecError::Truncated { what: "av1C" })?;
         if head[0] != 0x81 {
-            return Err(FlvError::Invalid("av1C marker or version is not 1"));
+            return Err(CodecError::Invalid("av1C marker or version is not 1"));
         }
         Ok(Av1CodecConfigurationRecord {
             seq_profile: head[1] >> 5,
@@ -67,7 +69,7 @@ impl Av1CodecConfigurationRecord {
             let obu_type = (header >> 3) & 0x0f;
             let extension = header & 0x04 != 0;
             if header & 0x02 == 0 {
-                return Err(FlvError::Invalid("av1C configOBUs without obu_size"));
+                return Err(CodecError::Invalid("av1C configOBUs without obu_size"));
             }
             let rest = if extension {
                 rest.get(1..).unwrap_or_default()
@@ -77,13 +79,13 @@ impl Av1CodecConfigurationRecord {
             let (size, len) = leb128(rest)?;
             let payload = rest
                 .get(len..len.saturating_add(size))
-                .ok_or(FlvError::Truncated { what: "AV1 OBU" })?;
+                .ok_or(CodecError::Truncated { what: "AV1 OBU" })?;
             if obu_type == OBU_SEQUENCE_HEADER {
                 return parse_sequence_header(payload);
             }
             obus = &rest[len + size..];
         }
-        Err(FlvError::Invalid("av1C without a sequence header OBU"))
+        Err(CodecError::Invalid("av1C without a sequence header OBU"))
     }
 
     /// `av01.P.LLT.DD` (AV1-ISOBMFF §A.3), e.g. `av01.0.04M.08`.
@@ -102,17 +104,17 @@ impl Av1CodecConfigurationRecord {
 fn leb128(data: &[u8]) -> Result<(usize, usize)> {
     let mut value = 0u64;
     for i in 0..8 {
-        let b = *data.get(i).ok_or(FlvError::Truncated {
+        let b = *data.get(i).ok_or(CodecError::Truncated {
             what: "AV1 obu_size",
         })?;
         value |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
             return usize::try_from(value)
                 .map(|v| (v, i + 1))
-                .map_err(|_| FlvError::Invalid("AV1 obu_size too large"));
+                .map_err(|_| CodecError::Invalid("AV1 obu_size too large"));
         }
     }
-    Err(FlvError::Invalid("AV1 leb128 longer than 8 bytes"))
+    Err(CodecError::Invalid("AV1 leb128 longer than 8 bytes"))
 }
 
 /// `sequence_header_obu()` (AV1 spec §5.5.1) up to the maximum frame size.

@@ -1,48 +1,48 @@
-//! Bounds-checked big-endian byte cursor used by every parser in the crate.
+//! Bounds-checked big-endian byte cursor used by the parsers here and in `liu-flv`.
 
-use crate::error::{FlvError, Result};
+use crate::error::{CodecError, Result};
 
 /// A read position over a byte slice; every read is checked and never panics.
 #[derive(Debug, Clone)]
-pub(crate) struct Cursor<'a> {
+pub struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Cursor<'a> {
-    pub(crate) fn new(buf: &'a [u8]) -> Self {
+    pub fn new(buf: &'a [u8]) -> Self {
         Cursor { buf, pos: 0 }
     }
 
     /// Bytes consumed so far.
-    pub(crate) fn position(&self) -> usize {
+    pub fn position(&self) -> usize {
         self.pos
     }
 
     /// Bytes left to read.
-    pub(crate) fn remaining(&self) -> usize {
+    pub fn remaining(&self) -> usize {
         self.buf.len().saturating_sub(self.pos)
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.remaining() == 0
     }
 
     /// The next byte without consuming it.
-    pub(crate) fn peek_u8(&self) -> Option<u8> {
+    pub fn peek_u8(&self) -> Option<u8> {
         self.buf.get(self.pos).copied()
     }
 
     /// Consumes `n` bytes.
-    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8]> {
+    pub fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8]> {
         let end = self
             .pos
             .checked_add(n)
-            .ok_or(FlvError::Truncated { what })?;
+            .ok_or(CodecError::Truncated { what })?;
         let out = self
             .buf
             .get(self.pos..end)
-            .ok_or(FlvError::Truncated { what })?;
+            .ok_or(CodecError::Truncated { what })?;
         self.pos = end;
         Ok(out)
     }
@@ -54,39 +54,39 @@ impl<'a> Cursor<'a> {
         Ok(out)
     }
 
-    pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8> {
+    pub fn u8(&mut self, what: &'static str) -> Result<u8> {
         let [b] = self.array::<1>(what)?;
         Ok(b)
     }
 
-    pub(crate) fn u16(&mut self, what: &'static str) -> Result<u16> {
+    pub fn u16(&mut self, what: &'static str) -> Result<u16> {
         Ok(u16::from_be_bytes(self.array(what)?))
     }
 
-    pub(crate) fn i16(&mut self, what: &'static str) -> Result<i16> {
+    pub fn i16(&mut self, what: &'static str) -> Result<i16> {
         Ok(i16::from_be_bytes(self.array(what)?))
     }
 
-    pub(crate) fn u24(&mut self, what: &'static str) -> Result<u32> {
+    pub fn u24(&mut self, what: &'static str) -> Result<u32> {
         let [a, b, c] = self.array(what)?;
         Ok(u32::from_be_bytes([0, a, b, c]))
     }
 
     /// Signed 24-bit big-endian integer, sign-extended (FLV SI24).
-    pub(crate) fn i24(&mut self, what: &'static str) -> Result<i32> {
+    pub fn i24(&mut self, what: &'static str) -> Result<i32> {
         let v = self.u24(what)?;
         Ok(((v << 8) as i32) >> 8)
     }
 
-    pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32> {
+    pub fn u32(&mut self, what: &'static str) -> Result<u32> {
         Ok(u32::from_be_bytes(self.array(what)?))
     }
 
-    pub(crate) fn fourcc(&mut self, what: &'static str) -> Result<[u8; 4]> {
+    pub fn fourcc(&mut self, what: &'static str) -> Result<[u8; 4]> {
         self.array(what)
     }
 
-    pub(crate) fn f64(&mut self, what: &'static str) -> Result<f64> {
+    pub fn f64(&mut self, what: &'static str) -> Result<f64> {
         Ok(f64::from_be_bytes(self.array(what)?))
     }
 }
@@ -103,7 +103,7 @@ mod tests {
         assert_eq!(c.u24("c").ok(), Some(0x040506));
         assert_eq!(c.position(), 6);
         assert_eq!(c.remaining(), 1);
-        assert_eq!(c.u16("d"), Err(FlvError::Truncated { what: "d" }));
+        assert_eq!(c.u16("d"), Err(CodecError::Truncated { what: "d" }));
         // A failed read does not move the cursor.
         assert_eq!(c.u8("e").ok(), Some(7));
         assert!(c.is_empty());

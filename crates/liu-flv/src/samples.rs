@@ -1,25 +1,25 @@
-//! FLV tag bodies as the segmenters take them: each parsed once into what
-//! HLS segments carry (video tag header, E.4.3.1, and audio tag header,
+//! FLV tag bodies as codec samples and decoder configurations (what HLS
+//! segments, recording and RTP take): each parsed once (video tag header, E.4.3.1, and audio tag header,
 //! E.4.2.1, of the FLV specification; `avcC`, ISO/IEC 14496-15 §5.3.3.1;
 //! AudioSpecificConfig, ISO/IEC 14496-3 §1.6.2.1).
 
 use bytes::Bytes;
-use liu_flv::aac::AudioSpecificConfig;
-use liu_flv::av::dialect::rewritten;
-use liu_flv::av::multitrack::{audio_track, video_track};
-use liu_flv::av::{
+use liu_codec::aac::AudioSpecificConfig;
+use liu_codec::av1::Av1CodecConfigurationRecord;
+use liu_codec::avc::AvcDecoderConfigurationRecord;
+use liu_codec::hevc::HevcDecoderConfigurationRecord;
+use liu_codec::opus::OpusHead;
+use liu_codec::sample::{AudioCodecConfig, AudioSample, VideoCodecConfig, VideoSample};
+
+use crate::av::dialect::rewritten;
+use crate::av::multitrack::{audio_track, video_track};
+use crate::av::{
     AudioCodec, AudioPacket, VideoCodec, VideoPacket, parse_audio_tag_header,
     parse_video_tag_header,
 };
-use liu_flv::av1::Av1CodecConfigurationRecord;
-use liu_flv::avc::AvcDecoderConfigurationRecord;
-use liu_flv::hevc::HevcDecoderConfigurationRecord;
-use liu_flv::opus::OpusHead;
+use crate::error::FlvError;
 
-use crate::error::HlsError;
-use crate::sample::{AudioCodecConfig, AudioSample, VideoCodecConfig, VideoSample};
-
-/// A video tag body the segments carry.
+/// A video tag body as the sample model has it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VideoInput {
     /// An H.264 or H.265 sequence header.
@@ -27,7 +27,7 @@ pub enum VideoInput {
     Frame(VideoSample),
 }
 
-/// An audio tag body the segments carry.
+/// An audio tag body as the sample model has it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AudioInput {
     /// An AAC or Opus sequence header.
@@ -36,9 +36,9 @@ pub enum AudioInput {
 }
 
 /// A video tag body at decode time `dts_ms`, legacy or Enhanced; `None` for
-/// what HLS segments leave out (codecs other than H.264, H.265 and AV1, end
+/// what the sample model has no place for (codecs other than H.264, H.265 and AV1, end
 /// of sequence, metadata, empty frames); of a multitrack body, track 0.
-pub fn video_input(dts_ms: u64, body: &Bytes) -> Result<Option<VideoInput>, HlsError> {
+pub fn video_input(dts_ms: u64, body: &Bytes) -> Result<Option<VideoInput>, FlvError> {
     let h = parse_video_tag_header(body)?;
     if h.packet == VideoPacket::MultiTrack {
         // The default rendition, track 0, read as a single-track body.
@@ -74,9 +74,9 @@ pub fn video_input(dts_ms: u64, body: &Bytes) -> Result<Option<VideoInput>, HlsE
     })
 }
 
-/// An audio tag body at time `pts_ms`; `None` for what HLS segments leave
-/// out (codecs other than AAC, empty frames).
-pub fn audio_input(pts_ms: u64, body: &Bytes) -> Result<Option<AudioInput>, HlsError> {
+/// An audio tag body at time `pts_ms`; `None` for what the sample model has
+/// no place for (codecs other than AAC and Opus, empty frames).
+pub fn audio_input(pts_ms: u64, body: &Bytes) -> Result<Option<AudioInput>, FlvError> {
     let h = parse_audio_tag_header(body)?;
     if h.packet == AudioPacket::MultiTrack {
         return match audio_track(body, 0).and_then(|t| rewritten(body, t)) {

@@ -4,7 +4,7 @@
 //! size after the conformance window (§7.4.3.2.1).
 
 use crate::bits::{BitReader, unescape_rbsp};
-use crate::error::{FlvError, Result};
+use crate::error::{CodecError, Result};
 
 /// `nal_unit_type` of a sequence parameter set (Table 7-1).
 pub const NAL_SPS: u8 = 33;
@@ -47,11 +47,11 @@ impl HevcSps {
     /// Parses an SPS NAL unit, its two-byte NAL unit header included and
     /// emulation prevention bytes still in.
     pub fn parse(nal: &[u8]) -> Result<Self> {
-        let header = nal.first().ok_or(FlvError::Truncated {
+        let header = nal.first().ok_or(CodecError::Truncated {
             what: "HEVC NAL unit header",
         })?;
         if (header >> 1) & 0x3f != NAL_SPS {
-            return Err(FlvError::Invalid("not an HEVC sequence parameter set"));
+            return Err(CodecError::Invalid("not an HEVC sequence parameter set"));
         }
         let rbsp = unescape_rbsp(nal.get(2..).unwrap_or_default());
         let mut r = BitReader::new(&rbsp);
@@ -60,11 +60,11 @@ impl HevcSps {
         r.skip(1, "sps_temporal_id_nesting_flag")?;
         let profile = profile_tier_level(&mut r, max_sub_layers_minus1)?;
         if r.ue("sps_seq_parameter_set_id")? > 15 {
-            return Err(FlvError::Invalid("sps_seq_parameter_set_id above 15"));
+            return Err(CodecError::Invalid("sps_seq_parameter_set_id above 15"));
         }
         let chroma_format_idc = r.ue("chroma_format_idc")?;
         if chroma_format_idc > 3 {
-            return Err(FlvError::Invalid("chroma_format_idc above 3"));
+            return Err(CodecError::Invalid("chroma_format_idc above 3"));
         }
         let separate_colour_plane =
             chroma_format_idc == 3 && r.bit("separate_colour_plane_flag")?;
@@ -84,22 +84,22 @@ impl HevcSps {
             let bottom = u64::from(r.ue("conf_win_bottom_offset")?);
             width = width
                 .checked_sub(sub_width * (left + right))
-                .ok_or(FlvError::Invalid(
+                .ok_or(CodecError::Invalid(
                     "conformance window wider than the picture",
                 ))?;
             height = height
                 .checked_sub(sub_height * (top + bottom))
-                .ok_or(FlvError::Invalid(
+                .ok_or(CodecError::Invalid(
                     "conformance window taller than the picture",
                 ))?;
         }
         if width == 0 || height == 0 {
-            return Err(FlvError::Invalid("empty picture"));
+            return Err(CodecError::Invalid("empty picture"));
         }
         let bit_depth_luma = r.ue("bit_depth_luma_minus8")?;
         let bit_depth_chroma = r.ue("bit_depth_chroma_minus8")?;
         if bit_depth_luma > 8 || bit_depth_chroma > 8 {
-            return Err(FlvError::Invalid("bit depth above 16"));
+            return Err(CodecError::Invalid("bit depth above 16"));
         }
         Ok(HevcSps {
             profile,
@@ -184,7 +184,7 @@ pub(crate) mod tests {
         let mut failed = 0;
         for len in 0..X265_320X240_MAIN.len() {
             match HevcSps::parse(&X265_320X240_MAIN[..len]) {
-                Err(FlvError::Truncated { .. }) => failed += 1,
+                Err(CodecError::Truncated { .. }) => failed += 1,
                 other => assert_eq!(other, whole, "{len}"),
             }
         }

@@ -2,7 +2,7 @@
 //! (ISO/IEC 23008-2 §7.4.2, ISO/IEC 14496-10 §7.4.1), then fixed-width and
 //! Exp-Golomb reads (§9.2). Every read is checked and never panics.
 
-use crate::error::{FlvError, Result};
+use crate::error::{CodecError, Result};
 
 /// Strips the `emulation_prevention_three_byte`s of a NAL unit payload.
 pub(crate) fn unescape_rbsp(nal: &[u8]) -> Vec<u8> {
@@ -35,7 +35,7 @@ impl<'a> BitReader<'a> {
         let byte = self
             .data
             .get(self.pos / 8)
-            .ok_or(FlvError::Truncated { what })?;
+            .ok_or(CodecError::Truncated { what })?;
         let bit = byte >> (7 - self.pos % 8) & 1;
         self.pos += 1;
         Ok(bit == 1)
@@ -56,9 +56,9 @@ impl<'a> BitReader<'a> {
         let end = self
             .pos
             .checked_add(n)
-            .ok_or(FlvError::Truncated { what })?;
+            .ok_or(CodecError::Truncated { what })?;
         if end > self.data.len() * 8 {
-            return Err(FlvError::Truncated { what });
+            return Err(CodecError::Truncated { what });
         }
         self.pos = end;
         Ok(())
@@ -70,7 +70,7 @@ impl<'a> BitReader<'a> {
         while !self.bit(what)? {
             zeros += 1;
             if zeros > 31 {
-                return Err(FlvError::Invalid("Exp-Golomb code longer than 32 bits"));
+                return Err(CodecError::Invalid("Exp-Golomb code longer than 32 bits"));
             }
         }
         let rest = self.bits(zeros, what)?;
