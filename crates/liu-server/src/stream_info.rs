@@ -198,10 +198,12 @@ impl StreamInfo {
         Some(format!("video {rate} fps"))
     }
 
-    /// `["onMetaData", object]`: the publisher's object with the fields Liu
-    /// measured written over it; `None` while the publisher sent none (an
-    /// object with only the fields Liu read could announce fewer tracks than
-    /// the stream has).
+    /// `["onMetaData", object]`: the publisher's properties with the fields
+    /// Liu measured written over them, as an AMF0 object (AMF0 spec 2.5;
+    /// publishers often send an ECMA array, which librtmp does not look
+    /// into when it decides its FLV header's flags: nginx-rtmp sends an
+    /// object too); `None` while the publisher sent none (an object with only
+    /// the fields Liu read could announce fewer tracks than the stream has).
     pub fn metadata(&self) -> Option<Bytes> {
         let mut props = self.claimed.clone()?;
         if self.video.is_none() && self.audio.is_none() && self.frame_rate.is_none() {
@@ -230,7 +232,7 @@ impl StreamInfo {
         }
         Some(Bytes::from(amf0::encode_all(&[
             Amf0Value::string("onMetaData"),
-            Amf0Value::EcmaArray(props),
+            Amf0Value::Object(props),
         ])))
     }
 }

@@ -3,7 +3,9 @@
 //! its first keyframe at 0, over RTMP (FFmpeg 9 and 5.1, rtmpdump), HTTP-FLV and
 //! WebSocket-FLV. rtmpdump's recording then announces both tracks in its FLV header (librtmp
 //! decides the flags from media at timestamp 0). `timestamps = "source"` keeps the stream's
-//! own timeline for every viewer.
+//! own timeline for every viewer; rtmpdump's recording still announces both tracks there,
+//! because the corrected `onMetaData` is an AMF0 object (librtmp does not look into ECMA
+//! arrays, what FFmpeg publishes).
 mod common;
 use common::*;
 
@@ -222,6 +224,10 @@ fn source_timestamps_keep_the_streams_timeline() {
         .read_head(Duration::from_secs(10))
         .expect("early viewer's head");
     wait_until_stream_time(&mut early, JOIN_MS);
+    let dump_file = temp_dir("timelines_source").join("rtmpdump.flv");
+    let mut rtmpdump = Command::new(rtmpdump());
+    rtmpdump.args(["-r", &url, "--live", "-o"]).arg(&dump_file);
+    let dump = std::thread::spawn(move || recorded(rtmpdump, &dump_file, Duration::from_secs(4)));
     let mut late = RawHttp::send_get(&http, &path);
     late.read_head(Duration::from_secs(10)).expect("late head");
     let mut flv = FlvParser::default();
@@ -233,5 +239,16 @@ fn source_timestamps_keep_the_streams_timeline() {
         first.timestamp >= JOIN_MS - 2_000,
         "first keyframe at {} ms: not the stream's own timeline",
         first.timestamp
+    );
+    let dump = dump.join().unwrap();
+    let (first_keyframe, _) = timeline("rtmpdump (source)", &dump);
+    assert!(
+        first_keyframe >= JOIN_MS - 2_000 && first_keyframe != u32::MAX,
+        "rtmpdump's first keyframe at {first_keyframe} ms: not the stream's own timeline"
+    );
+    assert_eq!(
+        dump.header_flags,
+        Some(0x05),
+        "rtmpdump's FLV header on the source timeline: not audio + video"
     );
 }
