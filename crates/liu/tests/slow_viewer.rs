@@ -1,4 +1,5 @@
-//! A viewer that never reads must not cost the server unbounded memory nor hurt other viewers:
+//! A viewer that never reads (HTTP-FLV, WebSocket-FLV, RTMP) must not cost the server unbounded
+//! memory nor hurt other viewers:
 //! the server skips it to a later keyframe or drops it.
 mod common;
 use common::*;
@@ -6,8 +7,44 @@ use std::time::{Duration, Instant};
 
 const QUEUE_MAX_BYTES: usize = 2 * 1024 * 1024;
 
+/// What a stuck viewer was given, once it reads: fewer pictures than the stream had, and
+/// either a close or gaps that each resume at a keyframe.
+fn assert_skipped_or_dropped(label: &str, flv: &FlvParser, dropped: bool, clip: &Clip) {
+    let frames: Vec<&FlvTag> = flv.pictures().collect();
+    let gaps: Vec<(usize, u32, u32, bool)> = frames
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[1].timestamp > w[0].timestamp + 200)
+        .map(|(i, w)| (i + 1, w[0].timestamp, w[1].timestamp, w[1].keyframe))
+        .collect();
+    eprintln!(
+        "stuck {label} viewer: read {} bytes, {} video frames, ended: {dropped}; gaps (index, from ms, to ms, lands on keyframe): {gaps:?}",
+        flv.bytes,
+        frames.len()
+    );
+    assert!(
+        frames.len() < clip.video_frames,
+        "the stuck {label} viewer was given every one of the {} pictures ({} bytes): nothing was skipped or dropped",
+        clip.video_frames,
+        flv.bytes
+    );
+    assert!(
+        dropped || !gaps.is_empty(),
+        "the stuck {label} viewer got {} of {} pictures with no gap and no close",
+        frames.len(),
+        clip.video_frames
+    );
+    for (i, from, to, key) in &gaps {
+        assert!(
+            key,
+            "after a skip ({from} ms -> {to} ms, frame #{i}) the stuck {label} viewer's data does not resume at a keyframe"
+        );
+    }
+}
+
+/// An HTTP-FLV and a WebSocket-FLV viewer that never read, beside normal viewers.
 #[test]
-fn never_reading_http_viewer_is_bounded() {
+fn never_reading_http_and_ws_viewers_are_bounded() {
     let _wd = watchdog("slow_viewer", Duration::from_secs(180));
     // 15 s at a constant 8 Mbit/s: 15 MB, far more than the kernel can buffer for a client
     // that never reads (loopback: ~4 MiB send buffer at most, tcp_wmem max, plus a ~128 KiB
@@ -25,6 +62,12 @@ fn never_reading_http_viewer_is_bounded() {
     let rss0 = server.rss_kib();
 
     let mut slow = RawHttp::send_get(server.http_addr(), &format!("/live/{name}.flv"));
+    let (ws_head, mut slow_ws) = RawWs::handshake(
+        &server.http_addr().to_string(),
+        &format!("/live/{name}.flv"),
+        WS_HANDSHAKE,
+    );
+    assert!(ws_head.starts_with("HTTP/1.1 101"), "{ws_head}");
     let viewers = vec![
         Viewer::ffmpeg(&ffmpeg9(), &url),
         Viewer::ffmpeg(&ffmpeg9(), &server.flv_url(&name)),
@@ -79,38 +122,11 @@ fn never_reading_http_viewer_is_bounded() {
         .unwrap_or_else(|e| panic!("stuck viewer's response: {e}"));
     assert_eq!(slow.status, 200, "stuck viewer got status {}", slow.status);
     let mut flv = FlvParser::default();
-    let ended = slow.read_body(&mut flv, Duration::from_secs(2), Duration::from_secs(30));
-    let frames: Vec<&FlvTag> = flv.pictures().collect();
-    let gaps: Vec<(usize, u32, u32, bool)> = frames
-        .windows(2)
-        .enumerate()
-        .filter(|(_, w)| w[1].timestamp > w[0].timestamp + 200)
-        .map(|(i, w)| (i + 1, w[0].timestamp, w[1].timestamp, w[1].keyframe))
-        .collect();
-    eprintln!(
-        "stuck viewer: read {} bytes, {} video frames, ended: {ended}; gaps (index, from ms, to ms, lands on keyframe): {gaps:?}",
-        flv.bytes,
-        frames.len()
-    );
-    assert!(
-        frames.len() < clip.video_frames,
-        "the stuck viewer was given every one of the {} pictures ({} bytes): nothing was skipped or dropped",
-        clip.video_frames,
-        flv.bytes
-    );
-    let dropped = slow.closed;
-    assert!(
-        dropped || !gaps.is_empty(),
-        "the stuck viewer got {} of {} pictures with no gap and no close",
-        frames.len(),
-        clip.video_frames
-    );
-    for (i, from, to, key) in &gaps {
-        assert!(
-            key,
-            "after a skip ({from} ms -> {to} ms, frame #{i}) the stuck viewer's data does not resume at a keyframe"
-        );
-    }
+    slow.read_body(&mut flv, Duration::from_secs(2), Duration::from_secs(30));
+    assert_skipped_or_dropped("HTTP-FLV", &flv, slow.closed, &clip);
+    let mut flv = FlvParser::default();
+    let dropped = slow_ws.read_flv(&mut flv, Duration::from_secs(30));
+    assert_skipped_or_dropped("WebSocket-FLV", &flv, dropped, &clip);
 }
 
 /// An RTMP viewer that stops reading: FFmpeg 9, SIGSTOPped once it decodes, so its socket takes

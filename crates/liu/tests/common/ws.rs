@@ -97,30 +97,32 @@ pub fn server_frame(b: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
 }
 
 impl RawWs {
-    /// Reads binary messages into `flv` for `limit`, or until the server closes.
-    pub fn read_flv(&mut self, flv: &mut FlvParser, limit: Duration) {
+    /// Reads binary messages into `flv` for `limit`, or until the server closes; `true` if
+    /// the server ended the connection (a close frame or EOF).
+    pub fn read_flv(&mut self, flv: &mut FlvParser, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         loop {
             while let Some((opcode, payload, used)) = server_frame(&self.buf) {
                 self.buf.drain(..used);
                 match opcode {
                     2 | 0 => flv.push(&payload).expect("FLV in WebSocket messages"),
-                    8 => return,
+                    8 => return true,
                     _ => {}
                 }
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return;
+                return false;
             }
             self.tcp
                 .set_read_timeout(Some(left.max(Duration::from_millis(10))))
                 .unwrap();
             let mut chunk = [0u8; 65536];
             match self.tcp.read(&mut chunk) {
-                Ok(0) => return,
+                Ok(0) => return true,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(_) => return,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
             }
         }
     }
