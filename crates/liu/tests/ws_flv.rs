@@ -281,3 +281,78 @@ fn bad_websocket_clients_end_alone() {
     let d = viewer.finish(Duration::from_secs(3), Duration::from_secs(40));
     d.assert_plays(&clip);
 }
+
+/// Sends `request` on `tcp` and returns what came back before EOF or `limit` (empty when the
+/// server closed without answering).
+fn exchange(tcp: &mut std::net::TcpStream, request: &str, limit: Duration) -> String {
+    use std::io::Read;
+    tcp.set_read_timeout(Some(limit)).unwrap();
+    if tcp.write_all(request.as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while find(&got, b"\r\n\r\n").is_none() {
+        match tcp.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// A WebSocket-FLV viewer whose connection began with another request (so hyper serves it and
+/// hands the connection over on upgrade) keeps its place in `[http] max_connections` while it
+/// lasts: with a limit of 1, a second connection is closed unanswered, and answered once the
+/// viewer has gone.
+#[test]
+fn upgraded_connections_count_against_the_limit() {
+    let _serial = serial();
+    let _wd = watchdog("ws_flv_limit", Duration::from_secs(60));
+    let server = LiuServer::start("[http]\nmax_connections = 1\nflv_wait_ms = 3000\n");
+    let http = server.http_addr().to_string();
+    let limit = Duration::from_secs(5);
+    let mut viewer = std::net::TcpStream::connect(&http).unwrap();
+    let head = exchange(
+        &mut viewer,
+        &format!("OPTIONS / HTTP/1.1\r\nHost: {http}\r\n\r\n"),
+        limit,
+    );
+    assert!(head.starts_with("HTTP/1.1 204"), "OPTIONS: {head}");
+    let head = exchange(
+        &mut viewer,
+        &format!("GET /live/nobody.flv HTTP/1.1\r\nHost: {http}\r\n{WS_HANDSHAKE}\r\n"),
+        limit,
+    );
+    assert!(head.starts_with("HTTP/1.1 101"), "upgrade: {head}");
+    // The viewer waits for a publisher for flv_wait_ms (3 s): meanwhile no other connection.
+    let mut other = std::net::TcpStream::connect(&http).unwrap();
+    let answer = exchange(
+        &mut other,
+        &format!("GET / HTTP/1.1\r\nHost: {http}\r\n\r\n"),
+        Duration::from_secs(2),
+    );
+    assert!(
+        answer.is_empty(),
+        "a second connection was answered while the upgraded one held the only slot: {answer}"
+    );
+    drop(viewer);
+    // Once the viewer's wait ended (a 4404 close), its slot is free again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut next = std::net::TcpStream::connect(&http).unwrap();
+        let answer = exchange(
+            &mut next,
+            &format!("GET / HTTP/1.1\r\nHost: {http}\r\n\r\n"),
+            limit,
+        );
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no connection answered within 10 s after the viewer left: {answer:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -14,7 +14,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use liu_rtmp::tunnel::TunnelRequest;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info};
 
 use super::context::HttpContext;
@@ -42,10 +42,16 @@ pub async fn serve_with_hyper<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // An upgraded connection (WebSocket-FLV) is served by a task of its
+    // own once hyper lets go of it; each such task holds a clone of
+    // `upgraded`, and this function waits for them, so the connection keeps
+    // its place in the listener's connection limit while it streams.
+    let (upgraded, mut upgrades_done) = mpsc::channel::<()>(1);
     let service = service_fn(|req| {
         let web = web.clone();
         let stop = stop.clone();
-        async move { Ok::<_, Infallible>(route(req, peer, tls, web, stop).await) }
+        let upgraded = upgraded.clone();
+        async move { Ok::<_, Infallible>(route(req, peer, tls, web, stop, upgraded).await) }
     });
     let ctx = &web.shared;
     let write_timeout = Duration::from_millis(ctx.config.stream.write_timeout_ms);
@@ -68,6 +74,8 @@ pub async fn serve_with_hyper<S>(
     if let Err(e) = result {
         debug!("HTTP connection ended: {e}");
     }
+    drop(upgraded);
+    let _ = upgrades_done.recv().await;
 }
 
 async fn route(
@@ -76,6 +84,7 @@ async fn route(
     tls: bool,
     web: Arc<HttpContext>,
     stop: watch::Receiver<bool>,
+    upgraded: mpsc::Sender<()>,
 ) -> Response<Body> {
     let ctx = web.shared.clone();
     let path = req.uri().path();
@@ -108,7 +117,7 @@ async fn route(
                 .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
         })
     {
-        return websocket(req, key, peer, tls, ctx, stop);
+        return websocket(req, key, peer, tls, ctx, stop, upgraded);
     }
     let Some(key) = flv_stream_key(path) else {
         return if path == "/" {
@@ -179,6 +188,7 @@ fn websocket(
     tls: bool,
     ctx: Arc<Context>,
     stop: watch::Receiver<bool>,
+    upgraded: mpsc::Sender<()>,
 ) -> Response<Body> {
     let header_text = |name: header::HeaderName| {
         req.headers()
@@ -224,9 +234,10 @@ fn websocket(
         peer,
         tls,
     };
-    let upgraded = hyper::upgrade::on(&mut req);
+    let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
-        match upgraded.await {
+        let _connection_slot = upgraded;
+        match upgrade.await {
             Ok(io) => {
                 let transport = crate::transport::Transport::Stream(Box::new(TokioIo::new(io)));
                 super::ws::serve(transport, who, &ctx, stop).await;
