@@ -63,7 +63,7 @@ fn never_reading_http_and_ws_viewers_are_bounded() {
 
     let mut slow = RawHttp::send_get(server.http_addr(), &format!("/live/{name}.flv"));
     let (ws_head, mut slow_ws) = RawWs::handshake(
-        &server.http_addr().to_string(),
+        server.http_addr(),
         &format!("/live/{name}.flv"),
         WS_HANDSHAKE,
     );
