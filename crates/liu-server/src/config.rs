@@ -9,6 +9,7 @@ use serde::Deserialize;
 use liu_flv::av::FlvDialect;
 
 use crate::dialect::HevcForm;
+use crate::host_limits::LimitsConfig;
 use crate::hub::{HubConfig, RingLimits};
 
 /// All settings. Every field has a default, so an empty file is valid.
@@ -23,6 +24,8 @@ pub struct Config {
     pub stream: StreamConfig,
     pub hls: HlsConfig,
     pub access: AccessConfig,
+    /// What one client address may take (`[limits]`).
+    pub limits: LimitsConfig,
     /// Per-application overrides, `[app.NAME]`.
     pub app: BTreeMap<String, AppConfig>,
 }
@@ -293,8 +296,15 @@ pub struct RtmpConfig {
     /// Time a new connection has for the handshake, `connect` and
     /// `publish`/`play`.
     pub handshake_timeout_ms: u64,
-    /// A publisher silent this long is disconnected.
+    /// A publisher that sends no media, or a connected client that neither
+    /// publishes nor plays and asks for nothing, this long is disconnected.
     pub idle_timeout_ms: u64,
+    /// How long a player of a stream nobody publishes waits for a
+    /// publisher before `NetStream.Play.StreamNotFound` and the close.
+    pub play_wait_ms: u64,
+    /// How long a player whose publisher left waits for it to come back
+    /// before it is closed.
+    pub republish_wait_ms: u64,
     pub max_connections: usize,
     pub window_ack_size: u32,
     /// Also send `NetStream.Play.UnpublishNotify` when a publisher leaves
@@ -311,6 +321,8 @@ impl Default for RtmpConfig {
             max_chunk_size: 0x7FFF_FFFF,
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 30_000,
+            play_wait_ms: 5_000,
+            republish_wait_ms: 10_000,
             max_connections: 10_000,
             window_ack_size: 2_500_000,
             unpublish_notify: false,

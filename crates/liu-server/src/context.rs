@@ -4,8 +4,11 @@
 
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use crate::access::Access;
 use crate::config::Config;
+use crate::host_limits::HostLimits;
 use crate::hub::Hub;
 
 /// The configuration, the hub and the access check, shared by every
@@ -15,6 +18,8 @@ pub struct Context {
     pub hub: Hub,
     /// The one access check every protocol asks.
     pub access: Access,
+    /// What each client address holds, against `[limits]`.
+    pub hosts: Arc<HostLimits>,
     /// When the server started: RTMP's epoch counts from here.
     pub started: Instant,
 }

@@ -13,8 +13,10 @@ use crate::access::{Access, AccessRule};
 use crate::config::{Config, RtmpTransport};
 use crate::context::Context;
 use crate::hls::HlsStreams;
+use crate::host_limits::{HostLimits, HostPermit};
 use crate::http::HttpContext;
 use crate::hub::Hub;
+use crate::repeats::{self, Level};
 use crate::rtmpt::Tunnels;
 use crate::tls::TlsSetup;
 use crate::transport::Transport;
@@ -92,6 +94,7 @@ pub async fn bind_with(
     let tunnels = Arc::new(Tunnels::new(config.rtmpt.clone()));
     let ctx = Arc::new(Context {
         access: Access::new(&config, rules),
+        hosts: HostLimits::new(config.limits.clone()),
         config,
         hub,
         started: Instant::now(),
@@ -177,6 +180,7 @@ impl BoundServer {
             self.rtmp,
             "RTMP",
             rtmp_max,
+            self.ctx.hosts.clone(),
             self.ctx.clone(),
             stop_rx.clone(),
             |socket, peer, ctx, stop| {
@@ -194,6 +198,7 @@ impl BoundServer {
                 listener,
                 "RTMPS",
                 rtmp_max,
+                self.ctx.hosts.clone(),
                 self.ctx.clone(),
                 stop_rx.clone(),
                 move |socket, peer, ctx, stop| serve_rtmps(tls.clone(), socket, peer, ctx, stop),
@@ -209,6 +214,7 @@ impl BoundServer {
             self.http,
             "HTTP",
             http_max,
+            self.ctx.hosts.clone(),
             self.web.clone(),
             stop_rx.clone(),
             serve_http,
@@ -218,6 +224,7 @@ impl BoundServer {
                 listener,
                 "RTMPT",
                 http_max,
+                self.ctx.hosts.clone(),
                 self.web.clone(),
                 stop_rx.clone(),
                 serve_http,
@@ -228,6 +235,7 @@ impl BoundServer {
                 listener,
                 "HTTPS",
                 http_max,
+                self.ctx.hosts.clone(),
                 self.web.clone(),
                 stop_rx.clone(),
                 move |socket, peer, web, stop| {
@@ -237,11 +245,14 @@ impl BoundServer {
             )));
         }
         let tunnels = self.web.tunnels.clone();
+        let hosts = self.ctx.hosts.clone();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
                 tunnels.expire(Instant::now());
+                hosts.sweep(Instant::now());
+                repeats::summarise();
             }
         }));
         shutdown.await;
@@ -282,9 +293,13 @@ async fn serve_rtmps(
     stop: watch::Receiver<bool>,
 ) {
     let limit = Duration::from_millis(ctx.config.rtmp.handshake_timeout_ms);
+    let Some(handshake) = handshake_place(&ctx.hosts, peer, "RTMPS") else {
+        return;
+    };
     let Some(stream) = tls.accept(socket, peer, limit, "RTMPS").await else {
         return;
     };
+    drop(handshake);
     rtmp::serve_connection(
         Transport::Stream(Box::new(stream)),
         peer,
@@ -305,17 +320,44 @@ async fn serve_https(
     stop: watch::Receiver<bool>,
 ) {
     let limit = Duration::from_millis(web.shared.config.http.header_timeout_ms);
+    let Some(handshake) = handshake_place(&web.shared.hosts, peer, "HTTPS") else {
+        return;
+    };
     if let Some(stream) = tls.accept(socket, peer, limit, "HTTPS").await {
+        drop(handshake);
         http::serve_with_hyper(stream, Vec::new(), peer, true, web, stop).await;
+    }
+}
+
+/// A place for one more TLS handshake from `peer`'s address (`Some(None)`
+/// for a trusted one); `None`, with a log line, when it has too many.
+fn handshake_place(
+    hosts: &Arc<HostLimits>,
+    peer: SocketAddr,
+    what: &str,
+) -> Option<Option<HostPermit>> {
+    match hosts.handshake(peer.ip()) {
+        Ok(place) => Some(place),
+        Err(refusal) => {
+            repeats::note(
+                "TLS handshake refused for its address",
+                Level::Info,
+                Some(peer.ip()),
+                format_args!("{what}: TLS handshake from {peer} refused: {refusal}"),
+            );
+            None
+        }
     }
 }
 
 /// Accepts connections until aborted, at most `max` at once, each served
 /// by `serve` (given its own clone of `ctx`) on its own task.
+#[allow(clippy::too_many_arguments)]
 async fn accept_loop<C, F, Fut>(
     listener: TcpListener,
     what: &'static str,
     max: usize,
+    hosts: Arc<HostLimits>,
     ctx: Arc<C>,
     stop: watch::Receiver<bool>,
     serve: F,
@@ -334,15 +376,32 @@ async fn accept_loop<C, F, Fut>(
                 continue;
             }
         };
+        let host = match hosts.connection(peer.ip(), what, max, Instant::now()) {
+            Ok(host) => host,
+            Err(refusal) => {
+                repeats::note(
+                    "connection refused for its address",
+                    Level::Warn,
+                    Some(peer.ip()),
+                    format_args!("{what} connection from {peer} refused: {refusal}"),
+                );
+                continue;
+            }
+        };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
-            warn!(%peer, "{what} connection refused: {max} connections already");
+            repeats::note(
+                "connection refused",
+                Level::Warn,
+                Some(peer.ip()),
+                format_args!("{what} connection from {peer} refused: {max} connections already"),
+            );
             continue;
         };
         let _ = socket.set_nodelay(true);
         let connection = serve(socket, peer, ctx.clone(), stop.clone());
         tokio::spawn(async move {
             connection.await;
-            drop(permit);
+            drop((permit, host));
         });
     }
 }

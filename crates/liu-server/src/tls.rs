@@ -100,11 +100,21 @@ impl TlsSetup {
         match tokio::time::timeout(limit, self.acceptor.accept(socket)).await {
             Ok(Ok(stream)) => Some(stream),
             Ok(Err(e)) => {
-                tracing::info!(%peer, "{what}: TLS handshake failed: {e}");
+                crate::repeats::note(
+                    "TLS handshake failed",
+                    crate::repeats::Level::Info,
+                    Some(peer.ip()),
+                    format_args!("{what}: TLS handshake failed ({peer}): {e}"),
+                );
                 None
             }
             Err(_) => {
-                tracing::info!(%peer, "{what}: no TLS handshake within {limit:?}");
+                crate::repeats::note(
+                    "no TLS handshake in time",
+                    crate::repeats::Level::Info,
+                    Some(peer.ip()),
+                    format_args!("{what}: no TLS handshake from {peer} within {limit:?}"),
+                );
                 None
             }
         }

@@ -264,6 +264,18 @@ fn hls_http_surface() {
         404,
         "another session's name"
     );
+    // One segment, one URL: other spellings of its name are not it.
+    let token = file.rsplit_once('-').unwrap().0;
+    for other in [
+        format!("{dir}/{token}-0{seq}.ts"),
+        format!("{dir}/{token}%2D{seq}.ts"),
+        format!("{dir}/{token}-{seq}.TS"),
+    ] {
+        assert_eq!(get(&other).status, 404, "{other}");
+    }
+    assert_eq!(get(&seg_path).status, 200, "the segment under its own name");
+    let trace = req("TRACE", &seg_path, &[]);
+    assert_eq!(trace.status, 405, "TRACE");
     assert_eq!(get("/live/nosuchstream.m3u8").status, 404);
     assert_eq!(
         get(&format!("/nohls/{name}.m3u8")).status,

@@ -95,6 +95,13 @@ fn http_flv_response_and_http_answers() {
     );
     assert_eq!(status, 405);
     assert!(header(&headers, "allow").is_some_and(|a| a.contains("GET")));
+    for target in ["/", "/nothing/here", &format!("/live/{name}.flv")] {
+        let (status, _) = request(
+            &addr,
+            &format!("TRACE {target} HTTP/1.1\r\nHost: x\r\n\r\n"),
+        );
+        assert_eq!(status, 405, "TRACE {target}");
+    }
 
     // A live stream: HEAD answers 200 at once, GET streams FLV.
     let _publisher = Publisher::spawn(&server.rtmp_url(&name), &clip, &[]);

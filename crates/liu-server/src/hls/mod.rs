@@ -10,7 +10,8 @@
 //! A session starts on the first HLS request for a published stream (or at
 //! publish, with `[hls] on_demand = false` or a `dir`) and stops when nobody asked for
 //! the stream for `idle_timeout_ms`, or `grace_ms` after the publisher left
-//! (and did not come back) plus as long again with `EXT-X-ENDLIST`.
+//! (and did not come back) plus as long again (at least three target
+//! durations) with `EXT-X-ENDLIST`.
 
 mod files;
 mod session;

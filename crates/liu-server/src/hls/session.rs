@@ -167,6 +167,11 @@ impl HlsSession {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let grace = Duration::from_millis(streams.settings().grace_ms);
+        // An ended playlist stays long enough for every player to see its
+        // EXT-X-ENDLIST: players reload about once per target duration
+        // (RFC 8216 section 6.3.4), so a shorter grace is not enough.
+        let keep_ended =
+            grace.max(Duration::from_millis(streams.settings().target_duration_ms) * 3);
         // Without on_demand, muxing lasts as long as the publish.
         let idle = if streams.settings().mux_on_demand() {
             streams.idle_timeout().as_millis() as u64
@@ -211,7 +216,7 @@ impl HlsSession {
                 self.refresh();
                 ended_at = Some(Instant::now());
             }
-            if ended_at.is_some_and(|t| t.elapsed() >= grace) {
+            if ended_at.is_some_and(|t| t.elapsed() >= keep_ended) {
                 break "stream ended";
             }
         };

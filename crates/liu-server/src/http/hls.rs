@@ -72,7 +72,12 @@ pub struct Block {
 
 impl HlsRequest {
     /// The HLS resource a request path names (percent-decoded), if any.
+    ///
+    /// Segment, part and init names must be exactly as Liu writes them (no
+    /// percent-encoding, no leading zeros): one resource has one URL, so a
+    /// cache in front cannot be filled with copies under other spellings.
     pub fn parse(path: &str, query: Option<&str>) -> Option<HlsRequest> {
+        let raw_file = path.rsplit('/').next().unwrap_or_default();
         let path = percent_decode(path.strip_prefix('/')?)?;
         let (dir, file) = path.rsplit_once('/')?;
         let in_stream_dir = || {
@@ -98,13 +103,17 @@ impl HlsRequest {
         if let Some(name) = file.strip_suffix(".m3u8") {
             return Some(HlsRequest::TsPlaylist(stream_key(dir, name)?));
         }
+        if raw_file != file {
+            return None;
+        }
         let (token, rest) = file.rsplit_once('-')?;
         if token.is_empty() {
             return None;
         }
         let token = token.to_owned();
         let number = |s: &str| {
-            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            let canonical = s == "0" || (!s.starts_with('0') && !s.is_empty());
+            (canonical && s.bytes().all(|b| b.is_ascii_digit()))
                 .then(|| s.parse::<u64>().ok())
                 .flatten()
         };
@@ -456,6 +465,41 @@ mod tests {
         ] {
             assert_eq!(HlsRequest::parse(bad, None), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn only_canonical_segment_names() {
+        let key = StreamKey::new("live", "cam");
+        assert_eq!(
+            HlsRequest::parse("/live/cam/ab12-0.ts", None),
+            Some(HlsRequest::TsSegment {
+                key: key.clone(),
+                token: "ab12".into(),
+                sequence: 0
+            })
+        );
+        for other in [
+            "/live/cam/ab12-00.ts",
+            "/live/cam/ab12-07.ts",
+            "/live/cam/ab12-%37.ts",
+            "/live/cam/ab12%2D7.ts",
+            "/live/cam/ab12-+7.ts",
+            "/live/cam/ab12-7.m4s%00",
+            "/live/cam/ab12-07.m4s",
+            "/live/cam/ab12-7.01.m4s",
+            "/live/cam/ab12-init01.mp4",
+        ] {
+            assert_eq!(HlsRequest::parse(other, None), None, "{other}");
+        }
+        // Stream names may still be percent-encoded.
+        assert_eq!(
+            HlsRequest::parse("/live/c%61m/ab12-7.ts", None),
+            Some(HlsRequest::TsSegment {
+                key,
+                token: "ab12".into(),
+                sequence: 7
+            })
+        );
     }
 
     #[test]

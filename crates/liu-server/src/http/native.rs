@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::context::HttpContext;
 use super::flv::{FlvPlayback, stream_native, wait_for_stream};
@@ -24,6 +24,7 @@ use super::ws;
 use crate::access::Protocol;
 use crate::context::Context;
 use crate::hub::StreamKey;
+use crate::repeats::{self, Level};
 use crate::viewer::{FlvTags, FlvViewer, Selection};
 
 /// Serves one HTTP/1.1 connection.
@@ -110,7 +111,12 @@ async fn serve_ws_native(
     let accept = match head.handshake().accept() {
         Ok(accept) => accept,
         Err(e) => {
-            warn!(%peer, "WebSocket handshake refused: {e}");
+            repeats::note(
+                "WebSocket handshake refused",
+                Level::Warn,
+                Some(peer.ip()),
+                format_args!("WebSocket handshake from {peer} refused: {e}"),
+            );
             let answer = handshake_refusal(&e);
             let _ = write_all(&mut socket, &[answer.as_bytes()], write_timeout).await;
             return;
@@ -269,7 +275,12 @@ async fn reject(socket: &mut TcpStream, e: HeadError) {
     };
     match status {
         Some(status) => {
-            warn!("HTTP request rejected: {e}");
+            repeats::note(
+                "HTTP request rejected",
+                Level::Warn,
+                None,
+                format_args!("HTTP request rejected: {e}"),
+            );
             let answer =
                 format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
             // Best effort, bounded: the connection closes either way.

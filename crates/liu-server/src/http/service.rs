@@ -91,6 +91,9 @@ async fn route(
     if req.method() == Method::OPTIONS {
         return preflight(&req);
     }
+    if req.method() == Method::TRACE || req.method() == Method::CONNECT {
+        return method_not_allowed();
+    }
     if req.method() == Method::POST
         && ctx.config.rtmpt.enabled
         && TunnelRequest::parse(path).is_some()
@@ -120,7 +123,9 @@ async fn route(
         return websocket(req, key, peer, tls, ctx, stop, upgraded);
     }
     let Some(key) = flv_stream_key(path) else {
-        return if path == "/" {
+        return if req.method() != Method::GET && req.method() != Method::HEAD {
+            method_not_allowed()
+        } else if path == "/" {
             text(
                 StatusCode::OK,
                 "Liu live streaming server. Play: /APP/STREAM.flv, /APP/STREAM.m3u8\n",
@@ -130,12 +135,7 @@ async fn route(
         };
     };
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        resp.headers_mut().insert(
-            header::ALLOW,
-            HeaderValue::from_static("GET, HEAD, OPTIONS"),
-        );
-        return resp;
+        return method_not_allowed();
     }
     let request = play_request(
         Protocol::HttpFlv { tls },
@@ -215,7 +215,12 @@ fn websocket(
     let accept = match handshake.accept() {
         Ok(accept) => accept,
         Err(e) => {
-            tracing::warn!(%peer, "WebSocket handshake refused: {e}");
+            crate::repeats::note(
+                "WebSocket handshake refused",
+                crate::repeats::Level::Warn,
+                Some(peer.ip()),
+                format_args!("WebSocket handshake from {peer} refused: {e}"),
+            );
             let mut resp = text(StatusCode::BAD_REQUEST, "bad WebSocket handshake\n");
             if let liu_ws::WsError::Version(_) = e {
                 *resp.status_mut() = StatusCode::UPGRADE_REQUIRED;
@@ -300,6 +305,16 @@ async fn tunnel(
         .header(header::CONNECTION, "keep-alive")
         .body(Full::new(answer.body).boxed_unsync())
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
+}
+
+/// 405, naming the methods every path takes.
+fn method_not_allowed() -> Response<Body> {
+    let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    resp.headers_mut().insert(
+        header::ALLOW,
+        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+    );
+    resp
 }
 
 fn preflight(req: &Request<Incoming>) -> Response<Body> {

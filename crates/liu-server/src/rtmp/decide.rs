@@ -5,7 +5,7 @@
 use liu_rtmp::session::{ConnectRequest, PlayRequest, PublishRequest};
 use tracing::info;
 
-use super::{ConnError, Connection, Playback, Role};
+use super::{ConnError, Connection, NoPublisher, Playback, Role};
 use crate::access::{AccessRequest, Action, PendingAnswer, Protocol, Refusal, Verdict};
 use crate::hub::{SourceInfo, StreamKey, ViewerInfo};
 use crate::ingest::Ingest;
@@ -64,6 +64,7 @@ impl Connection {
         asked: Asked,
         verdict: Result<(), Refusal>,
     ) -> Result<(), ConnError> {
+        self.useful_at = tokio::time::Instant::now();
         match (asked, verdict) {
             (Asked::Connect(req), Ok(())) => {
                 self.app = req.app.clone();
@@ -133,6 +134,11 @@ impl Connection {
             query: req.query.clone().or_else(|| self.connect_query.clone()),
         };
         let subscriber = self.ctx.hub.subscribe(&key, viewer);
+        let wait = std::time::Duration::from_millis(self.ctx.config.rtmp.play_wait_ms);
+        let no_publisher = (!subscriber.is_published()).then(|| NoPublisher {
+            until: tokio::time::Instant::now() + wait,
+            left: false,
+        });
         self.session
             .accept_play(req.stream_id, &req.name, req.reset);
         // Set Chunk Size went out with the answer: the chunk size is final.
@@ -154,6 +160,7 @@ impl Connection {
             name: req.name,
             paused: false,
             out: Vec::new(),
+            no_publisher,
         }));
     }
 }

@@ -21,7 +21,7 @@ use liu_rtmp::chunk::ChunkLimits;
 use liu_rtmp::media::MediaKind;
 use liu_rtmp::session::{ServerConfig, ServerEvent, ServerSession};
 use tokio::sync::watch;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span};
 
 use crate::access::Action;
 use crate::config::RtmpTransport;
@@ -29,6 +29,7 @@ use crate::context::Context;
 use crate::hub::{DirectTicket, Returned};
 use crate::ingest::Ingest;
 use crate::io::{random_seed, write_all_vectored};
+use crate::repeats::{self, Level};
 use crate::transport::{Transport, TransportWrite};
 use crate::viewer::{FlvViewer, Next, RtmpMessages};
 
@@ -42,6 +43,9 @@ enum ConnError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Closed(String),
+    /// A time bound ended the connection, as configured: not a fault.
+    #[error("{0}")]
+    Ended(String),
 }
 
 enum Role {
@@ -57,6 +61,17 @@ struct Playback {
     paused: bool,
     /// The viewer's next bytes, before they join the connection's output.
     out: Vec<Bytes>,
+    /// Set while the stream has no publisher: how long the player waits.
+    no_publisher: Option<NoPublisher>,
+}
+
+/// A player's stream has no publisher: it never had one since the player
+/// came (`left` false: `[rtmp] play_wait_ms`), or it left
+/// (`republish_wait_ms`). At `until` the player is closed.
+#[derive(Debug, Clone, Copy)]
+struct NoPublisher {
+    until: tokio::time::Instant,
+    left: bool,
 }
 
 /// Serves one RTMP connection over `transport`; `kind` says which member
@@ -84,7 +99,18 @@ pub async fn serve_connection(
             Err(ConnError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 debug!("closed without TLS close_notify")
             }
-            Err(e) => warn!("connection closed: {e}"),
+            Err(ConnError::Ended(why)) => repeats::note(
+                "RTMP connection ended by a time bound",
+                Level::Info,
+                Some(peer.ip()),
+                format_args!("closed: {why}"),
+            ),
+            Err(e) => repeats::note(
+                "RTMP connection closed",
+                Level::Warn,
+                Some(peer.ip()),
+                format_args!("connection closed: {e}"),
+            ),
         }
     }
     .instrument(span)
@@ -107,6 +133,10 @@ struct Connection {
     plays_enhanced: bool,
     out: Vec<Bytes>,
     started: Instant,
+    /// When the client last did something useful: connected, asked to
+    /// publish or play, sent media, or a stream ended. Pings and
+    /// acknowledgements do not count; idle connections are timed from here.
+    useful_at: tokio::time::Instant,
 }
 
 impl Connection {
@@ -137,6 +167,7 @@ impl Connection {
             plays_enhanced: false,
             out: Vec::new(),
             started: Instant::now(),
+            useful_at: tokio::time::Instant::now(),
         }
     }
 
@@ -163,9 +194,14 @@ impl Connection {
                 Role::Idle if !self.session.is_connected() => {
                     Some(tokio::time::Instant::from_std(handshake_deadline))
                 }
-                // Connected, between streams, or publishing: silence is bounded.
-                Role::Idle | Role::Publishing { .. } => Some(tokio::time::Instant::now() + idle),
+                // Connected, between streams, or publishing: a time without
+                // a request or media is bounded, whatever else the client sends.
+                Role::Idle | Role::Publishing { .. } => Some(self.useful_at + idle),
                 Role::Playing(_) => None,
+            };
+            let no_publisher = match &self.role {
+                Role::Playing(p) => p.no_publisher.map(|n| n.until),
+                _ => None,
             };
             let is_direct = direct.is_some();
             tokio::select! {
@@ -256,10 +292,25 @@ impl Connection {
                         None => std::future::pending().await,
                     }
                 } => {
-                    return Err(ConnError::Closed(match self.role {
+                    return Err(ConnError::Ended(match self.role {
                         Role::Idle if !self.session.is_connected() => "no handshake and connect within the handshake timeout".into(),
-                        _ => "client sent nothing within the idle timeout".into(),
+                        Role::Publishing { .. } => "the publisher sent no media within the idle timeout".into(),
+                        _ => "no request to publish or play within the idle timeout".into(),
                     }));
+                }
+                _ = async {
+                    match no_publisher {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    self.undirect(&mut direct, &mut wr).await?;
+                    if let Some(why) = self.publisher_wait_over() {
+                        if let Some(w) = wr.as_mut() {
+                            let _ = self.flush(w).await;
+                        }
+                        return Err(ConnError::Ended(why));
+                    }
                 }
                 _ = shutdown.changed() => {
                     self.undirect(&mut direct, &mut wr).await?;
@@ -336,6 +387,39 @@ impl Connection {
         Ok(())
     }
 
+    /// A player's wait for a publisher ended: unless the stream is
+    /// published by now, it is told so in RTMP's terms (never published:
+    /// `NetStream.Play.StreamNotFound`; left: Stream EOF and
+    /// `NetStream.Play.UnpublishNotify`) and the reason to close is
+    /// returned.
+    fn publisher_wait_over(&mut self) -> Option<String> {
+        let Role::Playing(p) = &mut self.role else {
+            return None;
+        };
+        let wait = p.no_publisher.take()?;
+        if p.viewer.is_published() {
+            return None;
+        }
+        let rtmp = &self.ctx.config.rtmp;
+        let why = if wait.left {
+            self.session.notify_unpublished(p.stream_id, &p.name, true);
+            format!(
+                "the publisher of {} left and did not come back within {} ms",
+                p.name, rtmp.republish_wait_ms
+            )
+        } else {
+            let why = format!(
+                "{} was not published within {} ms",
+                p.name, rtmp.play_wait_ms
+            );
+            self.session
+                .reject_play(p.stream_id, "NetStream.Play.StreamNotFound", &why);
+            why
+        };
+        self.take_session_output();
+        Some(why)
+    }
+
     fn take_session_output(&mut self) {
         if let Some(bytes) = self.session.take_output() {
             self.out.push(bytes);
@@ -357,10 +441,27 @@ impl Connection {
     /// Handles the session's events until they run out or one waits for
     /// an access decision.
     fn handle_events(&mut self) -> Result<(), ConnError> {
+        let mut useful = false;
+        let result = self.handle_events_noting(&mut useful);
+        if useful {
+            self.useful_at = tokio::time::Instant::now();
+        }
+        result
+    }
+
+    /// [`Connection::handle_events`]; `useful` is set by any request,
+    /// media message or end of a stream.
+    fn handle_events_noting(&mut self, useful: &mut bool) -> Result<(), ConnError> {
         while self.deciding.is_none() {
             let Some(event) = self.session.poll_event() else {
                 break;
             };
+            *useful |= !matches!(
+                event,
+                ServerEvent::Dropped { .. }
+                    | ServerEvent::ReceiveAudio { .. }
+                    | ServerEvent::ReceiveVideo { .. }
+            );
             match event {
                 ServerEvent::Connect(req) => {
                     if req.app.is_empty() {
@@ -514,11 +615,17 @@ impl Connection {
         match next {
             Next::Frames => {}
             Next::Unpublished => {
+                let wait = Duration::from_millis(self.ctx.config.rtmp.republish_wait_ms);
+                p.no_publisher = Some(NoPublisher {
+                    until: tokio::time::Instant::now() + wait,
+                    left: true,
+                });
                 self.session
                     .notify_unpublished(p.stream_id, &p.name, notify);
                 self.take_session_output();
             }
             Next::Published => {
+                p.no_publisher = None;
                 self.session.notify_published(p.stream_id, &p.name, notify);
                 self.take_session_output();
             }

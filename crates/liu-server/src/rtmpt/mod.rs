@@ -24,6 +24,7 @@ use crate::access::{AccessRequest, Action, Protocol};
 use crate::buf_list::BufList;
 use crate::config::{RtmpTransport, RtmptConfig};
 use crate::context::Context;
+use crate::repeats::{self, Level};
 use crate::transport::Transport;
 use pipe::{Queues, Tunnel, TunnelStream};
 
@@ -85,7 +86,12 @@ impl Tunnels {
         let request = match request {
             Ok(r) => r,
             Err(e) => {
-                info!(%peer, "RTMPT request refused: {e}");
+                repeats::note(
+                    "RTMPT request refused",
+                    Level::Info,
+                    Some(peer.ip()),
+                    format_args!("RTMPT request from {peer} refused: {e}"),
+                );
                 return TunnelAnswer::error(400, "malformed RTMPT request\n");
             }
         };
@@ -121,9 +127,29 @@ impl Tunnels {
     ) -> TunnelAnswer {
         let mut sessions = self.sessions();
         if sessions.len() >= self.config.max_sessions {
-            info!(%peer, "RTMPT open refused: {} sessions open", sessions.len());
+            repeats::note(
+                "RTMPT open refused",
+                Level::Info,
+                Some(peer.ip()),
+                format_args!(
+                    "RTMPT open from {peer} refused: {} sessions open",
+                    sessions.len()
+                ),
+            );
             return TunnelAnswer::error(503, "too many RTMPT sessions\n");
         }
+        let host = match ctx.hosts.session(peer.ip()) {
+            Ok(host) => host,
+            Err(refusal) => {
+                repeats::note(
+                    "RTMPT open refused for its address",
+                    Level::Info,
+                    Some(peer.ip()),
+                    format_args!("RTMPT open from {peer} refused: {refusal}"),
+                );
+                return TunnelAnswer::error(429, "too many RTMPT sessions from this address\n");
+            }
+        };
         // Ids must be unguessable: no OS randomness, no session.
         let mut random = [0u8; 16];
         if let Err(e) = getrandom::fill(&mut random) {
@@ -144,6 +170,7 @@ impl Tunnels {
                 last_request: Instant::now(),
             }),
             written: tokio::sync::Notify::new(),
+            _host: host,
         });
         sessions.insert(id.clone(), tunnel.clone());
         drop(sessions);

@@ -14,6 +14,7 @@ use liu_rtmp::tunnel::TunnelState;
 use tokio::io::AsyncWrite;
 
 use crate::buf_list::BufList;
+use crate::host_limits::HostPermit;
 
 /// One session's shared state.
 pub(super) struct Tunnel {
@@ -21,6 +22,8 @@ pub(super) struct Tunnel {
     pub(super) state: Mutex<Queues>,
     /// Rings when the connection writes (or ends): a held `idle` answers.
     pub(super) written: tokio::sync::Notify,
+    /// The session's place among its address's (`[limits]`).
+    pub(super) _host: Option<HostPermit>,
 }
 
 /// One tunnel's queues, shared by its HTTP requests and its RTMP

@@ -112,6 +112,11 @@ impl<F: FlvForm> FlvViewer<F> {
         self.subscriber.rejoin();
     }
 
+    /// True while the stream has a live publisher.
+    pub fn is_published(&self) -> bool {
+        self.subscriber.is_published()
+    }
+
     /// Waits up to `wait` for a publisher (one that left to come back).
     pub async fn wait_published(&self, wait: Duration) -> bool {
         self.subscriber.wait_published(wait).await

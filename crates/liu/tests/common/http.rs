@@ -149,6 +149,11 @@ impl RawHttp {
     /// Connects; sends nothing.
     pub fn connect(addr: &str) -> RawHttp {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        RawHttp::over(stream)
+    }
+
+    /// A client on a connection made elsewhere (from another source address, say).
+    pub fn over(stream: TcpStream) -> RawHttp {
         stream
             .set_write_timeout(Some(Duration::from_secs(5)))
             .unwrap();

@@ -72,3 +72,23 @@ pub fn port_of(addr: &str) -> u16 {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {addr}"))
 }
+
+/// A TCP connection to `addr` from the loopback address `source` (any 127.0.0.0/8 address
+/// works on Linux): a client on another host, as far as the server can tell.
+pub fn connect_from(source: &str, addr: &str) -> std::io::Result<std::net::TcpStream> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let source: std::net::IpAddr = source.parse().expect("a source address");
+    let addr: std::net::SocketAddr = addr.parse().expect("host:port");
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind((source, 0).into())?;
+        tokio::time::timeout(std::time::Duration::from_secs(3), socket.connect(addr))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
+    })?;
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}

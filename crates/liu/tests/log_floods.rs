@@ -1,0 +1,69 @@
+//! A flood of refused connections is a handful of log lines: the first few of each kind in full,
+//! then one line per interval with the count and the address that sent most of them. Every
+//! refusal is accounted for: the lines in full plus the counts add up to the connections made.
+mod common;
+use common::*;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+const FLOOD: usize = 5_000;
+
+#[test]
+fn refused_connections_are_counted_not_logged_one_by_one() {
+    let _serial = serial();
+    let _wd = watchdog("log_floods", Duration::from_secs(90));
+    let mut server = LiuServer::start("[rtmp]\nmax_connections = 2\nhandshake_timeout_ms = 120000\n");
+    let addr = server.rtmp_addr().to_string();
+    // The two slots, taken for longer than the flood lasts.
+    let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    for _ in 0..FLOOD {
+        drop(TcpStream::connect(&addr).expect("connect"));
+    }
+    eprintln!("{FLOOD} connections in {:?}", started.elapsed());
+    drop(held);
+    // The summary of the interval comes within 10 s of its first line, plus a 1 s tick.
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let (full, counted, log) = loop {
+        let log = strip_ansi(&server.log_tail(100_000));
+        let full = log
+            .lines()
+            .filter(|l| {
+                l.contains("RTMP connection from")
+                    && l.contains("refused")
+                    && !l.contains(" more \"")
+            })
+            .count();
+        let counted: usize = log
+            .lines()
+            .filter_map(|l| {
+                let (before, _) = l.split_once(" more \"connection refused\"")?;
+                before.rsplit(' ').next()?.parse::<usize>().ok()
+            })
+            .sum();
+        if full + counted >= FLOOD || Instant::now() > deadline {
+            break (full, counted, log);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let lines = log.lines().filter(|l| l.contains("refused")).count();
+    eprintln!("{full} lines in full, {counted} counted, {lines} lines about refusals");
+    assert_eq!(
+        full + counted,
+        FLOOD,
+        "every refusal is logged or counted; log:\n{}",
+        server.log_tail(40)
+    );
+    assert!(
+        lines <= 40,
+        "{lines} log lines about {FLOOD} refusals; log:\n{}",
+        server.log_tail(40)
+    );
+    assert!(
+        log.contains("top source 127.0.0.1"),
+        "the summary names the source: {}",
+        server.log_tail(20)
+    );
+    server.assert_alive("a flood of refused connections");
+}
