@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../fuzz"
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(amf0 flv chunk server_session hls_segmenters codecs)
+[ ${#targets[@]} -gt 0 ] || targets=(amf0 flv chunk handshake server_session rtmpt hls_segmenters codecs ws_frames http_requests)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 for t in "${targets[@]}"; do
     echo "== fuzz target $t for ${secs}s"

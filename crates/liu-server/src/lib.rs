@@ -7,6 +7,8 @@ pub mod config;
 mod context;
 pub mod dialect;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hls;
 pub mod host_limits;
 mod http;

@@ -12,7 +12,8 @@ const FLOOD: usize = 5_000;
 fn refused_connections_are_counted_not_logged_one_by_one() {
     let _serial = serial();
     let _wd = watchdog("log_floods", Duration::from_secs(90));
-    let mut server = LiuServer::start("[rtmp]\nmax_connections = 2\nhandshake_timeout_ms = 120000\n");
+    let mut server =
+        LiuServer::start("[rtmp]\nmax_connections = 2\nhandshake_timeout_ms = 120000\n");
     let addr = server.rtmp_addr().to_string();
     // The two slots, taken for longer than the flood lasts.
     let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&addr).unwrap()).collect();

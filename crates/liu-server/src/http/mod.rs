@@ -20,5 +20,20 @@ mod service;
 mod ws;
 
 pub use context::HttpContext;
+
+/// What the fuzz targets reach: a request head as Liu's own loop parses it,
+/// and a request target as the HTTP-FLV, WebSocket-FLV and HLS routes read it.
+pub(crate) fn fuzz_request(head: &[u8], target: &str) {
+    if let Ok(Some(head)) = head::parse_head(head) {
+        let _ = head.handshake().accept();
+        let _ = play::flv_stream_key(&head.path);
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let _ = play::flv_stream_key(path);
+    let _ = hls::HlsRequest::parse(path, query);
+}
 pub use native::serve_connection;
 pub use service::serve_with_hyper;
