@@ -9,6 +9,7 @@ pub mod dialect;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod heap;
 mod hls;
 pub mod host_limits;
 mod http;

@@ -12,6 +12,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::access::{Access, AccessRule};
 use crate::config::{Config, RtmpTransport};
 use crate::context::Context;
+use crate::heap;
 use crate::hls::HlsStreams;
 use crate::host_limits::{HostLimits, HostPermit};
 use crate::http::HttpContext;
@@ -248,11 +249,18 @@ impl BoundServer {
         let hosts = self.ctx.hosts.clone();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut last_trim = Instant::now();
             loop {
                 tick.tick().await;
                 tunnels.expire(Instant::now());
                 hosts.sweep(Instant::now());
                 repeats::summarise();
+                if last_trim.elapsed() >= heap::TRIM_INTERVAL {
+                    last_trim = Instant::now();
+                    // Off the runtime's threads: a trim of a large heap
+                    // takes a moment and holds the allocator's locks.
+                    tokio::task::spawn_blocking(heap::trim_if_connections_ended);
+                }
             }
         }));
         shutdown.await;
@@ -402,6 +410,7 @@ async fn accept_loop<C, F, Fut>(
         tokio::spawn(async move {
             connection.await;
             drop((permit, host));
+            heap::note_ended();
         });
     }
 }
