@@ -68,6 +68,12 @@ pub struct PlayArgs {
     /// Seconds between progress lines on stderr (0: none)
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub progress: f64,
+    /// Every 0.2 s, append "UNIX_TIME BYTES PLAYING STARTED FAILED STALLS BACKWARDS" to FILE
+    /// (totals so far; PLAYING = viewers that have their first frame and have not ended;
+    /// BACKWARDS = frames whose timestamp went back within their track), so a CPU sampler can
+    /// tell the steady part of the run and a soak can follow the viewers minute by minute
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]

@@ -65,6 +65,7 @@ pub fn run(
                 progress: (a.progress > 0.0)
                     .then(|| secs(a.progress, "--progress"))
                     .transpose()?,
+                timeline: a.timeline,
             };
             let report = play::run(&opts)?;
             match a.json.as_deref() {

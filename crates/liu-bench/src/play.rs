@@ -2,8 +2,10 @@
 //! streams) from one thread, ramped at a fixed rate, each for the same
 //! duration; then one report.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -31,7 +33,12 @@ pub struct PlayOptions {
     pub setup_timeout: Duration,
     /// Interval of progress lines on stderr; `None` for none.
     pub progress: Option<Duration>,
+    /// Where to write the run's timeline ([`TIMELINE_EVERY`]); `None` for none.
+    pub timeline: Option<PathBuf>,
 }
+
+/// Interval of the timeline's lines.
+const TIMELINE_EVERY: Duration = Duration::from_millis(200);
 
 /// Extra time after the last viewer's end before everything is cut.
 const HARD_STOP_GRACE: Duration = Duration::from_secs(5);
@@ -81,9 +88,21 @@ pub fn run(opts: &PlayOptions) -> Result<Report, BenchError> {
         .map_err(|e| BenchError::io("starting the runtime", e))?;
     let local = tokio::task::LocalSet::new();
     let shared = Rc::new(Shared::default());
+    let timeline = match &opts.timeline {
+        Some(path) => Some(
+            std::fs::File::create(path)
+                .map(std::io::BufWriter::new)
+                .map_err(|e| BenchError::io(format!("creating {}", path.display()), e))?,
+        ),
+        None => None,
+    };
     let cpu0 = CpuTime::now();
     let t0 = Instant::now();
+    let timeline = timeline.map(|out| local.spawn_local(write_timeline(out, shared.clone())));
     let results = local.block_on(&runtime, ramp(opts, &configs, shared.clone()));
+    if let Some(task) = timeline {
+        task.abort();
+    }
     let wall = t0.elapsed();
     let cpu = CpuTime::now().since(cpu0);
     let info = RunInfo {
@@ -164,6 +183,32 @@ async fn ramp(
         p.abort();
     }
     results
+}
+
+/// Appends one timeline line every [`TIMELINE_EVERY`] until aborted; a write
+/// error ends the timeline with a warning, not the run.
+async fn write_timeline(mut out: std::io::BufWriter<std::fs::File>, shared: Rc<Shared>) {
+    let mut tick = tokio::time::interval(TIMELINE_EVERY);
+    loop {
+        tick.tick().await;
+        let unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let line = format!(
+            "{unix:.3} {} {} {} {} {} {}\n",
+            shared.bytes.get(),
+            shared.playing.get(),
+            shared.started.get(),
+            shared.failed.get(),
+            shared.stalls.get(),
+            shared.backwards.get()
+        );
+        if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
+            warn!("timeline: {e}; no more lines");
+            return;
+        }
+    }
 }
 
 /// Logs a progress line every `every`.

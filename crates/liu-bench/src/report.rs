@@ -80,6 +80,13 @@ pub struct Media {
     pub stamped_frames: u64,
     /// Stamped frames sent before their viewer connected (GOP cache), not measured.
     pub cached_frames: u64,
+    /// Audio or video frames whose timestamp went back from their track's previous one
+    /// (RTMP and FLV viewers; HLS segments are not parsed).
+    #[serde(default)]
+    pub timestamps_backwards: u64,
+    /// Viewers that saw at least one.
+    #[serde(default)]
+    pub viewers_backwards: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -159,6 +166,7 @@ impl Report {
         let mut ratios = Vec::with_capacity(results.len());
         let mut media_s_min: Option<f64> = None;
         let (mut video_frames, mut stamped, mut cached) = (0u64, 0u64, 0u64);
+        let (mut backwards, mut viewers_backwards) = (0u64, 0u32);
         let (mut stalls, mut stalled_viewers, mut longest_gap) = (0u32, 0u32, Duration::ZERO);
         for r in results {
             bytes_total += r.bytes;
@@ -172,6 +180,8 @@ impl Report {
             video_frames += r.video_frames;
             stamped += r.stamped_frames;
             cached += r.cached_frames;
+            backwards += r.backwards;
+            viewers_backwards += u32::from(r.backwards > 0);
             if let Some(d) = r.ttff {
                 ttff.record_duration(d);
             }
@@ -255,6 +265,8 @@ impl Report {
                 video_frames,
                 stamped_frames: stamped,
                 cached_frames: cached,
+                timestamps_backwards: backwards,
+                viewers_backwards,
             },
             ttff_ms: Percentiles::from_micros(&ttff),
             first_byte_ms: Percentiles::from_micros(&first_byte),
@@ -351,6 +363,11 @@ impl Report {
             out,
             "  stalls       {} (in {} viewers; longest gap {:.0} ms)",
             self.stalls.count, self.stalls.viewers, self.stalls.longest_gap_ms
+        )?;
+        writeln!(
+            out,
+            "  timestamps   {} frames before their track's previous one (in {} viewers)",
+            m.timestamps_backwards, m.viewers_backwards
         )?;
         writeln!(
             out,

@@ -51,6 +51,10 @@ pub struct Tracker {
     media_bytes_seen: u64,
     pub stalls: u32,
     pub longest_gap: Duration,
+    /// Coded frames whose timestamp went back from the previous one of their track.
+    pub backwards: u64,
+    /// The last coded frame's timestamp per track: audio, video.
+    track_ts: [Option<u32>; 2],
     pub video_frames: u64,
     /// Stamped frames whose latency was recorded.
     pub stamped_frames: u64,
@@ -90,6 +94,8 @@ impl Tracker {
             media_bytes_seen: 0,
             stalls: 0,
             longest_gap: Duration::ZERO,
+            backwards: 0,
+            track_ts: [None; 2],
             video_frames: 0,
             stamped_frames: 0,
             cached_frames: 0,
@@ -125,6 +131,7 @@ impl Tracker {
         self.longest_gap = self.longest_gap.max(gap);
         if gap > STALL {
             self.stalls += 1;
+            self.shared.stalls.set(self.shared.stalls.get() + 1);
         }
     }
 
@@ -207,6 +214,7 @@ impl Tracker {
                 let aac_config =
                     m.data.first().is_some_and(|b| b >> 4 == 10) && m.data.get(1) == Some(&0);
                 if !aac_config {
+                    self.track_time(0, m.timestamp);
                     self.media_time(m.timestamp, now);
                     if self.audio_only && self.first_keyframe.is_none() {
                         self.first_frame(now);
@@ -223,6 +231,18 @@ impl Tracker {
     fn first_frame(&mut self, now: Instant) {
         self.first_keyframe = Some(now);
         self.shared.playing.set(self.shared.playing.get() + 1);
+    }
+
+    /// Counts a coded frame of `track` whose timestamp is before its predecessor's
+    /// (RTMP timestamps are 32-bit and wrap: compared as a signed difference).
+    fn track_time(&mut self, track: usize, ts: u32) {
+        if let Some(last) = self.track_ts[track]
+            && (ts.wrapping_sub(last) as i32) < 0
+        {
+            self.backwards += 1;
+            self.shared.backwards.set(self.shared.backwards.get() + 1);
+        }
+        self.track_ts[track] = Some(ts);
     }
 
     fn media_time(&mut self, ts: u32, now: Instant) {
@@ -243,6 +263,7 @@ impl Tracker {
             return;
         };
         if !h.is_sequence_header() {
+            self.track_time(1, m.timestamp);
             self.media_time(m.timestamp, now);
         }
         match h.packet {
@@ -339,5 +360,30 @@ mod tests {
         assert!(shared.latency.borrow().max().unwrap() < 1_000_000);
         let (media_ms, wall) = t.media_span(late).unwrap();
         assert_eq!((media_ms, wall), (2100, Duration::from_millis(2100)));
+        assert_eq!((t.backwards, shared.stalls.get()), (0, 1));
+    }
+
+    #[test]
+    fn counts_timestamps_that_go_back_per_track() {
+        let shared = Rc::new(Shared::default());
+        let start = Instant::now();
+        let mut t = Tracker::new(shared.clone(), start, false);
+        let key = [0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65];
+        let audio = [0xaf, 1, 0x21];
+        // Tracks interleave out of order with each other: not a step back.
+        t.on_message(&msg(9, 1000, &key), start);
+        t.on_message(&msg(8, 990, &audio), start);
+        t.on_message(&msg(9, 1040, &key), start);
+        t.on_message(&msg(8, 1013, &audio), start);
+        assert_eq!(t.backwards, 0);
+        // A video frame before the previous one, and an audio one.
+        t.on_message(&msg(9, 1000, &key), start);
+        t.on_message(&msg(8, 1000, &audio), start);
+        assert_eq!((t.backwards, shared.backwards.get()), (2, 2));
+        // Across the 32-bit wrap is forward.
+        let mut t = Tracker::new(shared.clone(), start, false);
+        t.on_message(&msg(9, u32::MAX - 10, &key), start);
+        t.on_message(&msg(9, 5, &key), start);
+        assert_eq!(t.backwards, 0);
     }
 }

@@ -47,6 +47,10 @@ pub struct Shared {
     pub failed: Cell<u32>,
     /// Viewers started.
     pub started: Cell<u32>,
+    /// Stalls so far, over all viewers (each counted when its gap ends).
+    pub stalls: Cell<u32>,
+    /// Messages so far whose timestamp went back from the previous one of the same track.
+    pub backwards: Cell<u64>,
 }
 
 /// Settings common to all viewers of a run.
@@ -109,6 +113,8 @@ pub struct ViewerResult {
     /// Media time delivered (ms) and the wall time it took.
     pub media: Option<(u64, Duration)>,
     pub stalls: u32,
+    /// Audio or video frames whose timestamp went back from the previous one of their track.
+    pub backwards: u64,
     pub longest_gap: Duration,
     pub video_frames: u64,
     pub stamped_frames: u64,
@@ -175,6 +181,7 @@ pub async fn run(
         first_byte: t.first_media_byte.map(|k| k - start),
         media: t.media_span(end),
         stalls: t.stalls,
+        backwards: t.backwards,
         longest_gap: t.longest_gap,
         video_frames: t.video_frames,
         stamped_frames: t.stamped_frames,

@@ -63,13 +63,13 @@ fn children() -> &'static Mutex<HashSet<u32>> {
     static C: OnceLock<Mutex<HashSet<u32>>> = OnceLock::new();
     C.get_or_init(|| Mutex::new(HashSet::new()))
 }
-pub(super) fn register_child(pid: u32) {
+pub fn register_child(pid: u32) {
     children()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(pid);
 }
-pub(super) fn unregister_child(pid: u32) {
+pub fn unregister_child(pid: u32) {
     children()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -87,7 +87,7 @@ pub fn signal(pid: u32, sig: &str) {
 }
 
 /// Stops a child: `first_signal` (if any) for up to `grace`, then SIGKILL. Always reaps it.
-pub(super) fn stop_child(
+pub fn stop_child(
     child: &mut Child,
     first_signal: Option<&str>,
     grace: Duration,
@@ -120,7 +120,7 @@ pub(super) fn stop_child(
 }
 
 /// Waits for a child to exit by itself, at most `limit`.
-pub(super) fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+pub fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;
     loop {
         if let Ok(Some(st)) = child.try_wait() {
