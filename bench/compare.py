@@ -19,8 +19,9 @@
   compare.py alive [FILE.pids]... [--match STRING]...
       Prints the PIDs of FILE.pids, and of processes whose command line contains STRING, that are
       still running (zombies excluded).
-  compare.py row --dir DIR --t0 T --t1 T --viewers N --rate R --duration D [--status S] [--note S]...
-      Summarizes one row (DIR/samples, DIR/play.json, ...) into DIR/row.json.
+  compare.py row --dir DIR --t0 T --t1 T --viewers N --rate R --duration D [--round K]
+                 [--status S] [--note S]...
+      Summarizes one row (DIR/samples, DIR/timeline, DIR/play.json, ...) into DIR/row.json.
   compare.py table --rows DIR --meta FILE --doc FILE
       Writes the results table (and the run's machine, versions, command) into FILE between
       <!-- compare:begin --> and <!-- compare:end -->, keeping the rest of the file.
@@ -285,6 +286,18 @@ def rss_before(samples, t):
     return best
 
 
+def steady_window(timeline):
+    """((t, bytes, playing), (t, bytes, playing)): the first and the last line of a
+    `liu bench play --timeline` file at which the most viewers were playing; None if none."""
+    if not timeline:
+        return None
+    most = max(r[2] for r in timeline)
+    at = [r for r in timeline if r[2] == most]
+    if most == 0 or at[-1][0] - at[0][0] < 2.0:
+        return None
+    return (at[0][0], at[0][1], most), (at[-1][0], at[-1][1], most)
+
+
 def cmd_row(a):
     d = a.dir
     row = {
@@ -315,17 +328,28 @@ def cmd_row(a):
         row["stalls"] = rep["stalls"]
         row["tool_cpu_pct"] = rep["tool_cpu"]["percent_of_core"]
         row["wall_s"] = rep["wall_s"]
+    row["round"] = a.round
+    timeline = load_samples(os.path.join(d, "timeline"))
+    win = steady_window(timeline)
     if samples:
-        ramp = a.viewers / a.rate
-        # steady part: every viewer connected (ramp plus 2 s of margin) until 0.5 s before the
-        # first viewer's end
-        s0, s1 = a.t0 + ramp + 2.0, a.t0 + a.duration - 0.5
-        if s1 - s0 < 5.0:  # very long ramps: take what is left
-            s0, s1 = a.t0 + ramp, a.t0 + a.duration
+        if win:
+            # steady part: from the first moment the most viewers play (every viewer, unless
+            # some failed) to the last one, from `liu bench play --timeline`
+            (s0, b0, most), (s1, b1, _) = win
+            row["steady_viewers"] = most
+            row["steady_bytes"] = b1 - b0
+        else:  # no timeline: every viewer connected (ramp plus 2 s) until 0.5 s before the end
+            ramp = a.viewers / a.rate
+            s0, s1 = a.t0 + ramp + 2.0, a.t0 + a.duration - 0.5
+            if s1 - s0 < 5.0:  # very long ramps: take what is left
+                s0, s1 = a.t0 + ramp, a.t0 + a.duration
         k0, k1 = ticks_at(samples, s0), ticks_at(samples, s1)
         if k0 is not None and k1 is not None and s1 > s0:
             row["steady_s"] = round(s1 - s0, 2)
             row["cpu_pct"] = 100.0 * (k1 - k0) / CLK_TCK / (s1 - s0)
+            if row.get("steady_bytes"):
+                row["cpu_us_per_mb"] = (k1 - k0) / CLK_TCK * 1e6 / (row["steady_bytes"] / 1e6)
+                row["mbps_steady"] = row["steady_bytes"] * 8 / (s1 - s0) / 1e6
             if len(samples[0]) >= 4 + 2 * len(CORE_FIELDS):
                 for c in range(2):
                     pct = {}
@@ -345,7 +369,10 @@ def cmd_row(a):
             row["cpu_s_play"] = (p1 - p0) / CLK_TCK
             if rep and rep["throughput"]["bytes_total"] > 0:
                 mb = rep["throughput"]["bytes_total"] / 1e6
-                row["cpu_us_per_mb"] = row["cpu_s_play"] * 1e6 / mb
+                # the whole run, ramp included: kept for reference, not in the table
+                row["cpu_us_per_mb_whole_run"] = row["cpu_s_play"] * 1e6 / mb
+                if not win:
+                    row["cpu_us_per_mb"] = row["cpu_us_per_mb_whole_run"]
         rb, re_ = rss_before(samples, a.t0), rss_before(samples, s1)
         if rb is not None and re_ is not None:
             row["rss_before_kib"] = rb
@@ -398,6 +425,40 @@ def ms_nd(p):
     return 1 if p["p95"] < 10 else 0
 
 
+PROTO_NAMES = {"rtmp": "RTMP", "http-flv": "HTTP-FLV", "hls": "HLS (TS)",
+               "ll-hls": "LL-HLS (fMP4 parts)", "rtmps": "RTMPS", "rtmpe": "RTMPE",
+               "https-flv": "HTTPS-FLV", "ws-flv": "WebSocket-FLV"}
+
+
+def ratio_table(rows, meta, nginx_ref, rounds):
+    """Lines of the per-round ratio table: each round's CPU per delivered MB against
+    nginx-rtmp's in that round, and their spread (max / min - 1)."""
+    groups = {}
+    for r in rows:
+        if r["server"] == "nginx-rtmp" or r["status"] != "ok" or not r.get("cpu_us_per_mb"):
+            continue
+        ref = nginx_ref.get((r["viewers"], r.get("round", 1)))
+        if ref:
+            groups.setdefault((r["viewers"], r["server"], r["proto"]), {})[r.get("round", 1)] = \
+                r["cpu_us_per_mb"] / ref
+    if not groups:
+        return []
+    L = ["", "CPU per delivered MB against nginx-rtmp (RTMP, same N), round by round:", "",
+         "| server | proto | N | " + " | ".join(f"round {i}" for i in range(1, rounds + 1))
+         + " | best / worst | spread |",
+         "|---|---|---:|" + "---:|" * rounds + "---:|---:|"]
+    for (n, server, proto), by_round in groups.items():
+        vals = [by_round.get(i) for i in range(1, rounds + 1)]
+        got = [v for v in vals if v is not None]
+        name = meta["names"].get(server, server)
+        proto = PROTO_NAMES.get(proto, proto)
+        spread = f"{(max(got) / min(got) - 1) * 100:.0f} %" if len(got) > 1 else "-"
+        L.append(f"| {name} | {proto} | {n} | "
+                 + " | ".join(f"{v:.2f}x" if v is not None else "-" for v in vals)
+                 + f" | {min(got):.2f}x / {max(got):.2f}x | {spread} |")
+    return L
+
+
 def cmd_table(a):
     meta = json.load(open(a.meta))
     rows = []
@@ -407,10 +468,13 @@ def cmd_table(a):
             rows.append(json.load(open(path)))
     proto_order = {"rtmp": 0, "rtmps": 1, "rtmpe": 2, "http-flv": 3, "https-flv": 4, "ws-flv": 5,
                    "hls": 6, "ll-hls": 7}
-    rows.sort(key=lambda r: (r["viewers"], order(r["server"]), proto_order.get(r["proto"], 9)))
+    rows.sort(key=lambda r: (r["viewers"], order(r["server"]), proto_order.get(r["proto"], 9),
+                             r.get("round", 1)))
+    rounds = meta.get("rounds", 1)
     BEGIN, END = markers(meta.get("section", "compare"))
     streams = meta.get("streams", 1)
-    nginx_ref = {r["viewers"]: r.get("cpu_us_per_mb") for r in rows
+    # nginx-rtmp over RTMP at the same N in the same round: the reference of each ratio
+    nginx_ref = {(r["viewers"], r.get("round", 1)): r.get("cpu_us_per_mb") for r in rows
                  if r["server"] == "nginx-rtmp" and r["proto"] == "rtmp" and r["status"] == "ok"}
 
     L = [BEGIN, ""]
@@ -433,20 +497,23 @@ def cmd_table(a):
              + f"Server pinned to core 0 (`taskset -c 0`), "
              f"publisher, viewers and sampler to core 1; a fresh server with its generated "
              f"configuration per row (configurations and raw JSON: `{meta['raw_dir']}`).")
+    if rounds > 1:
+        L.append(f"- {rounds} rounds: at each N every server's rows ran once per round, the servers "
+                 f"in the listed order in odd rounds and in reverse order in even ones, so a drift "
+                 f"of the machine's speed shows as a spread between rounds instead of favouring "
+                 f"one server.")
     L.append(f"- Run took {meta['runtime']}.")
     L.append("")
-    L.append("| server | proto | N | failed | server CPU (% of a core) | CPU µs per delivered MB "
+    L.append("| server | proto | N | round | failed | server CPU (% of a core) | CPU µs per delivered MB "
              "| vs nginx-rtmp | RSS per viewer (KiB) | TTFF p50 / p95 (ms) | latency p50 / p95 (ms) "
              "| stalls | below full rate | delivered (Mbit/s) | tool CPU (%) |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     notes = []
     for r in rows:
         name = meta["names"].get(r["server"], r["server"])
-        proto = {"rtmp": "RTMP", "http-flv": "HTTP-FLV", "hls": "HLS (TS)",
-                 "ll-hls": "LL-HLS (fMP4 parts)", "rtmps": "RTMPS", "rtmpe": "RTMPE",
-                 "https-flv": "HTTPS-FLV", "ws-flv": "WebSocket-FLV"}.get(r["proto"], r["proto"])
+        proto = PROTO_NAMES.get(r["proto"], r["proto"])
         if r["status"] != "ok" and "failed" not in r:
-            L.append(f"| {name} | {proto} | {r['viewers']} | **{r['status']}** "
+            L.append(f"| {name} | {proto} | {r['viewers']} | {r.get('round', 1)} | **{r['status']}** "
                      "| - | - | - | - | - | - | - | - | - | - |")
             for n in r.get("notes", []):
                 notes.append(f"{name} {proto} N={r['viewers']}: {n}")
@@ -456,7 +523,7 @@ def cmd_table(a):
             failed += " (" + ", ".join(f"{f['reason']} {f['count']}" for f in r["failures"]) + ")"
         if r["status"] != "ok":
             failed += f"; **{r['status']}**"
-        ref = nginx_ref.get(r["viewers"])
+        ref = nginx_ref.get((r["viewers"], r.get("round", 1)))
         vs = "-"
         if ref and r.get("cpu_us_per_mb"):
             vs = f"{r['cpu_us_per_mb'] / ref:.2f}x"
@@ -465,12 +532,12 @@ def cmd_table(a):
         if st.get("count"):
             stalls += f" ({st.get('viewers')} viewers)"
         L.append("| " + " | ".join([
-            name, proto, str(r["viewers"]), failed,
+            name, proto, str(r["viewers"]), str(r.get("round", 1)), failed,
             fmt(r.get("cpu_pct"), 1), fmt(r.get("cpu_us_per_mb"), 0), vs,
             fmt(r.get("rss_per_viewer_kib"), 1),
             pct_pair(r.get("ttff_ms"), ms_nd(r.get("ttff_ms"))),
             pct_pair(r.get("latency_ms"), ms_nd(r.get("latency_ms"))),
-            stalls, fmt(r.get("below_95pct")), fmt(r.get("mbps_total"), 0),
+            stalls, fmt(r.get("below_95pct")), fmt(r.get("mbps_steady", r.get("mbps_total")), 0),
             fmt(r.get("tool_cpu_pct"), 0),
         ]) + " |")
         for n in r.get("notes", []):
@@ -499,16 +566,20 @@ def cmd_table(a):
     L.append("")
     L.append("Columns: *failed* = viewers that did not get a keyframe or did not play to the end "
              "(reasons from `liu bench play`); *server CPU* = the server's process tree "
-             "(user + system, `/proc/PID/stat`) over the steady part, from 2 s after the last "
-             "viewer connected to 0.5 s before the first one ends; *CPU µs per delivered MB* = "
-             "the tree's CPU time from the start to the end of `liu bench play` divided by the "
-             "bytes its viewers read (10^6 bytes); *vs nginx-rtmp* = that ratio against "
-             "nginx-rtmp over RTMP at the same N; *RSS per viewer* = (tree VmRSS at the end of "
+             "(user + system, `/proc/PID/stat`) over the steady part: from the moment every "
+             "viewer has its first frame to the moment the first one ends (`liu bench play "
+             "--timeline`); *CPU µs per delivered MB* = the tree's CPU time over the steady part "
+             "divided by the bytes the viewers read in it (10^6 bytes), so a server that delivers "
+             "little while viewers wait for a keyframe is not flattered; *vs nginx-rtmp* = that "
+             "ratio against nginx-rtmp over RTMP at the same N in the same round; "
+             "*RSS per viewer* = (tree VmRSS at the end of "
              "the steady part − before the viewers connected) / N; *TTFF* from TCP connect to "
              "the first complete video keyframe (audio-only clip: the first audio frame); *latency* publisher stamp to viewer read; "
              "*stalls* = gaps of more than 1 s without media; *below full rate* = viewers whose "
-             "media time advanced slower than 0.95x wall time; *tool CPU* = `liu bench play`'s "
+             "media time advanced slower than 0.95x wall time; *delivered* = over the steady "
+             "part; *tool CPU* = `liu bench play`'s "
              "own CPU in % of its core.")
+    L.extend(ratio_table(rows, meta, nginx_ref, rounds))
     if notes:
         L.append("")
         L.append("Notes from this run:")
@@ -565,7 +636,7 @@ def cmd_meta(a):
     meta = {"date": env["META_DATE"], "command": env["META_CMD"], "nproc": env["META_NPROC"],
             "cpu_model": env["META_CPU"], "kernel": env["META_KERNEL"], "mem": env["META_MEM"],
             "clip": env["META_CLIP"], "runtime": env["META_RUNTIME"], "raw_dir": env["META_RAW"],
-            "rate": a.rate, "duration": a.duration, "streams": a.streams,
+            "rate": a.rate, "duration": a.duration, "streams": a.streams, "rounds": a.rounds,
             "section": a.section, "title": a.title,
             "versions": [l for l in open(a.versions).read().splitlines() if l],
             "names": dict(l.split("=", 1) for l in open(a.names).read().splitlines() if l)}
@@ -608,6 +679,7 @@ def main():
     s.add_argument("--t1", type=float, default=0)
     s.add_argument("--status", default="ok")
     s.add_argument("--note", action="append")
+    s.add_argument("--round", type=int, default=1)
     s = sub.add_parser("table")
     s.add_argument("--rows", required=True)
     s.add_argument("--meta", required=True)
@@ -620,6 +692,7 @@ def main():
     s.add_argument("--rate", type=int, required=True)
     s.add_argument("--duration", type=int, required=True)
     s.add_argument("--streams", type=int, default=1)
+    s.add_argument("--rounds", type=int, default=1)
     s.add_argument("--section", default="compare")
     s.add_argument("--title", default="")
     s.add_argument("--out", required=True)

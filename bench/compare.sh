@@ -10,7 +10,7 @@
 # <!-- compare:begin --> and <!-- compare:end --> and keeps the raw files under target/compare/.
 #
 # Usage: bench/compare.sh [-n "100 1000"] [--servers "..."] [--protos "..."] [--duration S]
-#                         [--rate R] [--streams K] [--clip video|audio]
+#                         [--rounds R] [--rate R] [--streams K] [--clip video|audio]
 #                         [--section NAME --title TEXT] [--doc FILE|none] [--no-build]
 # or the same through the environment: N="1000" SERVERS="liu-mw0 nginx-rtmp" bench/compare.sh
 #   servers: liu-mw0 liu-mw40 liu-mw350 nginx-rtmp nms xiu   (all by default; liu-mwN for any
@@ -19,6 +19,8 @@
 #            RTMP only; hls = STREAM.m3u8 with MPEG-TS segments, ll-hls = STREAM/index.m3u8 with
 #            LL-HLS parts and blocking reloads; rtmps, rtmpe, https-flv with a self-signed
 #            certificate: Liu only)
+#   --rounds R: run every row R times (default 2), the servers in the listed order in odd
+#            rounds and reversed in even ones; the table gives each round's ratio and the spread;
 #   --streams K: publish K streams at once and spread the N viewers over them (default 1);
 #   --clip audio: an audio-only clip (AAC 128 kbit/s) instead of the 720p one;
 #   --section NAME: write between <!-- NAME:begin --> and <!-- NAME:end --> (default compare),
@@ -37,7 +39,7 @@ IMAGEIO_VERSION=0.8.1    # FFmpeg 9 for the clip, as scripts/test.sh
 CLIP_SECONDS=60
 
 CMD_ENV=""
-for v in N SERVERS PROTOS DURATION RATE STREAMS CLIP_KIND SECTION TITLE DOC QUIET_WAIT; do
+for v in N SERVERS PROTOS DURATION ROUNDS RATE STREAMS CLIP_KIND SECTION TITLE DOC QUIET_WAIT; do
     [ -n "${!v+x}" ] && CMD_ENV+="$v=\"${!v}\" "
 done
 CMD_LINE="${CMD_ENV}bench/compare.sh${*:+ $*}"
@@ -46,6 +48,7 @@ N_LIST=${N:-"100 1000"}
 SERVERS=${SERVERS:-"liu-mw0 liu-mw40 liu-mw350 nginx-rtmp nms xiu"}
 PROTOS=${PROTOS:-"rtmp http-flv"}
 DURATION=${DURATION:-30}
+ROUNDS=${ROUNDS:-2}
 RATE=${RATE:-200}
 STREAMS=${STREAMS:-1}
 CLIP_KIND=${CLIP_KIND:-video}
@@ -62,6 +65,7 @@ while [ $# -gt 0 ]; do
         --servers) SERVERS=$2; shift 2 ;;
         --protos) PROTOS=$2; shift 2 ;;
         --duration) DURATION=$2; shift 2 ;;
+        --rounds) ROUNDS=$2; shift 2 ;;
         --rate) RATE=$2; shift 2 ;;
         --streams) STREAMS=$2; shift 2 ;;
         --clip) CLIP_KIND=$2; shift 2 ;;
@@ -85,6 +89,7 @@ for n in $N_LIST; do
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "bench/compare.sh: bad N: $n" >&2; exit 2; }
 done
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || { echo "bench/compare.sh: bad duration: $DURATION" >&2; exit 2; }
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "bench/compare.sh: bad round count: $ROUNDS" >&2; exit 2; }
 [[ "$RATE" =~ ^[1-9][0-9]*$ ]] || { echo "bench/compare.sh: bad rate: $RATE" >&2; exit 2; }
 [[ "$STREAMS" =~ ^[1-9][0-9]*$ ]] || { echo "bench/compare.sh: bad stream count: $STREAMS" >&2; exit 2; }
 [[ "$SECTION" =~ ^[a-z][a-z0-9-]*$ ]] || { echo "bench/compare.sh: bad section: $SECTION" >&2; exit 2; }
@@ -386,10 +391,10 @@ EOF
 
 # ------------------------------------------------------------------ 3. one row
 ROW_INDEX=0
-# run_row SERVER PROTO N
+# run_row SERVER PROTO N ROUND
 run_row() {
-    local server=$1 proto=$2 n=$3
-    local label="N$(printf %05d "$n")-$server-$proto"
+    local server=$1 proto=$2 n=$3 round=$4
+    local label="N$(printf %05d "$n")-$server-$proto-r$round"
     local rd=$RAW/rows/$label dir=$WORK/$label
     mkdir -p "$rd" "$dir"
     # fresh loopback ports per row (RTMP, HTTP, xiu's API), skipping any that something holds
@@ -406,7 +411,7 @@ run_row() {
     local base="${server%%-mw*}"
     [ "$base" = liu ] || base=$server
     local row_args=(--dir "$rd" --server "$server" --label "$label" --proto "$proto" --viewers "$n"
-                    --rate "$RATE" --duration "$DURATION")
+                    --rate "$RATE" --duration "$DURATION" --round "$round")
 
     case "$proto" in
         rtmp) url="rtmp://127.0.0.1:$rp/live/bench" ;;
@@ -482,7 +487,8 @@ run_row() {
         while [ $((SECONDS - pub_started)) -lt 7 ]; do sleep 0.5; done
         t0=$(now)
         timeout -k 5 $((DURATION + ramp_s + 40)) taskset -c 1 "$LIU" bench play --url "$url" -n "$n" \
-            --rate "$RATE" --duration "$DURATION" --json "$rd/play.json" --progress 5 "${PLAY_OPTS[@]}" \
+            --rate "$RATE" --duration "$DURATION" --json "$rd/play.json" --progress 5 \
+            --timeline "$rd/timeline" "${PLAY_OPTS[@]}" \
             </dev/null >"$rd/play.log" 2>&1 &
         run_fg $!
         local prc=$?
@@ -514,13 +520,17 @@ run_row() {
 }
 
 # ------------------------------------------------------------------ run
-log "rows: N in {$N_LIST} x servers {$SERVERS} x protocols {$PROTOS}, ${DURATION} s each; raw files in $RAW"
+log "rows: N in {$N_LIST} x servers {$SERVERS} x protocols {$PROTOS} x $ROUNDS rounds, ${DURATION} s each; raw files in $RAW"
+REVERSED=$(echo $SERVERS | tr ' ' '\n' | tac | tr '\n' ' ')
 for n in $N_LIST; do
-    for server in $SERVERS; do
-        for proto in $PROTOS; do
-            [ "$server" = nginx-rtmp ] && [ "$proto" = http-flv ] && continue   # no HTTP-FLV in nginx-rtmp
-            case "$proto" in ws-flv|hls|ll-hls|rtmps|rtmpe|https-flv) [[ "$server" = liu-mw* ]] || continue ;; esac   # Liu only
-            run_row "$server" "$proto" "$n"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        order=$SERVERS; [ $((round % 2)) = 1 ] || order=$REVERSED
+        for server in $order; do
+            for proto in $PROTOS; do
+                [ "$server" = nginx-rtmp ] && [ "$proto" = http-flv ] && continue   # no HTTP-FLV in nginx-rtmp
+                case "$proto" in ws-flv|hls|ll-hls|rtmps|rtmpe|https-flv) [[ "$server" = liu-mw* ]] || continue ;; esac   # Liu only
+                run_row "$server" "$proto" "$n" "$round"
+            done
         done
     done
 done
@@ -549,6 +559,7 @@ META_RAW="target/compare/$STAMP"
     for s in $SERVERS nginx-rtmp nms xiu; do echo "$s=${NAME[$s]:-$s}"; done
 } >"$WORK/names"
 $PY meta --versions "$WORK/versions" --names "$WORK/names" --rate "$RATE" --duration "$DURATION" \
+    --rounds "$ROUNDS" \
     --streams "$STREAMS" --section "$SECTION" --title "$TITLE" \
     --out "$RAW/meta.json" || die "cannot write meta.json"
 
