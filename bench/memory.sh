@@ -2,11 +2,12 @@
 # Resident memory of Liu before, during and after a load of N audio-only streams
 # (docs/performance.md, "Memory after a load").
 #   bench/memory.sh [N] [ROUNDS]
-# Builds nothing: uses target/release/liu (cargo build --release first). Needs FFmpeg for the
+# Builds nothing: uses target/release/liu (cargo build --release first), or the binary in $LIU
+# (e.g. one built with --features jemalloc or mimalloc: "Which allocator"). Needs FFmpeg for the
 # clip (LIU_FFMPEG or ffmpeg on PATH, as `liu bench clip` does). Ports: 19350 (RTMP), 18080 (HTTP).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LIU=./target/release/liu
+LIU=${LIU:-./target/release/liu}
 N=${1:-300}
 ROUNDS=${2:-2}
 WORK=$(mktemp -d)

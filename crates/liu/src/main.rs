@@ -9,6 +9,17 @@ use clap::{Parser, Subcommand};
 use liu_server::Config;
 use tracing_subscriber::EnvFilter;
 
+#[cfg(all(feature = "jemalloc", feature = "mimalloc"))]
+compile_error!("features `jemalloc` and `mimalloc` each choose the global allocator: pick one");
+
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Liu (流): a live streaming media server. RTMP in; RTMP, HTTP-FLV and HLS out.
 #[derive(Parser)]
 #[command(name = "liu", version, about)]

@@ -42,19 +42,10 @@ fn timeline(label: &str, flv: &FlvParser) -> (u32, Vec<String>) {
     if !first.is_some_and(|t| t.keyframe) {
         problems.push(format!("{label}: the first picture is not a keyframe"));
     }
-    for kind in [8u8, 9] {
-        let stamps: Vec<u32> = flv
-            .tags
-            .iter()
-            .filter(|t| t.kind == kind)
-            .map(|t| t.timestamp)
-            .collect();
-        if let Some(w) = stamps.windows(2).find(|w| w[1] < w[0]) {
-            problems.push(format!(
-                "{label}: kind {kind} goes back from {} to {}",
-                w[0], w[1]
-            ));
-        }
+    if let Some((kind, from, to)) = flv.first_step_back() {
+        problems.push(format!(
+            "{label}: kind {kind} goes back from {from} to {to}"
+        ));
     }
     (first.map_or(u32::MAX, |t| t.timestamp), problems)
 }

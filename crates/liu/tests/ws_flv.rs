@@ -93,17 +93,8 @@ fn check_flv(label: &str, flv: &FlvParser) {
         first_picture.keyframe,
         "{label}: the first picture is a keyframe"
     );
-    for kind in [8u8, 9] {
-        let stamps: Vec<u32> = flv
-            .tags
-            .iter()
-            .filter(|t| t.kind == kind)
-            .map(|t| t.timestamp)
-            .collect();
-        assert!(
-            stamps.windows(2).all(|w| w[0] <= w[1]),
-            "{label}: kind {kind} timestamps go back: {stamps:?}"
-        );
+    if let Some((kind, from, to)) = flv.first_step_back() {
+        panic!("{label}: kind {kind} timestamps go back from {from} to {to}");
     }
 }
 

@@ -81,6 +81,24 @@ impl DirectBytes {
         self.bufs[slot + 1..].iter().map(Bytes::len).sum()
     }
 
+    /// Sets `slot` to the prefix `write` makes, into a buffer of `N` bytes,
+    /// from the length of what was added after it, and returns that length;
+    /// leaves the slot empty when nothing was (an empty HTTP chunk would
+    /// end the body, an empty WebSocket message is noise).
+    pub fn fill_prefix<const N: usize>(
+        &mut self,
+        slot: usize,
+        write: impl FnOnce(&mut [u8; N], usize) -> usize,
+    ) -> usize {
+        let len = self.len_after(slot);
+        if len > 0 {
+            let mut prefix = [0u8; N];
+            let n = write(&mut prefix, len);
+            self.fill(slot, &prefix[..n]);
+        }
+        len
+    }
+
     /// Moves every buffer added so far to the end of `out`.
     pub fn move_to(&mut self, out: &mut Vec<Bytes>) {
         out.append(&mut self.bufs);

@@ -49,11 +49,7 @@ impl FlvForm for FlvTags {
             return;
         };
         // Nothing written: no chunk (an empty one would end the body).
-        let len = out.len_after(slot);
-        if len > 0 {
-            let mut text = [0u8; MAX_LINE];
-            let n = hex_line(&mut text, len);
-            out.fill(slot, &text[..n]);
+        if out.fill_prefix::<MAX_LINE>(slot, hex_line) > 0 {
             out.shared(Bytes::from_static(b"\r\n"));
         }
     }

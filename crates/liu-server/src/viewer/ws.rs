@@ -27,14 +27,10 @@ impl FlvForm for WsMessages {
     }
 
     fn end(&mut self, out: &mut DirectBytes) {
-        let Some(slot) = self.header.take() else {
-            return;
-        };
-        let len = out.len_after(slot);
-        if len > 0 {
-            let mut header = [0u8; MAX_HEADER];
-            let n = frame_header(Opcode::Binary, len, &mut header);
-            out.fill(slot, &header[..n]);
+        if let Some(slot) = self.header.take() {
+            out.fill_prefix::<MAX_HEADER>(slot, |header, len| {
+                frame_header(Opcode::Binary, len, header)
+            });
         }
     }
 }

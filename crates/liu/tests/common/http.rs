@@ -123,6 +123,23 @@ impl FlvParser {
     pub fn pictures(&self) -> impl Iterator<Item = &FlvTag> {
         self.tags.iter().filter(|t| t.kind == 9 && t.picture)
     }
+    /// The first audio (8) or video (9) tag whose timestamp is before the previous one of its
+    /// kind: (kind, previous, this).
+    pub fn first_step_back(&self) -> Option<(u8, u32, u32)> {
+        [8u8, 9].into_iter().find_map(|kind| {
+            let mut stamps = self
+                .tags
+                .iter()
+                .filter(|t| t.kind == kind)
+                .map(|t| t.timestamp);
+            let mut last = stamps.next()?;
+            stamps.find_map(|ts| {
+                let back = (ts < last).then_some((kind, last, ts));
+                last = ts;
+                back
+            })
+        })
+    }
 }
 
 /// An HTTP/1.1 GET over a raw TcpStream, for looking at headers and FLV tags ourselves (and for
