@@ -26,7 +26,8 @@
 #   --section NAME: write between <!-- NAME:begin --> and <!-- NAME:end --> (default compare),
 #            under the heading TEXT (for the scale scenarios: see docs/performance.md);
 #   DOC=none (or --doc none) leaves docs/performance.md alone (a quick run);
-#   --no-build uses target/release/liu as it is (while debugging this script).
+#   --no-build uses target/release/liu as it is (while debugging this script);
+#   LIU_BIN=PATH uses that liu binary, not rebuilt (e.g. one built with --features jemalloc).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -39,7 +40,7 @@ IMAGEIO_VERSION=0.8.1    # FFmpeg 9 for the clip, as scripts/test.sh
 CLIP_SECONDS=60
 
 CMD_ENV=""
-for v in N SERVERS PROTOS DURATION ROUNDS RATE STREAMS CLIP_KIND SECTION TITLE DOC QUIET_WAIT; do
+for v in N SERVERS PROTOS DURATION ROUNDS RATE STREAMS CLIP_KIND SECTION TITLE DOC QUIET_WAIT LIU_BIN; do
     [ -n "${!v+x}" ] && CMD_ENV+="$v=\"${!v}\" "
 done
 CMD_LINE="${CMD_ENV}bench/compare.sh${*:+ $*}"
@@ -219,7 +220,12 @@ if [[ " $SERVERS " == *" xiu "* ]]; then
 fi
 
 # Liu, release. The release binary may be rebuilt by others during the run: copy it once.
-if [ "$BUILD" = 1 ]; then
+LIU_SRC=${LIU_BIN:-$ROOT/target/release/liu}
+if [ -n "${LIU_BIN:-}" ]; then
+    log "LIU_BIN: using $LIU_BIN as it is"
+    [ -x "$LIU_BIN" ] || die "LIU_BIN=$LIU_BIN is not an executable"
+    BUILD=0
+elif [ "$BUILD" = 1 ]; then
     log "cargo build --release -p liu"
     timeout 1800 cargo build --release -p liu >"$RAW/liu-build.log" 2>&1 ||
         die "cargo build --release -p liu failed (see $RAW/liu-build.log)"
@@ -227,13 +233,13 @@ else
     log "--no-build: using target/release/liu as it is"
     [ -x "$ROOT/target/release/liu" ] || die "target/release/liu does not exist"
 fi
-cp "$ROOT/target/release/liu" "$WORK/liu" || die "cannot copy target/release/liu"
+cp "$LIU_SRC" "$WORK/liu" || die "cannot copy $LIU_SRC"
 LIU=$WORK/liu
 LIU_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 LIU_DIRTY=""
 [ -z "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ] || LIU_DIRTY=" + uncommitted changes"
 LIU_VERSION="$("$LIU" --version | awk '{print $2}') (commit $LIU_COMMIT$LIU_DIRTY)"
-[ "$BUILD" = 1 ] || LIU_VERSION="$("$LIU" --version | awk '{print $2}') (target/release/liu as found, not rebuilt; HEAD $LIU_COMMIT$LIU_DIRTY)"
+[ "$BUILD" = 1 ] || LIU_VERSION="$("$LIU" --version | awk '{print $2}') (${LIU_BIN:-target/release/liu} as found, not rebuilt; HEAD $LIU_COMMIT$LIU_DIRTY)"
 
 # The clip: FFmpeg 9 from PyPI (imageio-ffmpeg, as scripts/test.sh), else the system ffmpeg.
 CLIP=$DEPS/compare/clip-720p-${CLIP_SECONDS}s.flv

@@ -28,8 +28,6 @@ const CHURNING: [(&str, u32); 3] = [("rtmp", 67), ("http-flv", 67), ("hls", 66)]
 const CHURN_STAY_S: &str = "3";
 /// A hostile client every this long.
 const HOSTILE_EVERY: Duration = Duration::from_millis(250);
-/// Slack on every time bound of the server (loaded machine, sampling).
-const SLACK: Duration = Duration::from_secs(8);
 
 fn minutes() -> u64 {
     std::env::var("LIU_SOAK_MINUTES")
@@ -170,143 +168,6 @@ fn churn(server_urls: Vec<(String, u32)>, dir: PathBuf, stop: Arc<AtomicBool>) -
     c
 }
 
-/// One hostile client: what it does, and the most time the server may let it live.
-#[derive(Clone, Copy, Debug)]
-enum Hostile {
-    /// TCP connect to RTMP, nothing sent: `handshake_timeout_ms`.
-    IdleRtmp,
-    /// connect, createStream, play of a stream nobody publishes: `play_wait_ms`.
-    GhostPlayer,
-    /// `POST /open/1` for an RTMPT session, then nothing on that connection: `header_timeout_ms`.
-    RtmptOpen,
-    /// A C0 of no RTMP version and random bytes: `handshake_timeout_ms` at most.
-    GarbageRtmp,
-    /// Random bytes as a request head: `header_timeout_ms` at most.
-    GarbageHttp,
-    /// TCP connect to HTTP, nothing sent: `header_timeout_ms`.
-    IdleHttp,
-}
-
-impl Hostile {
-    const ALL: [Hostile; 6] = [
-        Hostile::IdleRtmp,
-        Hostile::GhostPlayer,
-        Hostile::RtmptOpen,
-        Hostile::GarbageRtmp,
-        Hostile::GarbageHttp,
-        Hostile::IdleHttp,
-    ];
-
-    fn bound(self) -> Duration {
-        match self {
-            Hostile::IdleRtmp | Hostile::RtmptOpen | Hostile::IdleHttp => Duration::from_secs(10),
-            Hostile::GhostPlayer => Duration::from_secs(5),
-            // bytes that are no handshake or no request head may still be the start of one:
-            // at most the handshake or header timeout
-            Hostile::GarbageRtmp | Hostile::GarbageHttp => Duration::from_secs(10),
-        }
-    }
-
-    /// Runs the client until the server closes it: Ok(its life), or Err.
-    fn run(self, rtmp: &str, http: &str, seed: u64) -> Result<Duration, String> {
-        let started = Instant::now();
-        let limit = self.bound() + SLACK;
-        let mut garbage = vec![0u8; 1537];
-        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-        for b in garbage.iter_mut() {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            *b = (x >> 56) as u8;
-        }
-        if let Hostile::GhostPlayer = self {
-            let mut p = RawRtmp::try_connect(rtmp)?;
-            p.handshake()?;
-            p.connect_app("live")?;
-            let id = p.create_stream()?;
-            p.play(id, &format!("ghost-{seed}"))?;
-            p.expect_closed(limit)?;
-            return Ok(started.elapsed());
-        }
-        let addr = match self {
-            Hostile::IdleRtmp | Hostile::GarbageRtmp => rtmp,
-            _ => http,
-        };
-        let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-        match self {
-            Hostile::GarbageRtmp => {
-                garbage[0] = 0x42;
-                let _ = s.write_all(&garbage);
-            }
-            Hostile::GarbageHttp => {
-                garbage[0] = b'Z';
-                let _ = s.write_all(&garbage);
-            }
-            Hostile::RtmptOpen => {
-                s.write_all(b"POST /open/1 HTTP/1.1\r\nHost: soak\r\nContent-Type: application/x-fcs\r\nContent-Length: 1\r\n\r\n\0")
-                    .map_err(|e| format!("write: {e}"))?;
-            }
-            _ => {}
-        }
-        let deadline = started + limit;
-        let mut buf = [0u8; 4096];
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(format!("still open after {limit:?}"));
-            }
-            s.set_read_timeout(Some(deadline - now)).unwrap();
-            match s.read(&mut buf) {
-                Ok(0) => return Ok(started.elapsed()),
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => return Ok(started.elapsed()),
-            }
-        }
-    }
-}
-
-#[derive(Default)]
-struct HostileLog {
-    opened: u64,
-    closed: u64,
-    /// The longest life per kind.
-    longest: [Duration; 6],
-    failures: Vec<String>,
-}
-
-fn hostile_trickle(rtmp: String, http: String, stop: Arc<AtomicBool>, log: Arc<Mutex<HostileLog>>) {
-    let mut handles = Vec::new();
-    let mut i = 0u64;
-    while !stop.load(Ordering::SeqCst) {
-        let kind = Hostile::ALL[(i % 6) as usize];
-        let (rtmp, http, log) = (rtmp.clone(), http.clone(), log.clone());
-        log.lock().unwrap().opened += 1;
-        handles.push(thread::spawn(move || {
-            let r = kind.run(&rtmp, &http, i);
-            let mut l = log.lock().unwrap();
-            match r {
-                Ok(life) => {
-                    l.closed += 1;
-                    let k = &mut l.longest[(i % 6) as usize];
-                    *k = (*k).max(life);
-                }
-                Err(e) => l.failures.push(format!("{kind:?} #{i}: {e}")),
-            }
-        }));
-        handles.retain(|h| !h.is_finished());
-        i += 1;
-        thread::sleep(HOSTILE_EVERY);
-    }
-    for h in handles {
-        let _ = h.join();
-    }
-}
-
 /// The FFmpeg 9 publisher: the clip looped in real time for `secs`, copied to `url`.
 fn publish_looped(clip: &Clip, url: &str, secs: u64) -> Child {
     let child = Command::new(ffmpeg9())
@@ -392,7 +253,7 @@ fn soak() {
             server.rtmp_addr().to_string(),
             server.http_addr().to_string(),
         );
-        thread::spawn(move || hostile_trickle(rtmp, http, stop, log))
+        thread::spawn(move || hostile_trickle(rtmp, http, HOSTILE_EVERY, stop, log))
     };
 
     let start = Instant::now();

@@ -14,6 +14,7 @@ mod browser;
 mod clip;
 mod decode;
 mod hls;
+mod hostile;
 mod http;
 mod process;
 mod rtmp;
@@ -27,6 +28,6 @@ mod ws;
 // Each test binary uses a subset of the harness.
 #[allow(unused_imports)]
 pub use {
-    amf::*, browser::*, clip::*, decode::*, hls::*, http::*, process::*, rtmp::*, rtmpt::*,
-    server::*, sockets::*, tls::*, viewer::*, ws::*,
+    amf::*, browser::*, clip::*, decode::*, hls::*, hostile::*, http::*, process::*, rtmp::*,
+    rtmpt::*, server::*, sockets::*, tls::*, viewer::*, ws::*,
 };
