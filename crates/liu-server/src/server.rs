@@ -259,7 +259,7 @@ impl BoundServer {
                     last_trim = Instant::now();
                     // Off the runtime's threads: a trim of a large heap
                     // takes a moment and holds the allocator's locks.
-                    tokio::task::spawn_blocking(heap::trim_if_connections_ended);
+                    tokio::task::spawn_blocking(heap::trim_if_released);
                 }
             }
         }));
@@ -410,7 +410,7 @@ async fn accept_loop<C, F, Fut>(
         tokio::spawn(async move {
             connection.await;
             drop((permit, host));
-            heap::note_ended();
+            heap::note_released();
         });
     }
 }

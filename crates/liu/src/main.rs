@@ -9,16 +9,7 @@ use clap::{Parser, Subcommand};
 use liu_server::Config;
 use tracing_subscriber::EnvFilter;
 
-#[cfg(all(feature = "jemalloc", feature = "mimalloc"))]
-compile_error!("features `jemalloc` and `mimalloc` each choose the global allocator: pick one");
-
-#[cfg(feature = "jemalloc")]
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod allocator;
 
 /// Liu (流): a live streaming media server. RTMP in; RTMP, HTTP-FLV and HLS out.
 #[derive(Parser)]
@@ -74,6 +65,7 @@ fn main() {
         Some(Command::Bench(args)) => bench(args),
         None => ServeArgs::default(),
     };
+    allocator::tune_glibc_malloc();
     if let Err(e) = serve(args) {
         eprintln!("liu: {e:#}");
         std::process::exit(1);

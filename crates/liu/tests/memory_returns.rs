@@ -4,20 +4,13 @@
 //! there).
 mod common;
 use common::*;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const STREAMS: &str = "100";
 
-fn liu_bench(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_liu"))
-        .arg("bench")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run liu bench")
+fn run(mut bench: Command) -> std::process::Output {
+    bench.output().expect("run liu bench")
 }
 
 /// VmRSS as soon as it is at most `target` KiB, else its lowest within `limit`.
@@ -38,16 +31,32 @@ fn rss_returns_after_many_streams_end() {
     let dir = temp_dir("memory");
     let file = dir.join("audio.flv");
     let file = file.to_str().unwrap();
-    let out = liu_bench(&["clip", "--audio-only", "--seconds", "10", "--out", file]);
+    let out = run(bench_command(&[
+        "clip",
+        "--audio-only",
+        "--seconds",
+        "10",
+        "--out",
+        file,
+    ]));
     assert!(
         out.status.success(),
         "clip: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let server = LiuServer::start("[hls]\nenabled = false\n");
+    // The server runs without glibc's per-thread cache (crates/liu/src/allocator.rs), which
+    // keeps freed chunks out of the trim's reach: the kernel's view of its environment.
+    let environ = std::fs::read(format!("/proc/{}/environ", server.pid())).unwrap();
+    assert!(
+        environ
+            .split(|&b| b == 0)
+            .any(|v| v == b"GLIBC_TUNABLES=glibc.malloc.tcache_count=0"),
+        "liu serve did not restart itself with glibc's per-thread cache off"
+    );
     let url = |name: &str| server.rtmp_url(name);
     // Warm-up: the first streams touch what every later one reuses (buffers, tables).
-    let warm = liu_bench(&[
+    let warm = run(bench_command(&[
         "publish",
         "--url",
         &url("warm"),
@@ -57,7 +66,7 @@ fn rss_returns_after_many_streams_end() {
         "2",
         "--duration",
         "3",
-    ]);
+    ]));
     assert!(
         warm.status.success(),
         "{}",
@@ -68,12 +77,8 @@ fn rss_returns_after_many_streams_end() {
     let idle = server.rss_kib();
 
     let start = Instant::now();
-    let mut load = Command::new(env!("CARGO_BIN_EXE_liu"))
-        .args(["bench", "publish", "--url", &url("load"), "--file", file])
+    let mut load = bench_command(&["publish", "--url", &url("load"), "--file", file])
         .args(["--streams", STREAMS, "--duration", "8"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn liu bench publish");
     let mut peak = idle;

@@ -133,6 +133,7 @@ impl HlsStreams {
             .is_some_and(|s| Arc::ptr_eq(s, session))
         {
             sessions.remove(session.key());
+            crate::heap::note_released();
         }
     }
 

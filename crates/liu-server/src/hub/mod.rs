@@ -279,11 +279,17 @@ impl Hub {
     /// Drops a stream nobody publishes or watches.
     fn release(&self, key: &StreamKey) {
         let mut streams = self.streams();
-        if let Some(stream) = streams.get(key) {
+        let unused = streams.get(key).is_some_and(|stream| {
             let state = stream.lock();
-            if state.publisher.is_none() && state.subscribers == 0 {
-                drop(state);
-                streams.remove(key);
+            state.publisher.is_none() && state.subscribers == 0
+        });
+        if unused {
+            streams.remove(key);
+            // A map keeps its largest table: once a load of many streams has mostly ended,
+            // give the table back (half empty after, so not a shrink per removal).
+            let len = streams.len();
+            if streams.capacity() > 64 && len * 4 < streams.capacity() {
+                streams.shrink_to(len * 2);
             }
         }
     }
