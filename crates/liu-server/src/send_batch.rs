@@ -201,7 +201,21 @@ mod tests {
         (server, client)
     }
 
+    /// Whether io_uring may be refused here: `LIU_IO_URING_REFUSED=1` says this kernel or
+    /// sandbox refuses it (the io_uring test then reports itself skipped, not passed).
+    fn io_uring_refusal_acknowledged() -> bool {
+        std::env::var_os("LIU_IO_URING_REFUSED").is_some_and(|v| v == "1")
+    }
+
     fn check(use_uring: bool) {
+        if use_uring && let Err(e) = IoUring::new(RING_ENTRIES) {
+            assert!(
+                io_uring_refusal_acknowledged(),
+                "io_uring refused here ({e}); with LIU_IO_URING_REFUSED=1 this test is skipped"
+            );
+            eprintln!("SKIPPED writes_many_sockets_with_io_uring: io_uring refused here ({e})");
+            return;
+        }
         let (a, mut ra) = pair();
         let (b, mut rb) = pair();
         let bufs = [
@@ -220,8 +234,16 @@ mod tests {
             },
         ];
         let mut batch = SendBatch::new(use_uring);
+        assert_eq!(batch.ring.is_some(), use_uring, "the ring was made");
         let mut results = Vec::new();
         batch.send(&jobs, &bufs, &mut results);
+        // The ring is dropped only when a submission fails, and then the writes are redone
+        // with writev: still there, it wrote them.
+        assert_eq!(
+            batch.ring.is_some(),
+            use_uring,
+            "the writes went by io_uring (true) or writev (false)"
+        );
         assert_eq!(results.len(), 2);
         assert_eq!(*results[0].as_ref().unwrap(), 11);
         assert_eq!(*results[1].as_ref().unwrap(), 13);

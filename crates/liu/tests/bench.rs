@@ -7,7 +7,7 @@
 mod common;
 use common::*;
 use liu_bench::report::Report;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
 /// Kills the child on drop (every `liu bench` child also ends by itself: all are bounded).
@@ -32,13 +32,9 @@ impl Drop for Guard {
     }
 }
 
-fn liu_bench(args: &[&str]) -> Guard {
-    let child = Command::new(env!("CARGO_BIN_EXE_liu"))
-        .arg("bench")
-        .args(args)
-        .stdin(Stdio::null())
+fn bench(args: &[&str]) -> Guard {
+    let child = bench_command(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn liu bench");
     Guard(Some(child))
@@ -57,7 +53,7 @@ fn publish_loop(url: &str, file: &str, seconds: &str, extra: &[&str]) -> Guard {
         seconds,
     ];
     args.extend_from_slice(extra);
-    liu_bench(&args)
+    bench(&args)
 }
 
 fn play(url: &str) -> Guard {
@@ -79,7 +75,7 @@ fn play_with(url: &str, extra: &[&str]) -> Guard {
         "-",
     ];
     args.extend_from_slice(extra);
-    liu_bench(&args)
+    bench(&args)
 }
 
 fn report(label: &str, out: Output) -> Report {
@@ -118,6 +114,7 @@ fn check_n(label: &str, r: &Report, n: u32) {
 
 #[test]
 fn bench_publish_and_play_over_rtmp_and_http_flv() {
+    let _serial = serial();
     let _wd = watchdog("bench", Duration::from_secs(120));
     let clip = clip(&ClipSpec::standard());
     let server = LiuServer::start("");
@@ -173,6 +170,7 @@ fn bench_publish_and_play_over_rtmp_and_http_flv() {
 
 #[test]
 fn bench_plays_over_rtmps_rtmpe_and_https_flv() {
+    let _serial = serial();
     let _wd = watchdog("bench_tls", Duration::from_secs(120));
     let clip = clip(&ClipSpec::standard());
     let dir = temp_dir("bench-tls");
@@ -212,6 +210,7 @@ fn bench_plays_over_rtmps_rtmpe_and_https_flv() {
 /// (RTMP and HTTP-FLV); a stream nobody publishes would fail its viewers.
 #[test]
 fn bench_several_streams() {
+    let _serial = serial();
     let _wd = watchdog("bench streams", Duration::from_secs(120));
     let clip = clip(&ClipSpec::standard());
     let server = LiuServer::start("[http]\nflv_wait_ms = 1000\n");
@@ -254,11 +253,12 @@ fn bench_several_streams() {
 /// for a keyframe that never comes and fail.
 #[test]
 fn bench_audio_only() {
+    let _serial = serial();
     let _wd = watchdog("bench audio", Duration::from_secs(120));
     let dir = temp_dir("bench-audio");
     let file = dir.join("audio.flv");
     let file = file.to_str().unwrap();
-    let out = liu_bench(&["clip", "--audio-only", "--seconds", "8", "--out", file]).wait();
+    let out = bench(&["clip", "--audio-only", "--seconds", "8", "--out", file]).wait();
     assert!(
         out.status.success(),
         "clip: {}",
@@ -287,9 +287,18 @@ fn bench_audio_only() {
             String::from_utf8_lossy(&out.stderr)
         )
     });
+    // Both viewers played (the server sent them audio) and failed for the one reason an
+    // audio-only stream gives a video viewer: no keyframe, not a refused or dropped connection.
+    let reasons: Vec<(&str, u32)> = r
+        .connections
+        .failures
+        .iter()
+        .map(|f| (f.reason.as_str(), f.count))
+        .collect();
     assert_eq!(
-        r.connections.ok, 0,
-        "a keyframe in an audio-only stream? {:?}",
+        (r.connections.ok, r.connections.failed, reasons),
+        (0, 2, vec![("no_keyframe", 2)]),
+        "RTMP viewers without --audio-only of an audio-only stream: {:?}",
         r.connections
     );
     assert!(publisher.wait().status.success());
@@ -301,6 +310,7 @@ fn bench_audio_only() {
 /// fraction of the classic one; both find the stamps inside TS and fMP4.
 #[test]
 fn bench_plays_hls_and_ll_hls() {
+    let _serial = serial();
     let _wd = watchdog("bench hls", Duration::from_secs(120));
     let clip = clip(&ClipSpec::standard().gop(25));
     let server = LiuServer::start("[hls]\ntarget_duration_ms = 1000\n");

@@ -17,7 +17,7 @@
 //!   RTMP and HTTP-FLV.
 mod common;
 use common::*;
-use std::process::{Command, Stdio};
+
 use std::time::Duration;
 
 use liu_codec::hevc::HevcDecoderConfigurationRecord;
@@ -65,12 +65,8 @@ fn rewrite_flv(
 
 /// Liu's own publisher: `liu bench publish` of `file` to `url`, one pass in real time.
 fn liu_bench_publish(url: &str, file: &std::path::Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_liu"))
-        .args(["bench", "publish", "--url", url, "--file"])
+    bench_command(&["publish", "--url", url, "--file"])
         .arg(file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn liu bench publish")
 }
@@ -407,7 +403,11 @@ fn metadata_tells_the_real_codec_size_and_rate() {
         );
         seen.push(meta);
     }
-    let _ = publisher.wait();
+    let published = publisher.wait().expect("wait for liu bench publish");
+    assert!(
+        published.success(),
+        "liu bench publish exited with {published}"
+    );
     let log = server.log_tail(200);
     assert!(
         log.contains("video hvc1.1.6.L") && log.contains("640x360 4:2:0 8-bit (legacy FLV)"),

@@ -107,12 +107,14 @@ fn play_over_hls(clip_spec: ClipSpec, label: &str) {
 
 #[test]
 fn ts_hls_plays_in_ffmpeg9_and_ffmpeg5_with_b_frames() {
+    let _serial = serial();
     let _wd = watchdog("hls_bframes", Duration::from_secs(150));
     play_over_hls(ClipSpec::standard(), "hlsb");
 }
 
 #[test]
 fn ts_hls_plays_in_ffmpeg9_and_ffmpeg5_without_b_frames() {
+    let _serial = serial();
     let _wd = watchdog("hls_no_bframes", Duration::from_secs(150));
     play_over_hls(ClipSpec::standard().no_bframes(), "hlsp");
 }
@@ -121,6 +123,7 @@ fn ts_hls_plays_in_ffmpeg9_and_ffmpeg5_without_b_frames() {
 /// an EXT-X-DISCONTINUITY, and FFmpeg plays across it: pictures of both clips come out.
 #[test]
 fn a_republish_within_the_grace_time_is_a_discontinuity_ffmpeg_crosses() {
+    let _serial = serial();
     let _wd = watchdog("hls_republish", Duration::from_secs(150));
     let clip_a = clip(&ClipSpec::standard().seconds(6));
     let clip_b = clip(&ClipSpec::standard().seconds(6).other_pattern());
@@ -191,6 +194,7 @@ fn a_republish_within_the_grace_time_is_a_discontinuity_ffmpeg_crosses() {
 /// left the window, an app with HLS turned off.
 #[test]
 fn hls_http_surface() {
+    let _serial = serial();
     let _wd = watchdog("hls_http", Duration::from_secs(120));
     let clip = clip(&ClipSpec::standard().gop(25));
     let server = LiuServer::start(
@@ -310,6 +314,7 @@ fn hls_http_surface() {
 /// seconds later already lists the segments since the start (on demand, it would list one).
 #[test]
 fn muxing_from_publish_with_on_demand_off() {
+    let _serial = serial();
     let _wd = watchdog("hls_eager", Duration::from_secs(90));
     let clip = clip(&ClipSpec::standard().gop(25));
     let server = LiuServer::start("[hls]\non_demand = false\ntarget_duration_ms = 1000\n");

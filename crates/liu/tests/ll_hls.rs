@@ -26,6 +26,7 @@ fn preload_hint(text: &str) -> Option<(u64, u64)> {
 
 #[test]
 fn ll_hls_plays_in_ffmpeg9_and_ffmpeg5() {
+    let _serial = serial();
     let _wd = watchdog("ll_hls", Duration::from_secs(150));
     let clip = clip(&ClipSpec::standard());
     let server = LiuServer::start("[hls]\ngrace_ms = 1500\n");
@@ -142,6 +143,7 @@ fn ll_hls_plays_in_ffmpeg9_and_ffmpeg5() {
 /// the old segments and lists the same newest ones as the full playlist.
 #[test]
 fn blocking_reload_and_delta_updates() {
+    let _serial = serial();
     let _wd = watchdog("ll_hls_blocking", Duration::from_secs(120));
     let clip = clip(&ClipSpec::standard().seconds(20).gop(25));
     let server = LiuServer::start("[hls]\ntarget_duration_ms = 1000\nwindow = 10\n");

@@ -27,11 +27,36 @@ fn second_publisher_is_refused_and_first_continues() {
         !st.success(),
         "the second publisher on a live name exited with success; stderr:\n{err}"
     );
-    // FFmpeg prints "Server error: <description, or code when there is none>".
+    // FFmpeg prints "Server error: <description>" of the refusing onStatus: Liu's, not a
+    // generic error of FFmpeg's own.
+    let refusal = format!("Server error: stream live/{name} is already being published");
     assert!(
-        err.contains("BadName") || err.contains("Server error"),
-        "the second publisher's stderr does not show the server's refusal (BadName / Server error):\n{err}"
+        err.contains(&refusal),
+        "the second publisher's stderr does not show the server's refusal {refusal:?}:\n{err}"
     );
+    // The refusal's code, read by a raw client: NetStream.Publish.BadName (what encoders
+    // and SRS / nginx-rtmp use for a name in use), not a generic failure.
+    let mut raw = RawRtmp::connect(server.rtmp_addr());
+    raw.handshake().unwrap();
+    raw.connect_app("live").unwrap();
+    let id = raw.create_stream().unwrap();
+    raw.send_command(
+        id,
+        "publish",
+        0.0,
+        &[AmfValue::Str(name.clone()), AmfValue::Str("live".into())],
+    )
+    .unwrap();
+    let status = raw.wait_message("the publish answer", Duration::from_secs(5), |m| {
+        m.stream_id == id && m.status_code().is_some()
+    });
+    let code = status.as_ref().ok().and_then(|m| m.status_code());
+    assert_eq!(
+        code.as_deref(),
+        Some("NetStream.Publish.BadName"),
+        "a publish on a live name was answered {status:?}"
+    );
+    raw.close();
     assert!(
         first.is_running(),
         "the first publisher stopped when the second was refused: {}",

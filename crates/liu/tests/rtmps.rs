@@ -19,6 +19,7 @@ fn assert_plays(v: Viewer, clip: &Clip) {
 
 #[test]
 fn rtmps_publish_plays_over_rtmps_rtmp_and_http_flv() {
+    let _serial = serial();
     let _wd = watchdog("rtmps_publish", Duration::from_secs(150));
     let clip = clip(&ClipSpec::standard());
     let dir = temp_dir("rtmps");
@@ -48,6 +49,7 @@ fn rtmps_publish_plays_over_rtmps_rtmp_and_http_flv() {
 
 #[test]
 fn rtmp_publish_plays_over_rtmps_and_wrong_protocols_fail_fast() {
+    let _serial = serial();
     let _wd = watchdog("rtmps_play", Duration::from_secs(150));
     let clip = clip(&ClipSpec::standard());
     let dir = temp_dir("rtmps-play");
@@ -151,6 +153,7 @@ fn assert_startup_error(config: &str, expect: &str) {
 
 #[test]
 fn rtmps_certificate_problems_stop_the_server_at_startup() {
+    let _serial = serial();
     let _wd = watchdog("rtmps_startup", Duration::from_secs(60));
     let dir = temp_dir("rtmps-certs");
     let (cert, key) = make_cert(&dir, "good", 2020, 2099);

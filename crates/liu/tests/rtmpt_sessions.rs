@@ -30,6 +30,7 @@ fn bad_ids_and_sequence_numbers_get_errors() {
     let mut t = RtmptClient::open(&addr).unwrap();
     assert_eq!(t.id.len(), 32, "128-bit hex session id: {}", t.id);
     t.handshake_and_connect("live").unwrap();
+    let expected = t.seq;
     t.seq += 3;
     let (status, _) = t.request("idle", &[0]).unwrap();
     assert_eq!(status, 400, "out of order");
@@ -63,12 +64,44 @@ fn bad_ids_and_sequence_numbers_get_errors() {
     assert_eq!((status, body.len()), (200, 1));
     server.assert_alive("bad RTMPT requests");
     let log = server.log_tail(100);
-    assert!(
-        log.contains("RTMPT session ended: sequence number 4 out of order (expected 1)")
-            || log.contains("out of order"),
-        "{log}"
+    let out_of_order = format!(
+        "RTMPT session ended: sequence number {} out of order (expected {expected})",
+        expected + 3
     );
+    assert!(log.contains(&out_of_order), "no {out_of_order:?} in\n{log}");
     assert!(log.contains("unsupported RTMP version 0x16"), "{log}");
+}
+
+#[test]
+fn sessions_past_max_sessions_are_refused_until_one_closes() {
+    let _wd = watchdog("rtmpt_max", Duration::from_secs(60));
+    let mut server = LiuServer::start("[rtmpt]\nmax_sessions = 3\n");
+    let addr = server.http_addr().to_string();
+    let mut open: Vec<RtmptClient> = (0..3)
+        .map(|i| RtmptClient::open(&addr).unwrap_or_else(|e| panic!("session {i}: {e}")))
+        .collect();
+    // The fourth is refused with 503, and a refusal takes no slot: still refused.
+    for _ in 0..2 {
+        let mut http = RawHttp::connect(&addr);
+        let (status, _) = http.post("/open/1", &[0]).unwrap();
+        assert_eq!(status, 503, "a session past max_sessions = 3");
+    }
+    // The three that were opened still work: each handshakes and connects.
+    for t in open.iter_mut() {
+        t.handshake_and_connect("live").unwrap();
+    }
+    // Closing one frees its slot for a new session.
+    let mut closed = open.pop().unwrap();
+    let (status, _) = closed.request("close", &[0]).unwrap();
+    assert_eq!(status, 200, "close");
+    let mut again = RtmptClient::open(&addr).expect("a session once one of three closed");
+    again.handshake_and_connect("live").unwrap();
+    server.assert_alive("RTMPT sessions past max_sessions");
+    let log = server.log_tail(100);
+    assert!(
+        log.contains("refused: 3 sessions open"),
+        "the refusal is logged with the count:\n{log}"
+    );
 }
 
 #[test]

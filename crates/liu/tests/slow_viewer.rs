@@ -45,6 +45,7 @@ fn assert_skipped_or_dropped(label: &str, flv: &FlvParser, dropped: bool, clip: 
 /// An HTTP-FLV and a WebSocket-FLV viewer that never read, beside normal viewers.
 #[test]
 fn never_reading_http_and_ws_viewers_are_bounded() {
+    let _serial = serial();
     let _wd = watchdog("slow_viewer", Duration::from_secs(180));
     // 15 s at a constant 8 Mbit/s: 15 MB, far more than the kernel can buffer for a client
     // that never reads (loopback: ~4 MiB send buffer at most, tcp_wmem max, plus a ~128 KiB
@@ -141,8 +142,8 @@ fn never_reading_http_and_ws_viewers_are_bounded() {
 /// which a viewer still connected to a live stream never does.
 #[test]
 fn stopped_rtmp_viewer_is_dropped_and_bounded() {
-    let _wd = watchdog("slow_viewer rtmp", Duration::from_secs(180));
     let _serial = serial();
+    let _wd = watchdog("slow_viewer rtmp", Duration::from_secs(180));
     const WRITE_TIMEOUT_MS: u64 = 3000;
     let clip = clip(&ClipSpec::standard().seconds(15).cbr("8M"));
     let server = LiuServer::start(&format!(

@@ -11,8 +11,6 @@
 mod common;
 use common::*;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,16 +49,8 @@ fn proc_view(pid: u32) -> ProcView {
             .map(|d| d.count())
             .unwrap_or(0)
     };
-    let rss_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0);
     ProcView {
-        rss_kib,
+        rss_kib: vm_rss_kib(pid).unwrap_or(0),
         fds: count("fd"),
         threads: count("task"),
     }
@@ -76,20 +66,16 @@ fn url(server: &LiuServer, proto: &str, name: &str) -> String {
 
 /// `liu bench play` of `n` viewers for `secs`, its JSON report into `json`.
 fn bench_play(url: &str, n: u32, secs: &str, json: &Path, timeline: Option<&Path>) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liu"));
-    cmd.args(["bench", "play", "--url", url, "-n", &n.to_string()])
-        .args(["--rate", "100", "--duration", secs, "--progress", "0"])
+    let n = n.to_string();
+    let mut cmd = bench_command(&["play", "--url", url, "-n", &n]);
+    cmd.args(["--rate", "100", "--duration", secs, "--progress", "0"])
         .arg("--json")
-        .arg(json);
+        .arg(json)
+        .stderr(Stdio::null());
     if let Some(t) = timeline {
         cmd.arg("--timeline").arg(t);
     }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn liu bench play");
+    let child = cmd.spawn().expect("spawn liu bench play");
     register_child(child.id());
     child
 }
@@ -318,7 +304,7 @@ fn soak() {
         thread::sleep(Duration::from_millis(500));
         after = proc_view(pid);
     }
-    let open_files = fd_targets(pid);
+    let open_files = fd_links(pid);
     assert!(
         publisher.try_wait().unwrap().is_none(),
         "the publisher ended early"
@@ -433,32 +419,11 @@ fn soak() {
     );
 }
 
-/// What the server's open files are (`/proc/PID/fd` links).
-fn fd_targets(pid: u32) -> Vec<String> {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| {
-            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                .map(|t| t.display().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// GET `path` answers 200 with a playlist that lists at least `n` segments.
+/// GET `path` answers a playlist that lists at least `n` segments.
 fn hls_segments_listed(addr: &str, path: &str, n: usize) -> bool {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .is_err()
-    {
-        return false;
-    }
-    let mut body = Vec::new();
-    let _ = s.read_to_end(&mut body);
-    let text = String::from_utf8_lossy(&body);
-    text.starts_with("HTTP/1.1 200") && text.matches(".ts").count() >= n
+    http_get(addr, path)
+        .ok()
+        .filter(|reply| reply.status == 200)
+        .and_then(|reply| parse_media_playlist(&reply.body).ok())
+        .is_some_and(|playlist| playlist.segments.len() >= n)
 }

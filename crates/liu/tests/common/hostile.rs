@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::rtmp::RawRtmp;
+use super::rtmp::{RawRtmp, XorShift};
 
 /// Slack on every time bound of the server (loaded machine, sampling).
 pub const SLACK: Duration = Duration::from_secs(8);
@@ -56,14 +56,7 @@ impl Hostile {
     pub fn run(self, rtmp: &str, http: &str, seed: u64) -> Result<Duration, String> {
         let started = Instant::now();
         let limit = self.bound() + SLACK;
-        let mut garbage = vec![0u8; 1537];
-        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-        for b in garbage.iter_mut() {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            *b = (x >> 56) as u8;
-        }
+        let mut garbage = XorShift::new(seed).bytes(1537);
         if let Hostile::GhostPlayer = self {
             let mut p = RawRtmp::try_connect(rtmp)?;
             p.handshake()?;

@@ -31,6 +31,18 @@ pub fn rtmpdump() -> PathBuf {
     tool("LIU_RTMPDUMP")
 }
 
+/// `liu bench ARGS` of the binary under test, reading nothing and writing its output nowhere
+/// but stderr (piped); callers pipe stdout where they read the report from it.
+pub fn bench_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liu"));
+    cmd.arg("bench")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
 /// A fresh directory under the cargo target tmp dir, unique to this process and call.
 pub fn temp_dir(prefix: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);

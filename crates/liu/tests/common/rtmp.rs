@@ -9,12 +9,32 @@ use std::time::{Duration, Instant};
 use super::amf::{AmfValue, amf0, connect_command};
 use super::http::{find, is_timeout};
 
+/// Reproducible pseudo-random bytes for hostile inputs (xorshift64; no crate needed).
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1)
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                (self.0 >> 24) as u8
+            })
+            .collect()
+    }
+}
+
 /// A deliberately dumb RTMP client: plain handshake and hand-built chunks, plus just enough of a
 /// chunk stream reader and AMF0 decoder to follow a session (connect, createStream, play,
 /// closeStream) message by message.
 pub struct RawRtmp {
     pub stream: TcpStream,
-    rng: u64,
+    rng: XorShift,
     rx: ChunkReader,
     next_tx: f64,
 }
@@ -43,7 +63,7 @@ impl RawRtmp {
         let seed = SEED.fetch_add(1, Ordering::SeqCst) as u64;
         Ok(RawRtmp {
             stream,
-            rng: 0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d),
+            rng: XorShift::new(seed),
             rx: ChunkReader::default(),
             next_tx: 2.0,
         })
@@ -51,19 +71,12 @@ impl RawRtmp {
 
     /// Makes [`RawRtmp::random_bytes`] deterministic from here on.
     pub fn seed_rng(&mut self, seed: u64) {
-        self.rng = 0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1;
+        self.rng = XorShift::new(seed);
     }
 
-    /// Pseudo-random bytes (xorshift; no crate needed).
+    /// Pseudo-random bytes.
     pub fn random_bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                self.rng ^= self.rng << 13;
-                self.rng ^= self.rng >> 7;
-                self.rng ^= self.rng << 17;
-                (self.rng >> 24) as u8
-            })
-            .collect()
+        self.rng.bytes(n)
     }
 
     /// Writes everything; errors (the server may already have closed) are returned, not fatal.

@@ -175,16 +175,9 @@ impl LiuServer {
 
     /// Resident set size from /proc/PID/status (VmRSS), in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .unwrap_or_else(|e| panic!("read /proc/{}/status: {e}", self.pid()));
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("no VmRSS in /proc/{}/status", self.pid()))
+        vm_rss_kib(self.pid()).unwrap_or_else(|| panic!("no VmRSS in /proc/{}/status", self.pid()))
     }
 
-    /// The last `lines` lines of the server's log, without terminal colours.
     pub fn log_tail(&self, lines: usize) -> String {
         strip_ansi(&tail_lines(
             &fs::read_to_string(&self.log_path).unwrap_or_default(),
@@ -233,7 +226,19 @@ impl Drop for LiuServer {
     }
 }
 
-/// "host:port" of the first `scheme` URL in `line`.
+/// VmRSS of process `pid` in KiB (/proc/PID/status); `None` once it is gone.
+pub fn vm_rss_kib(pid: u32) -> Option<u64> {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Runs `liu serve --rtmp RTMP --http 127.0.0.1:0 --config FILE` with `config` in FILE, which
 /// must fail at startup: exit status 1, no panic. Returns its stderr.
 pub fn failed_startup(rtmp: &str, config: &str) -> String {

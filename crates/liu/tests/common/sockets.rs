@@ -47,22 +47,52 @@ pub fn tcp_sockets() -> Vec<TcpSocket> {
     out
 }
 
+/// What process `pid` holds open: the targets of its /proc/PID/fd links (`socket:[N]`,
+/// `pipe:[N]`, paths).
+pub fn fd_links(pid: u32) -> Vec<String> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| fs::read_link(e.path()).ok())
+                .map(|t| t.to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Inodes of the sockets process `pid` holds open (/proc/PID/fd links `socket:[N]`).
 pub fn socket_inodes(pid: u32) -> HashSet<u64> {
-    let mut out = HashSet::new();
-    if let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) {
-        for e in dir.flatten() {
-            if let Ok(target) = fs::read_link(e.path()) {
-                let t = target.to_string_lossy();
-                if let Some(n) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']'))
-                    && let Ok(n) = n.parse()
-                {
-                    out.insert(n);
-                }
-            }
+    fd_links(pid)
+        .iter()
+        .filter_map(|t| t.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok())
+        .collect()
+}
+
+/// Completions the kernel has posted on process `pid`'s io_uring rings (the `CqTail` counters
+/// of /proc/PID/fdinfo for its `anon_inode:[io_uring]` fds, summed): writes the server made
+/// through io_uring, as the kernel saw them. `None` if it holds no ring.
+pub fn io_uring_completions(pid: u32) -> Option<u64> {
+    let dir = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    let mut total = None;
+    for e in dir.flatten() {
+        let is_ring =
+            fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().contains("[io_uring]"));
+        if !is_ring {
+            continue;
         }
+        let info = fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            e.file_name().to_string_lossy()
+        ))
+        .unwrap_or_default();
+        let tail: u64 = info
+            .lines()
+            .find_map(|l| l.strip_prefix("CqTail:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        *total.get_or_insert(0) += tail;
     }
-    out
+    total
 }
 
 /// Port of `addr` ("host:port").
