@@ -7,7 +7,12 @@ fn main() {
     let seconds = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
     let report = liu_server::workload::run_fanout(viewers, seconds);
     println!(
-        "viewers={viewers} seconds={seconds} frames={} bytes_written={}",
-        report.frames, report.bytes_written
+        "viewers={viewers} seconds={seconds} frames={} bytes_written={} socket_viewers={} \
+         socket_bytes_min={} socket_bytes_max={}",
+        report.frames,
+        report.bytes_written,
+        report.socket_viewers,
+        report.socket_bytes_min,
+        report.socket_bytes_max
     );
 }

@@ -9,7 +9,7 @@
 //!   viewer, response bodies, byte ranges).
 
 mod context;
-mod flv;
+pub(crate) mod flv;
 mod head;
 mod hls;
 mod native;
