@@ -97,6 +97,28 @@ async fn fanout(viewers: usize, seconds: u32) -> WorkloadReport {
         }
     }
     tokio::task::yield_now().await;
+    let frames = publish(publisher, seconds).await;
+    let mut bytes_written = 0;
+    for task in tasks {
+        bytes_written += task.await.unwrap_or(0);
+    }
+    let mut socket_bytes = Vec::new();
+    for reader in readers {
+        socket_bytes.push(reader.await.unwrap_or(0));
+    }
+    WorkloadReport {
+        frames,
+        bytes_written,
+        socket_bytes_min: socket_bytes.iter().copied().min().unwrap_or(0),
+        socket_bytes_max: socket_bytes.iter().copied().max().unwrap_or(0),
+        socket_viewers: socket_bytes.len(),
+    }
+}
+
+/// Pushes `seconds` of the synthetic stream, one flush per video frame,
+/// letting every viewer run between flushes; then the publisher leaves.
+/// Returns the media frames pushed (configs not counted).
+async fn publish(publisher: Publisher, seconds: u32) -> u64 {
     let video = Bytes::from(vec![0x27u8; 12_000]);
     let keyframe = Bytes::from(vec![0x17u8; 60_000]);
     let audio = Bytes::from(vec![0xAFu8; 400]);
@@ -149,22 +171,7 @@ async fn fanout(viewers: usize, seconds: u32) -> WorkloadReport {
         // time would.
         tokio::task::yield_now().await;
     }
-    drop::<Publisher>(publisher);
-    let mut bytes_written = 0;
-    for task in tasks {
-        bytes_written += task.await.unwrap_or(0);
-    }
-    let mut socket_bytes = Vec::new();
-    for reader in readers {
-        socket_bytes.push(reader.await.unwrap_or(0));
-    }
-    WorkloadReport {
-        frames,
-        bytes_written,
-        socket_bytes_min: socket_bytes.iter().copied().min().unwrap_or(0),
-        socket_bytes_max: socket_bytes.iter().copied().max().unwrap_or(0),
-        socket_viewers: socket_bytes.len(),
-    }
+    frames
 }
 
 /// A viewer on the task path: reads batches, serializes them in its form
