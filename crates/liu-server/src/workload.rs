@@ -36,7 +36,7 @@ pub struct WorkloadReport {
     /// Bytes each HTTP-FLV viewer's socket delivered, least and most.
     pub socket_bytes_min: u64,
     pub socket_bytes_max: u64,
-    /// HTTP-FLV viewers that received the whole stream.
+    /// HTTP-FLV viewers on sockets (each counted by its reader).
     pub socket_viewers: usize,
 }
 

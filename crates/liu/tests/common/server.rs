@@ -178,6 +178,7 @@ impl LiuServer {
         vm_rss_kib(self.pid()).unwrap_or_else(|| panic!("no VmRSS in /proc/{}/status", self.pid()))
     }
 
+    /// The last `lines` lines of the server's log, without terminal colours.
     pub fn log_tail(&self, lines: usize) -> String {
         strip_ansi(&tail_lines(
             &fs::read_to_string(&self.log_path).unwrap_or_default(),
